@@ -1,0 +1,183 @@
+//! The node's side of the router contract: register (retrying until the router answers), then
+//! heartbeat on a timer and at once whenever a model changes state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_router_protocol::node::{
+    Heartbeat, HeartbeatResponse, ModelStatus, NodeMetrics, RegisterRequest, RegisterResponse,
+    RuntimeInfo, RuntimeKind,
+};
+use reqwest::StatusCode;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::MetricsCollector;
+use crate::runtime::llama_server;
+use crate::state::NodeState;
+
+const REGISTER_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(10);
+const ROUTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Agent {
+    pub router_url: String,
+    pub address: String,
+    pub port: u16,
+    pub runtime_version: Option<String>,
+    /// Configured interval; `None` takes the router's.
+    pub heartbeat_interval: Option<Duration>,
+    pub state: NodeState,
+    pub changed: Arc<Notify>,
+    pub metrics: MetricsCollector,
+    /// Client for calls to the router.
+    pub http: reqwest::Client,
+}
+
+enum HeartbeatOutcome {
+    Ok,
+    /// The router no longer knows this node (restarted, or the node was removed).
+    Forgotten(String),
+    Failed(String),
+}
+
+impl Agent {
+    pub async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            let Some(registration) = self.register_until_accepted(&cancel).await else {
+                return;
+            };
+            let interval = self.heartbeat_interval.unwrap_or(Duration::from_secs(
+                registration.heartbeat_interval_secs.max(1),
+            ));
+            tracing::info!(
+                router = %self.router_url,
+                node_id = %registration.node_id,
+                status = registration.status.as_str(),
+                heartbeat_every = %humantime::format_duration(interval),
+                "registered with the router"
+            );
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                    () = self.changed.notified() => {}
+                }
+                match self.heartbeat(&registration).await {
+                    HeartbeatOutcome::Ok => {}
+                    HeartbeatOutcome::Forgotten(why) => {
+                        tracing::warn!(%why, "router forgot this node; registering again");
+                        break;
+                    }
+                    HeartbeatOutcome::Failed(why) => {
+                        tracing::warn!(%why, "heartbeat failed; will retry");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn register_until_accepted(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Option<RegisterResponse> {
+        let mut backoff = REGISTER_BACKOFF_MIN;
+        loop {
+            match self.register().await {
+                Ok(response) => return Some(response),
+                Err(e) => tracing::warn!(
+                    router = %self.router_url,
+                    error = %e,
+                    retry_in = ?backoff,
+                    "registration failed"
+                ),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return None,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(REGISTER_BACKOFF_MAX);
+        }
+    }
+
+    async fn register(&mut self) -> Result<RegisterResponse, String> {
+        let request = RegisterRequest {
+            machine_name: self.state.machine_name.to_string(),
+            address: self.address.clone(),
+            port: self.port,
+            node_version: env!("CARGO_PKG_VERSION").to_owned(),
+            runtime: RuntimeInfo {
+                kind: RuntimeKind::LlamaServer,
+                version: self.runtime_version.clone(),
+            },
+            hardware: self.metrics.hardware(),
+            models: self.model_statuses().await,
+        };
+        let response = self
+            .http
+            .post(format!("{}/api/agents/register", self.router_url))
+            .timeout(ROUTER_TIMEOUT)
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("router answered {status}: {body}"));
+        }
+        response.json().await.map_err(|e| e.to_string())
+    }
+
+    async fn heartbeat(&mut self, registration: &RegisterResponse) -> HeartbeatOutcome {
+        let sample = self.metrics.sample();
+        let body = Heartbeat {
+            node_id: registration.node_id.clone(),
+            metrics: NodeMetrics {
+                cpu_percent: sample.cpu_percent,
+                memory_percent: sample.memory_percent,
+                memory_used_bytes: sample.memory_used_bytes,
+                memory_total_bytes: sample.memory_total_bytes,
+                gpus: self.metrics.gpu_metrics(),
+                active_requests: self.state.counters.active(),
+                requests_total: self.state.counters.total(),
+                avg_response_ms: self.state.counters.avg_response_ms(),
+            },
+            models: self.model_statuses().await,
+        };
+        let result = self
+            .http
+            .post(format!("{}/api/health", self.router_url))
+            .bearer_auth(&registration.node_token)
+            .timeout(ROUTER_TIMEOUT)
+            .json(&body)
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => {
+                if let Ok(HeartbeatResponse { status }) = r.json().await {
+                    tracing::debug!(status = status.as_str(), "heartbeat accepted");
+                }
+                HeartbeatOutcome::Ok
+            }
+            Ok(r) if matches!(r.status(), StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED) => {
+                HeartbeatOutcome::Forgotten(format!("router answered {}", r.status()))
+            }
+            Ok(r) => HeartbeatOutcome::Failed(format!("router answered {}", r.status())),
+            Err(e) => HeartbeatOutcome::Failed(e.to_string()),
+        }
+    }
+
+    /// Every model's state, with free slots read from its runtime when it is ready.
+    async fn model_statuses(&self) -> Vec<ModelStatus> {
+        let mut statuses = Vec::with_capacity(self.state.models.len());
+        for model in self.state.models.iter() {
+            let mut status = model.status();
+            if let Some(port) = model.ready_port() {
+                status.slots_free = llama_server::free_slots(&self.state.http, port).await;
+            }
+            statuses.push(status);
+        }
+        statuses
+    }
+}

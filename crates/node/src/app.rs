@@ -1,0 +1,140 @@
+//! Starting and stopping a node: the API server, one supervisor per model, the router agent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::agent::Agent;
+use crate::api;
+use crate::config::Config;
+use crate::counters::RequestCounters;
+use crate::metrics::MetricsCollector;
+use crate::runtime::{ModelRuntime, llama_server};
+use crate::state::NodeState;
+use crate::supervisor::Supervisor;
+
+/// How long in-flight requests may take to finish after shutdown was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+pub struct Node {
+    config: Config,
+    listener: TcpListener,
+}
+
+impl Node {
+    /// Binds the node API.
+    pub async fn bind(config: Config) -> anyhow::Result<Node> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        Ok(Node { config, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Runs until `shutdown`: serves the API, supervises the runtimes, talks to the router. On
+    /// shutdown every runtime is stopped before this returns.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Node { config, listener } = self;
+        let local = listener.local_addr()?;
+        let machine_name = config.name.clone().unwrap_or_else(|| {
+            let host = sysinfo::System::host_name().unwrap_or_else(|| "node".to_owned());
+            format!("{host}:{}", local.port())
+        });
+        let address = config.advertise_address.clone().unwrap_or_else(|| {
+            if local.ip().is_unspecified() {
+                tracing::warn!(
+                    "listening on all interfaces without --advertise-address; advertising 127.0.0.1"
+                );
+                "127.0.0.1".to_owned()
+            } else {
+                local.ip().to_string()
+            }
+        });
+        if !config.llama_server.is_file() {
+            anyhow::bail!(
+                "llama-server not found at {} (set --llama-server, or run scripts/install-runtime.sh)",
+                config.llama_server.display()
+            );
+        }
+        let runtime_version = llama_server::version(&config.llama_server).await;
+
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()?;
+        let changed = Arc::new(Notify::new());
+        let models: Arc<[Arc<ModelRuntime>]> = config
+            .models
+            .iter()
+            .map(|spec| Arc::new(ModelRuntime::new(spec.clone(), Arc::clone(&changed))))
+            .collect();
+        let state = NodeState {
+            machine_name: Arc::from(machine_name.as_str()),
+            models: Arc::clone(&models),
+            counters: Arc::new(RequestCounters::default()),
+            http: http.clone(),
+        };
+
+        let tasks = TaskTracker::new();
+        let background = CancellationToken::new();
+        for runtime in models.iter() {
+            let supervisor = Supervisor {
+                runtime: Arc::clone(runtime),
+                binary: config.llama_server.clone(),
+                ready_timeout: config.ready_timeout,
+                http: http.clone(),
+            };
+            tasks.spawn(supervisor.run(background.clone()));
+        }
+        let agent = Agent {
+            router_url: config.router_url.clone(),
+            address,
+            port: local.port(),
+            runtime_version: runtime_version.clone(),
+            heartbeat_interval: config.heartbeat_interval,
+            state: state.clone(),
+            changed,
+            metrics: MetricsCollector::new(),
+            http: reqwest::Client::builder().build()?,
+        };
+        tasks.spawn(agent.run(background.clone()));
+        tracing::info!(
+            addr = %local,
+            name = %machine_name,
+            router = %config.router_url,
+            llama_server = %config.llama_server.display(),
+            runtime_version = runtime_version.as_deref().unwrap_or("unknown"),
+            models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            "llm-node listening"
+        );
+
+        let stop = shutdown.clone();
+        let serve = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            result = serve => result.map_err(anyhow::Error::from),
+            () = grace => {
+                tracing::warn!("in-flight requests still running after the grace period; closing");
+                Ok(())
+            }
+        };
+        background.cancel();
+        tasks.close();
+        tasks.wait().await;
+        tracing::info!("llm-node stopped; all runtimes stopped");
+        served
+    }
+}

@@ -1,0 +1,308 @@
+//! Node configuration: a TOML file, flags and environment variables (flag/env > file > default),
+//! validated into [`Config`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One model the node serves: a name clients ask for and the GGUF file behind it, plus optional
+/// per-model runtime settings (unset ones take the node-wide defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub ctx_size: Option<u32>,
+    #[serde(default)]
+    pub parallel: Option<u32>,
+    #[serde(default)]
+    pub threads: Option<u32>,
+    #[serde(default)]
+    pub chat_template: Option<String>,
+    #[serde(default)]
+    pub embeddings: Option<bool>,
+    /// Extra `llama-server` arguments, appended last.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl FromStr for ModelSpec {
+    type Err = String;
+
+    /// `NAME=PATH`, as given to `--models`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, path) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=PATH, got '{s}'"))?;
+        if name.trim().is_empty() || path.trim().is_empty() {
+            return Err(format!("expected NAME=PATH, got '{s}'"));
+        }
+        Ok(ModelSpec {
+            name: name.trim().to_owned(),
+            path: PathBuf::from(path.trim()),
+            ctx_size: None,
+            parallel: None,
+            threads: None,
+            chat_template: None,
+            embeddings: None,
+            args: Vec::new(),
+        })
+    }
+}
+
+/// Every setting, each optional; parsed by clap (flags + env) and by serde (TOML file).
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// URL of the router to register with. [default: http://127.0.0.1:8080]
+    #[arg(long, env = "LLM_NODE_ROUTER_URL")]
+    pub router_url: Option<String>,
+
+    /// Address the node API listens on. [default: 127.0.0.1]
+    #[arg(long, env = "LLM_NODE_HOST")]
+    pub host: Option<IpAddr>,
+
+    /// Port of the node API; 0 picks a free one. [default: 8081]
+    #[arg(long, env = "LLM_NODE_PORT")]
+    pub port: Option<u16>,
+
+    /// Host or IP the router should use to reach this node. [default: the listen address, or
+    /// 127.0.0.1 when listening on all interfaces]
+    #[arg(long, env = "LLM_NODE_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
+
+    /// Name of this node in the fleet; re-registering under the same name updates the entry.
+    /// [default: HOSTNAME:PORT]
+    #[arg(long, env = "LLM_NODE_NAME")]
+    pub name: Option<String>,
+
+    /// Models to serve, as NAME=PATH pairs separated by commas (a config file can give per-model
+    /// settings with [[models]] tables).
+    #[arg(long, env = "LLM_NODE_MODELS", value_delimiter = ',')]
+    pub models: Option<Vec<ModelSpec>>,
+
+    /// Heartbeat interval. [default: what the router asks for, 10s unless configured there]
+    #[arg(long, env = "LLM_NODE_HEARTBEAT_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Path of the llama-server binary. [default: `llama-server` on PATH, else
+    /// ~/.cache/llm-router/bin/llama-server]
+    #[arg(long, env = "LLM_NODE_LLAMA_SERVER")]
+    pub llama_server: Option<PathBuf>,
+
+    /// Context size per runtime (llama-server -c). [default: 4096]
+    #[arg(long, env = "LLM_NODE_CTX_SIZE")]
+    pub ctx_size: Option<u32>,
+
+    /// Parallel request slots per runtime (llama-server -np). [default: 2]
+    #[arg(long, env = "LLM_NODE_PARALLEL")]
+    pub parallel: Option<u32>,
+
+    /// CPU threads per runtime (llama-server -t). [default: number of CPUs]
+    #[arg(long, env = "LLM_NODE_THREADS")]
+    pub threads: Option<u32>,
+
+    /// Built-in chat template to use instead of the model's own (e.g. `gemma`, for GGUF files
+    /// without one); turns jinja templates off. [default: the model's template]
+    #[arg(long, env = "LLM_NODE_CHAT_TEMPLATE")]
+    pub chat_template: Option<String>,
+
+    /// Serve /v1/embeddings (llama-server --embeddings). [default: false]
+    #[arg(long, env = "LLM_NODE_EMBEDDINGS")]
+    pub embeddings: Option<bool>,
+
+    /// How long a runtime may take to load its model and answer /health. [default: 300s]
+    #[arg(long, env = "LLM_NODE_READY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ready_timeout: Option<Duration>,
+}
+
+impl Settings {
+    /// Fills every unset field of `self` from `lower`.
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            router_url: self.router_url.or(lower.router_url),
+            host: self.host.or(lower.host),
+            port: self.port.or(lower.port),
+            advertise_address: self.advertise_address.or(lower.advertise_address),
+            name: self.name.or(lower.name),
+            models: self.models.or(lower.models),
+            heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
+            llama_server: self.llama_server.or(lower.llama_server),
+            ctx_size: self.ctx_size.or(lower.ctx_size),
+            parallel: self.parallel.or(lower.parallel),
+            threads: self.threads.or(lower.threads),
+            chat_template: self.chat_template.or(lower.chat_template),
+            embeddings: self.embeddings.or(lower.embeddings),
+            ready_timeout: self.ready_timeout.or(lower.ready_timeout),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+}
+
+/// Validated node configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub router_url: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub advertise_address: Option<String>,
+    pub name: Option<String>,
+    /// Models with every runtime setting resolved.
+    pub models: Vec<ModelSpec>,
+    pub heartbeat_interval: Option<Duration>,
+    pub llama_server: PathBuf,
+    pub ready_timeout: Duration,
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = ConfigError;
+
+    fn try_from(s: Settings) -> Result<Self, Self::Error> {
+        let router_url = s
+            .router_url
+            .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(router_url.starts_with("http://") || router_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "router_url must start with http:// or https://, got '{router_url}'"
+            )));
+        }
+        let models = s.models.unwrap_or_default();
+        if models.is_empty() {
+            return Err(ConfigError::Invalid(
+                "no models to serve: give --models NAME=PATH or [[models]] in the config file"
+                    .to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let threads_default = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1);
+        let mut resolved = Vec::with_capacity(models.len());
+        for m in models {
+            if !seen.insert(m.name.clone()) {
+                return Err(ConfigError::Invalid(format!("model '{}' is listed twice", m.name)));
+            }
+            if !m.path.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "model '{}': no file at {}",
+                    m.name,
+                    m.path.display()
+                )));
+            }
+            resolved.push(ModelSpec {
+                ctx_size: m.ctx_size.or(s.ctx_size).or(Some(4096)),
+                parallel: m.parallel.or(s.parallel).or(Some(2)),
+                threads: m.threads.or(s.threads).or(Some(threads_default)),
+                chat_template: m.chat_template.or_else(|| s.chat_template.clone()),
+                embeddings: m.embeddings.or(s.embeddings).or(Some(false)),
+                ..m
+            });
+        }
+        if s.heartbeat_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::Invalid("heartbeat_interval must be above zero".into()));
+        }
+        Ok(Config {
+            router_url,
+            host: s.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: s.port.unwrap_or(8081),
+            advertise_address: s.advertise_address,
+            name: s.name,
+            models: resolved,
+            heartbeat_interval: s.heartbeat_interval,
+            llama_server: s.llama_server.unwrap_or_else(default_llama_server),
+            ready_timeout: s.ready_timeout.unwrap_or(Duration::from_secs(300)),
+        })
+    }
+}
+
+/// `llama-server` on PATH, else the one the project's install script puts in its cache.
+fn default_llama_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("llama-server");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    let cache = std::env::var_os("LLM_ROUTER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llm-router")))
+        .unwrap_or_else(|| PathBuf::from(".cache/llm-router"));
+    cache.join("bin/llama-server")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_pairs_parse_and_bad_ones_are_refused() {
+        let m: ModelSpec = "gemma=/models/g.gguf".parse().unwrap();
+        assert_eq!(m.name, "gemma");
+        assert_eq!(m.path, PathBuf::from("/models/g.gguf"));
+        assert!("gemma".parse::<ModelSpec>().is_err());
+        assert!("=/x".parse::<ModelSpec>().is_err());
+    }
+
+    #[test]
+    fn file_models_take_node_wide_defaults() {
+        let dir = std::env::temp_dir().join(format!("llm-node-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"x").unwrap();
+        let text = format!(
+            "parallel = 4\n[[models]]\nname = \"a\"\npath = \"{}\"\nctx_size = 512\n",
+            gguf.display()
+        );
+        let settings: Settings = toml::from_str(&text).unwrap();
+        let config = Config::try_from(settings).unwrap();
+        assert_eq!(config.models[0].ctx_size, Some(512));
+        assert_eq!(config.models[0].parallel, Some(4));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_model_file_is_a_clear_error() {
+        let settings = Settings {
+            models: Some(vec!["a=/nonexistent/x.gguf".parse().unwrap()]),
+            ..Settings::default()
+        };
+        let err = Config::try_from(settings).unwrap_err().to_string();
+        assert!(err.contains("no file at /nonexistent/x.gguf"), "{err}");
+    }
+}

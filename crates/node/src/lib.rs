@@ -1,0 +1,16 @@
+//! `llm-node`: runs on every inference machine. Supervises one runtime process per model, registers
+//! with the router, heartbeats real metrics, and serves the node API the router forwards to.
+
+mod agent;
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod counters;
+pub mod metrics;
+mod process;
+pub mod runtime;
+pub mod state;
+mod supervisor;
+
+pub use app::Node;
+pub use config::{Config, ModelSpec, Settings};

@@ -1,0 +1,97 @@
+//! `llm-node` command line.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use llm_node::{Config, Node, Settings};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Serves local LLM runtimes to an llm-router.
+///
+/// Starts one llama-server per model on a free loopback port, restarts it if it crashes, registers
+/// with the router and sends heartbeats with CPU, memory and GPU figures. SIGTERM or Ctrl-C stops
+/// every runtime before the node exits.
+///
+/// Every option can be given as a flag, an environment variable, or in a TOML file passed with
+/// --config (keys are the option names with underscores; models as [[models]] tables with name,
+/// path and optional ctx_size, parallel, threads, chat_template, embeddings, args). Flags and
+/// environment variables win over the file. RUST_LOG sets the log filter (default: info).
+#[derive(Debug, Parser)]
+#[command(name = "llm-node", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "LLM_NODE_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Validate the configuration, print it and exit.
+    #[arg(long)]
+    check_config: bool,
+
+    /// Log format.
+    #[arg(long, env = "LLM_NODE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let file = match &cli.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let config = Config::try_from(cli.settings.or(file))?;
+    if cli.check_config {
+        println!("{config:#?}");
+        return Ok(());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let node = Node::bind(config).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    node.run(shutdown).await
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let ctrl_c = tokio::signal::ctrl_c();
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+    tracing::info!("shutdown signal received; stopping runtimes");
+    shutdown.cancel();
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,89 @@
+//! LLM runtimes the node supervises, and the shared view of each model's runtime state.
+
+pub mod llama_server;
+
+use std::sync::Arc;
+
+use llm_router_protocol::node::{ModelState, ModelStatus};
+use tokio::sync::{Notify, watch};
+
+use crate::config::ModelSpec;
+
+/// Where a model's runtime is, as the supervisor last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeState {
+    pub state: ModelState,
+    /// Loopback port of the runtime while it is ready.
+    pub port: Option<u16>,
+    pub slots_total: Option<u32>,
+    pub error: Option<String>,
+    /// How many times the runtime was (re)started.
+    pub starts: u32,
+}
+
+/// One model served by this node: its settings and its runtime's live state.
+#[derive(Debug)]
+pub struct ModelRuntime {
+    pub spec: ModelSpec,
+    state: watch::Sender<RuntimeState>,
+    /// Woken on every state change (the heartbeat task reports changes at once).
+    changed: Arc<Notify>,
+}
+
+impl ModelRuntime {
+    pub fn new(spec: ModelSpec, changed: Arc<Notify>) -> Self {
+        let (state, _) = watch::channel(RuntimeState {
+            state: ModelState::Loading,
+            port: None,
+            slots_total: None,
+            error: None,
+            starts: 0,
+        });
+        ModelRuntime {
+            spec,
+            state,
+            changed,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn state(&self) -> RuntimeState {
+        self.state.borrow().clone()
+    }
+
+    /// The runtime's port if the model is ready.
+    pub fn ready_port(&self) -> Option<u16> {
+        let s = self.state.borrow();
+        (s.state == ModelState::Ready).then_some(s.port).flatten()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<RuntimeState> {
+        self.state.subscribe()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut RuntimeState)) {
+        let changed = self.state.send_if_modified(|s| {
+            let before = s.clone();
+            f(s);
+            *s != before
+        });
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The model's status for registration and heartbeats; `slots_free` is filled by the caller.
+    pub fn status(&self) -> ModelStatus {
+        let s = self.state.borrow();
+        ModelStatus {
+            name: self.spec.name.clone(),
+            state: s.state,
+            slots_total: s.slots_total,
+            slots_free: None,
+            error: s.error.clone(),
+        }
+    }
+}

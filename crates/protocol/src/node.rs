@@ -1,0 +1,213 @@
+//! The router <-> node contract. Both ends are ours, so these types are strict: unknown fields are
+//! refused, so a version skew shows up as a clear 400 instead of silently dropped data.
+
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the node token on node -> router calls (besides `Authorization: Bearer`).
+pub const NODE_TOKEN_HEADER: &str = "x-llm-node-token";
+
+/// `POST /api/agents/register` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Stable name of this node; re-registering under the same name updates the entry.
+    pub machine_name: String,
+    /// Host or IP the router uses to reach the node API.
+    pub address: String,
+    /// Port of the node API.
+    pub port: u16,
+    pub node_version: String,
+    pub runtime: RuntimeInfo,
+    pub hardware: Hardware,
+    pub models: Vec<ModelStatus>,
+}
+
+impl RegisterRequest {
+    /// Base URL of the node API, bracketing IPv6 literals.
+    pub fn base_url(&self) -> String {
+        if self.address.contains(':') && !self.address.starts_with('[') {
+            format!("http://[{}]:{}", self.address, self.port)
+        } else {
+            format!("http://{}:{}", self.address, self.port)
+        }
+    }
+}
+
+/// `POST /api/agents/register` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterResponse {
+    pub node_id: String,
+    /// Secret the node presents on heartbeats; valid for this node id only.
+    pub node_token: String,
+    /// How the router classified the node after calling its `/v1/models`.
+    pub status: NodeStatus,
+    pub heartbeat_interval_secs: u64,
+}
+
+/// `POST /api/health` body (the heartbeat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub node_id: String,
+    pub metrics: NodeMetrics,
+    pub models: Vec<ModelStatus>,
+}
+
+/// `POST /api/health` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatResponse {
+    pub status: NodeStatus,
+}
+
+/// A node as the router sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Registered, no model ready yet: shown, gets no traffic.
+    Initializing,
+    /// Heartbeating with at least one ready model.
+    Online,
+    /// Silent past the heartbeat timeout.
+    Offline,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initializing => "initializing",
+            Self::Online => "online",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeInfo {
+    pub kind: RuntimeKind,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    LlamaServer,
+    Ollama,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hardware {
+    pub cpu_cores: u32,
+    pub memory_total_bytes: u64,
+    pub gpus: Vec<GpuDevice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuDevice {
+    pub index: u32,
+    pub name: String,
+    pub memory_total_bytes: u64,
+}
+
+/// Live figures of a node, sent with every heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeMetrics {
+    pub cpu_percent: f32,
+    pub memory_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// Empty when the node has no (NVIDIA) GPU.
+    pub gpus: Vec<GpuMetrics>,
+    /// Requests the node is serving right now.
+    pub active_requests: u32,
+    /// Requests the node has served since it started.
+    pub requests_total: u64,
+    /// Mean latency of the node's recent requests.
+    pub avg_response_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuMetrics {
+    pub index: u32,
+    pub name: String,
+    pub utilization_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub temperature_celsius: Option<f32>,
+}
+
+/// State of one model on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelStatus {
+    pub name: String,
+    pub state: ModelState,
+    /// Parallel slots of the runtime serving it, when known.
+    pub slots_total: Option<u32>,
+    /// Slots not processing a request, when known.
+    pub slots_free: Option<u32>,
+    /// Why the model is `failed`.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelState {
+    Downloading,
+    Loading,
+    Ready,
+    Failed,
+}
+
+/// `GET /health` of a node: liveness plus its request counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeHealth {
+    pub status: String,
+    pub machine_name: String,
+    pub active_requests: u32,
+    pub requests_total: u64,
+    pub models: Vec<ModelStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_refuses_unknown_fields() {
+        let json = r#"{"node_id":"x","metrics":{"cpu_percent":1,"memory_percent":2,"memory_used_bytes":0,
+            "memory_total_bytes":0,"gpus":[],"active_requests":0,"requests_total":0,"avg_response_ms":null},
+            "models":[],"surprise":1}"#;
+        assert!(serde_json::from_str::<Heartbeat>(json).is_err());
+    }
+
+    #[test]
+    fn base_url_brackets_ipv6() {
+        let mut req = RegisterRequest {
+            machine_name: "n".into(),
+            address: "::1".into(),
+            port: 9,
+            node_version: "0".into(),
+            runtime: RuntimeInfo {
+                kind: RuntimeKind::LlamaServer,
+                version: None,
+            },
+            hardware: Hardware {
+                cpu_cores: 1,
+                memory_total_bytes: 1,
+                gpus: vec![],
+            },
+            models: vec![],
+        };
+        assert_eq!(req.base_url(), "http://[::1]:9");
+        req.address = "10.0.0.2".into();
+        assert_eq!(req.base_url(), "http://10.0.0.2:9");
+    }
+}

@@ -1,0 +1,55 @@
+//! `POST /api/health`: a node's heartbeat, authenticated by its node token.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use llm_router_protocol::node::{Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER};
+
+use crate::api::{ApiJson, ApiResult};
+use crate::error::ApiError;
+use crate::registry::HeartbeatError;
+use crate::state::AppState;
+
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(hb): ApiJson<Heartbeat>,
+) -> ApiResult<Json<HeartbeatResponse>> {
+    let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
+    let node_id = hb.node_id.clone();
+    let (status, transition) = state
+        .registry
+        .heartbeat(hb, token)
+        .map_err(|e| match e {
+            HeartbeatError::UnknownNode(id) => ApiError::NodeNotFound(id),
+            HeartbeatError::InvalidToken => ApiError::InvalidNodeToken,
+        })?;
+    if let Some(t) = transition {
+        tracing::info!(
+            %node_id,
+            node = %t.machine_name,
+            from = t.from.as_str(),
+            to = t.to.as_str(),
+            "node status changed on heartbeat"
+        );
+    } else {
+        tracing::trace!(%node_id, "heartbeat");
+    }
+    Ok(Json(HeartbeatResponse { status }))
+}
+
+/// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.
+fn node_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(bearer) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim());
+    }
+    headers
+        .get(NODE_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}

@@ -1,0 +1,5 @@
+//! The node-facing API (registration, heartbeats) and the fleet API (list, inspect, remove).
+
+pub mod fleet;
+pub mod heartbeat;
+pub mod register;

@@ -1,0 +1,61 @@
+//! `POST /api/agents/register`: a node announces itself; the router checks it can reach the node's
+//! API before listing it.
+
+use axum::Json;
+use axum::extract::State;
+use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
+use llm_router_protocol::openai::ModelList;
+
+use crate::api::{ApiJson, ApiResult};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(node = %req.machine_name))]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Json<RegisterResponse>> {
+    if req.machine_name.trim().is_empty() {
+        return Err(ApiError::InvalidRequest("'machine_name' must not be empty".into()));
+    }
+    if req.port == 0 {
+        return Err(ApiError::InvalidRequest("'port' must not be 0".into()));
+    }
+    let ready = ready_models(&state, &req.base_url()).await?;
+    let base_url = req.base_url();
+    let registered = state.registry.register(req, &ready);
+    tracing::info!(
+        node_id = %registered.node_id,
+        %base_url,
+        status = registered.status.as_str(),
+        ready_models = ?ready,
+        updated = registered.updated,
+        "node registered"
+    );
+    Ok(Json(RegisterResponse {
+        node_id: registered.node_id,
+        node_token: registered.node_token,
+        status: registered.status,
+        heartbeat_interval_secs: state.config.heartbeat_interval.as_secs().max(1),
+    }))
+}
+
+/// Calls the node's `GET /v1/models`: the node must answer; the models it lists are ready.
+async fn ready_models(state: &AppState, base_url: &str) -> ApiResult<Vec<String>> {
+    let url = format!("{base_url}/v1/models");
+    let unreachable = |e: reqwest::Error| {
+        ApiError::Upstream(format!("the router cannot reach the node API at {url}: {e}"))
+    };
+    let list: ModelList = state
+        .http
+        .get(&url)
+        .timeout(state.config.registration_timeout)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(unreachable)?
+        .json()
+        .await
+        .map_err(unreachable)?;
+    Ok(list.data.into_iter().map(|m| m.id).collect())
+}

@@ -1,0 +1,100 @@
+//! `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`: checked, then forwarded whole
+//! to a node that has the model ready.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::Response;
+use llm_router_protocol::openai::{
+    ChatCompletionView, CompletionView, EmbeddingView, RequestEnvelope, RequestView,
+};
+
+use crate::api::extract::body_rejection;
+use crate::api::ApiResult;
+use crate::error::ApiError;
+use crate::proxy;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, name = "chat_completions")]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    forward::<ChatCompletionView>(&state, "/v1/chat/completions", body).await
+}
+
+#[tracing::instrument(skip_all, name = "completions")]
+pub async fn completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    forward::<CompletionView>(&state, "/v1/completions", body).await
+}
+
+#[tracing::instrument(skip_all, name = "embeddings")]
+pub async fn embeddings(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    forward::<EmbeddingView>(&state, "/v1/embeddings", body).await
+}
+
+async fn forward<V: RequestView>(
+    state: &AppState,
+    path: &'static str,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(|e| body_rejection(&e))?;
+    let envelope = parse_view::<V>(&body)?;
+    proxy::forward(state, path, &envelope, body).await
+}
+
+/// Checks a body against a request view and returns its envelope.
+pub fn parse_view<V: RequestView>(body: &[u8]) -> ApiResult<RequestEnvelope> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::EmptyBody);
+    }
+    let view: V = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
+        _ => ApiError::MalformedJson(e.to_string()),
+    })?;
+    view.validate().map_err(ApiError::InvalidRequest)?;
+    let envelope = view.into_envelope();
+    if envelope.model.is_empty() {
+        return Err(ApiError::InvalidRequest("'model' must not be empty".to_owned()));
+    }
+    Ok(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_whitespace_bodies_are_refused() {
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(b""),
+            Err(ApiError::EmptyBody)
+        ));
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(b" \n"),
+            Err(ApiError::EmptyBody)
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json_and_type_errors_invalid_requests() {
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(b"{\"model\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(br#"{"model":"m","messages":"hi"}"#),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(br#"{"messages":[{"role":"user","content":"x"}]}"#),
+            Err(ApiError::InvalidRequest(m)) if m.contains("model")
+        ));
+    }
+}

@@ -1,0 +1,4 @@
+//! The OpenAI-compatible API.
+
+pub mod inference;
+pub mod models;

@@ -1,0 +1,195 @@
+//! Router configuration: a TOML file, command-line flags and environment variables, merged in that
+//! order of increasing precedence (flag/env > file > default), then validated into [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::balancer::BalancerMode;
+
+/// Every setting, each optional, as read from a file or from the command line / environment.
+///
+/// The same struct is parsed by clap (flags + env) and by serde (TOML, unknown keys refused), so an
+/// option cannot exist in one place and be forgotten in the other.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the router listens on (OpenAI API, node API, operations).
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, env = "LLM_ROUTER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// A node silent for longer than this goes offline. [default: 30s]
+    #[arg(long, env = "LLM_ROUTER_NODE_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub node_timeout: Option<Duration>,
+
+    /// Heartbeat interval the router asks nodes to use. [default: 10s]
+    #[arg(long, env = "LLM_ROUTER_HEARTBEAT_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Timeout for connecting to a node. [default: 5s]
+    #[arg(long, env = "LLM_ROUTER_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+
+    /// Timeout of the router's call to a registering node's `/v1/models`. [default: 5s]
+    #[arg(long, env = "LLM_ROUTER_REGISTRATION_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub registration_timeout: Option<Duration>,
+
+    /// Largest request body accepted, in bytes. [default: 33554432 (32 MiB)]
+    #[arg(long, env = "LLM_ROUTER_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// How many nodes a request may be tried on before the first byte is sent. [default: 2]
+    #[arg(long, env = "LLM_ROUTER_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+
+    /// How requests are spread over the nodes that have the model ready. [default: round_robin]
+    #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
+    pub load_balancer_mode: Option<BalancerMode>,
+}
+
+impl Settings {
+    /// Fills every unset field of `self` from `lower`.
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            node_timeout: self.node_timeout.or(lower.node_timeout),
+            heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
+            connect_timeout: self.connect_timeout.or(lower.connect_timeout),
+            registration_timeout: self.registration_timeout.or(lower.registration_timeout),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_attempts: self.max_attempts.or(lower.max_attempts),
+            load_balancer_mode: self.load_balancer_mode.or(lower.load_balancer_mode),
+        }
+    }
+
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+}
+
+/// Validated router configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub node_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub connect_timeout: Duration,
+    pub registration_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_attempts: u32,
+    pub load_balancer_mode: BalancerMode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            node_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            registration_timeout: Duration::from_secs(5),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_attempts: 2,
+            load_balancer_mode: BalancerMode::RoundRobin,
+        }
+    }
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = ConfigError;
+
+    fn try_from(s: Settings) -> Result<Self, Self::Error> {
+        let d = Config::default();
+        let config = Config {
+            listen: s.listen.unwrap_or(d.listen),
+            node_timeout: s.node_timeout.unwrap_or(d.node_timeout),
+            heartbeat_interval: s.heartbeat_interval.unwrap_or(d.heartbeat_interval),
+            connect_timeout: s.connect_timeout.unwrap_or(d.connect_timeout),
+            registration_timeout: s.registration_timeout.unwrap_or(d.registration_timeout),
+            max_body_bytes: s.max_body_bytes.unwrap_or(d.max_body_bytes),
+            max_attempts: s.max_attempts.unwrap_or(d.max_attempts),
+            load_balancer_mode: s.load_balancer_mode.unwrap_or(d.load_balancer_mode),
+        };
+        if config.heartbeat_interval.is_zero() {
+            return Err(ConfigError::Invalid("heartbeat_interval must be above zero".into()));
+        }
+        if config.node_timeout <= config.heartbeat_interval {
+            return Err(ConfigError::Invalid(format!(
+                "node_timeout ({}) must be longer than heartbeat_interval ({})",
+                humantime::format_duration(config.node_timeout),
+                humantime::format_duration(config.heartbeat_interval)
+            )));
+        }
+        if config.max_attempts == 0 {
+            return Err(ConfigError::Invalid("max_attempts must be at least 1".into()));
+        }
+        if config.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid("max_body_bytes must be above zero".into()));
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_fill_the_rest() {
+        let file: Settings = toml::from_str("node_timeout = \"7s\"\nmax_attempts = 3\n").unwrap();
+        let flags = Settings {
+            max_attempts: Some(5),
+            ..Settings::default()
+        };
+        let config = Config::try_from(flags.or(file)).unwrap();
+        assert_eq!(config.node_timeout, Duration::from_secs(7));
+        assert_eq!(config.max_attempts, 5);
+        assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn unknown_keys_in_file_are_refused() {
+        assert!(toml::from_str::<Settings>("node_timout = \"7s\"").is_err());
+    }
+
+    #[test]
+    fn timeout_must_exceed_heartbeat_interval() {
+        let s = Settings {
+            node_timeout: Some(Duration::from_secs(5)),
+            heartbeat_interval: Some(Duration::from_secs(10)),
+            ..Settings::default()
+        };
+        assert!(matches!(Config::try_from(s), Err(ConfigError::Invalid(_))));
+    }
+}

@@ -1,0 +1,103 @@
+//! The router's API error: one enum, mapped to an HTTP status exactly once, rendered in the shape of
+//! the API that was called.
+
+use axum::http::StatusCode;
+use axum::http::header::{HeaderValue, RETRY_AFTER};
+use axum::response::{IntoResponse, Response};
+use llm_router_protocol::openai::ErrorResponse;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is empty")]
+    EmptyBody,
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("request body is larger than the router accepts (max_body_bytes)")]
+    PayloadTooLarge,
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed on {0}")]
+    MethodNotAllowed(String),
+    #[error("the model '{0}' does not exist or is not served by any node")]
+    ModelNotFound(String),
+    #[error("no node can serve the model '{0}' right now")]
+    NoNodeAvailable(String),
+    #[error("node '{0}' is not registered")]
+    NodeNotFound(String),
+    #[error("invalid node token")]
+    InvalidNodeToken,
+    #[error("the node did not answer: {0}")]
+    Upstream(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::EmptyBody | Self::MalformedJson(_) | Self::InvalidRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ModelNotFound(_) | Self::NodeNotFound(_) | Self::RouteNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoNodeAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidNodeToken => StatusCode::UNAUTHORIZED,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    fn openai_type(&self) -> &'static str {
+        match self.status_code() {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            s if s.is_client_error() => "invalid_request_error",
+            _ => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    fn openai_code(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::EmptyBody | Self::MalformedJson(_) => "invalid_json",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RouteNotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::NoNodeAvailable(_) => "no_node_available",
+            Self::NodeNotFound(_) => "node_not_found",
+            Self::InvalidNodeToken => "invalid_node_token",
+            Self::Upstream(_) => "upstream_error",
+            Self::Internal(_) => return None,
+        })
+    }
+
+    /// The error as OpenAI's `{"error": {...}}` body.
+    pub fn to_openai(&self) -> ErrorResponse {
+        ErrorResponse::new(self.to_string(), self.openai_type(), self.openai_code())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let mut response = (status, axum::Json(self.to_openai())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

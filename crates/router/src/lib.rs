@@ -1,0 +1,19 @@
+//! `llm-router`: one OpenAI-compatible endpoint in front of a fleet of `llm-node` machines.
+//!
+//! The binary (`main.rs`) only parses flags; everything else is here so tests and benchmarks build
+//! the same router as production through [`Server`] and [`build_router`].
+
+pub mod api;
+pub mod app;
+pub mod balancer;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod proxy;
+pub mod registry;
+pub mod state;
+
+pub use app::{Server, build_router};
+pub use config::{Config, Settings};
+pub use error::ApiError;
+pub use state::AppState;

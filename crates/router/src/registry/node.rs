@@ -1,0 +1,131 @@
+//! One registered node: its identity, what it last reported, and the router's own counters for it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use llm_router_protocol::node::{
+    Hardware, ModelState, ModelStatus, NodeMetrics, NodeStatus, RuntimeInfo,
+};
+use serde::Serialize;
+
+/// Counters the router keeps per node; shared between the registry and in-flight requests, so a
+/// request finishing after the node was re-registered still counts against the same entry.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    in_flight: AtomicU32,
+    requests_total: AtomicU64,
+    failures_total: AtomicU64,
+}
+
+impl NodeCounters {
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn requests_total(&self) -> u64 {
+        self.requests_total.load(Ordering::Relaxed)
+    }
+
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total.load(Ordering::Relaxed)
+    }
+
+    pub fn record_failure(&self) {
+        self.failures_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request as started; the returned guard counts it as finished when dropped.
+    pub fn start_request(self: &Arc<Self>) -> InFlightGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests_total.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard(Arc::clone(self))
+    }
+}
+
+/// Releases one in-flight request of a node when dropped (end of body, or client gone).
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<NodeCounters>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An immutable picture of one node, as held in a registry [`Snapshot`](super::Snapshot).
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: Arc<str>,
+    pub machine_name: String,
+    pub base_url: String,
+    pub status: NodeStatus,
+    pub runtime: RuntimeInfo,
+    pub hardware: Hardware,
+    pub node_version: String,
+    pub metrics: NodeMetrics,
+    pub models: Vec<ModelStatus>,
+    pub registered_at: SystemTime,
+    pub last_seen: Instant,
+    pub counters: Arc<NodeCounters>,
+}
+
+impl Node {
+    pub fn has_ready_model(&self, name: &str) -> bool {
+        self.models
+            .iter()
+            .any(|m| m.name == name && m.state == ModelState::Ready)
+    }
+
+    pub fn ready_models(&self) -> impl Iterator<Item = &str> {
+        self.models
+            .iter()
+            .filter(|m| m.state == ModelState::Ready)
+            .map(|m| m.name.as_str())
+    }
+
+    /// The node as `GET /api/agents` shows it.
+    pub fn summary(&self) -> NodeSummary {
+        NodeSummary {
+            id: self.id.to_string(),
+            machine_name: self.machine_name.clone(),
+            base_url: self.base_url.clone(),
+            status: self.status,
+            runtime: self.runtime.clone(),
+            hardware: self.hardware.clone(),
+            node_version: self.node_version.clone(),
+            metrics: self.metrics.clone(),
+            models: self.models.clone(),
+            registered_at_ms: unix_ms(self.registered_at),
+            last_seen_secs_ago: self.last_seen.elapsed().as_secs_f64(),
+            router_in_flight: self.counters.in_flight(),
+            router_requests_total: self.counters.requests_total(),
+            router_failures_total: self.counters.failures_total(),
+        }
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// JSON view of a node for the fleet API.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSummary {
+    pub id: String,
+    pub machine_name: String,
+    pub base_url: String,
+    pub status: NodeStatus,
+    pub runtime: RuntimeInfo,
+    pub hardware: Hardware,
+    pub node_version: String,
+    pub metrics: NodeMetrics,
+    pub models: Vec<ModelStatus>,
+    pub registered_at_ms: u64,
+    pub last_seen_secs_ago: f64,
+    pub router_in_flight: u32,
+    pub router_requests_total: u64,
+    pub router_failures_total: u64,
+}

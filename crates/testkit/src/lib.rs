@@ -1,0 +1,11 @@
+//! Test helpers for llm-router.
+//!
+//! [`FakeNode`] is a scripted FAKE node (no model, no `llm-node`) for router tests. This crate
+//! depends on neither `llm-router` nor `llm-node`: the router's tests start the router in-process
+//! themselves (see `crates/router/tests/common`), so its types are never compiled twice.
+
+mod fake_node;
+mod reply;
+
+pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
+pub use reply::{Reply, SSE_DONE, sse_event};

