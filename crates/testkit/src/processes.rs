@@ -1,0 +1,320 @@
+//! The real binaries (`llm-router`, `llm-node`) and the real runtime (`llama-server` + a GGUF
+//! model) as child processes for end-to-end tests, stopped when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use llm_router_protocol::node::NodeHealth;
+use serde_json::Value;
+
+/// Name of the model the end-to-end fleet serves.
+pub const MODEL: &str = "gemma3-270m";
+
+/// Where the runtime, the model and the Python test clients are.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub llama_server: PathBuf,
+    pub model: PathBuf,
+    pub python: PathBuf,
+}
+
+impl Runtime {
+    /// From `LLAMA_SERVER`, `LLM_MODEL_PATH`, `LLM_PYTHON`, or the install script's cache
+    /// (`$LLM_ROUTER_CACHE`, default `~/.cache/llm-router`). Missing pieces are an error that says
+    /// how to install them: end-to-end tests never skip.
+    pub fn from_env() -> anyhow::Result<Runtime> {
+        let cache = std::env::var_os("LLM_ROUTER_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/llm-router")))
+            .context("neither LLM_ROUTER_CACHE nor HOME is set")?;
+        let pick = |var: &str, default: PathBuf| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or(default)
+        };
+        let runtime = Runtime {
+            llama_server: pick("LLAMA_SERVER", cache.join("bin/llama-server")),
+            model: pick(
+                "LLM_MODEL_PATH",
+                cache.join("models/gemma-3-270m-q4_k_m.gguf"),
+            ),
+            python: pick("LLM_PYTHON", cache.join("venv/bin/python")),
+        };
+        for path in [&runtime.llama_server, &runtime.model, &runtime.python] {
+            if !path.exists() {
+                bail!(
+                    "{} is missing: run `scripts/install-runtime.sh --with-test-clients` first",
+                    path.display()
+                );
+            }
+        }
+        Ok(runtime)
+    }
+}
+
+/// A built binary of this workspace: `$LLM_ROUTER_BIN_DIR/NAME`, else next to the test executable's
+/// directory (`target/<profile>/NAME`).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = match std::env::var_os("LLM_ROUTER_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe()?;
+            let deps = exe.parent().context("test executable has no directory")?;
+            deps.parent().context("test directory has no parent")?.to_owned()
+        }
+    };
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} not built: run `cargo build --release --bins` first (or set LLM_ROUTER_BIN_DIR)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A child process that is stopped (SIGTERM, then SIGKILL after 10 s) when dropped.
+#[derive(Debug)]
+pub struct ChildProcess {
+    name: String,
+    child: Option<Child>,
+}
+
+impl ChildProcess {
+    pub fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<ChildProcess> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
+        Ok(ChildProcess {
+            name: name.to_owned(),
+            child: Some(child),
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends `signal` (e.g. "KILL", "TERM") to the process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("process already reaped")?;
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} {pid} failed for {}", self.name);
+        }
+        Ok(())
+    }
+
+    /// SIGKILL and reap: the process is gone when this returns.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait for the exit, up to `timeout`; the exit status when it stopped in time.
+    pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("process already stopped")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{} did not stop within {timeout:?} of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.terminate(Duration::from_secs(10));
+        }
+    }
+}
+
+/// A running `llm-router` binary on a free loopback port.
+#[derive(Debug)]
+pub struct RouterProcess {
+    pub url: String,
+    pub process: ChildProcess,
+}
+
+impl RouterProcess {
+    /// Starts `llm-router` with `args` (besides `--listen`) and waits for its `/health`.
+    pub async fn start(args: &[&str]) -> anyhow::Result<RouterProcess> {
+        let port = free_port()?;
+        let mut cmd = Command::new(binary("llm-router")?);
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env("RUST_LOG", "info");
+        let process = ChildProcess::spawn("llm-router", cmd)?;
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let health = format!("{url}/health");
+        wait_for("the router's /health", Duration::from_secs(20), || async {
+            client.get(&health).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await?;
+        Ok(RouterProcess { url, process })
+    }
+
+    /// `GET /api/agents`.
+    pub async fn agents(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(reqwest::get(format!("{}/api/agents", self.url))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// The status the router shows for the node named `name`, if it is registered.
+    pub async fn node_status(&self, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .agents()
+            .await?
+            .into_iter()
+            .find(|n| n["machine_name"] == name)
+            .and_then(|n| n["status"].as_str().map(str::to_owned)))
+    }
+
+    /// Waits until the node named `name` has status `status`; returns how long that took.
+    pub async fn wait_node_status(
+        &self,
+        name: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        wait_for(
+            &format!("node {name} to be {status}"),
+            timeout,
+            || async {
+                (self.node_status(name).await.ok()?.as_deref() == Some(status)).then_some(())
+            },
+        )
+        .await?;
+        Ok(started.elapsed())
+    }
+}
+
+/// A running `llm-node` binary serving [`MODEL`] with a real `llama-server`.
+#[derive(Debug)]
+pub struct NodeProcess {
+    pub name: String,
+    pub port: u16,
+    pub url: String,
+    pub process: ChildProcess,
+}
+
+impl NodeProcess {
+    /// Starts `llm-node` named `name` for the router at `router_url`, heartbeating every second.
+    /// `port` 0 picks a free one. `extra` is appended to the command line.
+    pub fn start(
+        runtime: &Runtime,
+        router_url: &str,
+        name: &str,
+        port: u16,
+        extra: &[&str],
+    ) -> anyhow::Result<NodeProcess> {
+        let port = if port == 0 { free_port()? } else { port };
+        let mut cmd = Command::new(binary("llm-node")?);
+        cmd.args(["--router-url", router_url, "--name", name])
+            .args(["--port", &port.to_string()])
+            .arg("--models")
+            .arg(format!("{MODEL}={}", runtime.model.display()))
+            .arg("--llama-server")
+            .arg(&runtime.llama_server)
+            .args(["--chat-template", "gemma", "--heartbeat-interval", "1s"])
+            .args(["--ctx-size", "2048", "--parallel", "2", "--threads", "1"])
+            .args(extra)
+            .env("RUST_LOG", "info");
+        let process = ChildProcess::spawn(&format!("llm-node {name}"), cmd)?;
+        Ok(NodeProcess {
+            name: name.to_owned(),
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            process,
+        })
+    }
+
+    /// The node's `GET /health`: its own request counters and model states.
+    pub async fn health(&self) -> anyhow::Result<NodeHealth> {
+        Ok(reqwest::get(format!("{}/health", self.url))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+}
+
+/// Pids of the live (not zombie) child processes of `parent` (via `ps`).
+pub fn live_children(parent: u32) -> Vec<u32> {
+    let Ok(out) = Command::new("ps")
+        .args(["-o", "pid=,stat=", "--ppid", &parent.to_string()])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let pid = cols.next()?.parse().ok()?;
+            let stat = cols.next()?;
+            (!stat.starts_with('Z')).then_some(pid)
+        })
+        .collect()
+}
+
+/// True while a process with this pid exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the parenthesised command name.
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
