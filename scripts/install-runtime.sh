@@ -30,6 +30,19 @@ done
 
 log() { printf '[install-runtime] %s\n' "$*" >&2; }
 
+# --- system packages (only what a bare Debian 12 lacks) ----------------------
+apt_missing=()
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+command -v curl >/dev/null || apt_missing+=(curl)
+command -v g++ >/dev/null || apt_missing+=(g++)
+command -v make >/dev/null || apt_missing+=(make)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${apt_missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_missing[@]}" >&2
+fi
+
 mkdir -p "$CACHE/bin" "$CACHE/models"
 export PIP_CACHE_DIR="$CACHE/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1

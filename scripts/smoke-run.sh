@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Checks README command 1 as a user would: starts scripts/run.sh, runs the curl example it prints,
+# checks the answer, stops it with SIGTERM and checks nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export LLM_ROUTER_PORT="${LLM_ROUTER_PORT:-18080}" LLM_NODE_PORT="${LLM_NODE_PORT:-18081}"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+scripts/run.sh >"$out" 2>&1 &
+run_pid=$!
+
+for _ in $(seq 1 1800); do
+  grep -q '^curl ' "$out" && break
+  kill -0 "$run_pid" 2>/dev/null || { cat "$out"; echo "smoke: run.sh exited early" >&2; exit 1; }
+  sleep 0.2
+done
+example="$(grep '^curl ' "$out" | head -n 1)"
+[ -n "$example" ] || { cat "$out"; echo "smoke: run.sh printed no curl example" >&2; exit 1; }
+echo "smoke: running the printed example: $example"
+answer="$(eval "$example")"
+echo "smoke: answer: $answer"
+python3 - "$answer" <<'PY'
+import json, sys
+body = json.loads(sys.argv[1])
+assert body["object"] == "chat.completion", body
+assert body["choices"][0]["message"]["role"] == "assistant", body
+assert body["usage"]["completion_tokens"] > 0, body
+PY
+
+kill -TERM "$run_pid"
+wait "$run_pid" || true
+sleep 0.5
+if pgrep -f "llm-node --router-url http://127.0.0.1:$LLM_ROUTER_PORT" >/dev/null ||
+   pgrep -f "llm-router --listen 127.0.0.1:$LLM_ROUTER_PORT" >/dev/null; then
+  echo "smoke: processes left behind after SIGTERM" >&2
+  exit 1
+fi
+echo "smoke: README command 1 works"
