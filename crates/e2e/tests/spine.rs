@@ -71,7 +71,11 @@ async fn openai_client_works_through_router_and_requests_alternate_between_two_n
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![MODEL], "the model is listed once though both nodes serve it");
+    assert_eq!(
+        ids,
+        vec![MODEL],
+        "the model is listed once though both nodes serve it"
+    );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/openai_spine.py");
     let output = Command::new(&runtime.python)
@@ -119,9 +123,11 @@ async fn killed_node_goes_offline_gets_no_traffic_and_comes_back_when_restarted(
         .await
         .unwrap();
     eprintln!("node-b offline {took:?} after SIGKILL (timeout 3 s)");
-    wait_for("node-b's llama-server to die with it", Duration::from_secs(5), || async {
-        (!is_alive(b_runtimes[0])).then_some(())
-    })
+    wait_for(
+        "node-b's llama-server to die with it",
+        Duration::from_secs(5),
+        || async { (!is_alive(b_runtimes[0])).then_some(()) },
+    )
     .await
     .unwrap();
 
@@ -145,6 +151,9 @@ async fn killed_node_goes_offline_gets_no_traffic_and_comes_back_when_restarted(
     assert_eq!(a_runtimes.len(), 1);
     let status = a.process.terminate(Duration::from_secs(20)).unwrap();
     assert!(status.success(), "node exits cleanly on SIGTERM: {status}");
-    assert!(!is_alive(a_runtimes[0]), "llama-server stopped with its node");
+    assert!(
+        !is_alive(a_runtimes[0]),
+        "llama-server stopped with its node"
+    );
     drop(b);
 }

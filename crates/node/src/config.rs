@@ -198,7 +198,10 @@ impl TryFrom<Settings> for Config {
         let mut resolved = Vec::with_capacity(models.len());
         for m in models {
             if !seen.insert(m.name.clone()) {
-                return Err(ConfigError::Invalid(format!("model '{}' is listed twice", m.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "model '{}' is listed twice",
+                    m.name
+                )));
             }
             if !m.path.is_file() {
                 return Err(ConfigError::Invalid(format!(
@@ -217,7 +220,9 @@ impl TryFrom<Settings> for Config {
             });
         }
         if s.heartbeat_interval.is_some_and(|d| d.is_zero()) {
-            return Err(ConfigError::Invalid("heartbeat_interval must be above zero".into()));
+            return Err(ConfigError::Invalid(
+                "heartbeat_interval must be above zero".into(),
+            ));
         }
         Ok(Config {
             router_url,

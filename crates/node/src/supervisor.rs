@@ -106,7 +106,9 @@ impl Supervisor {
                 }
             }
         }
-        let slots = llama_server::total_slots(&self.http, port).await.or(spec.parallel);
+        let slots = llama_server::total_slots(&self.http, port)
+            .await
+            .or(spec.parallel);
         self.runtime.update(|s| {
             s.state = ModelState::Ready;
             s.port = Some(port);

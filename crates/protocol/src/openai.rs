@@ -181,14 +181,18 @@ mod tests {
 
     #[test]
     fn chat_view_rejects_wrong_types() {
-        assert!(serde_json::from_str::<ChatCompletionView>(r#"{"model":1,"messages":[{}]}"#).is_err());
+        assert!(
+            serde_json::from_str::<ChatCompletionView>(r#"{"model":1,"messages":[{}]}"#).is_err()
+        );
         assert!(
             serde_json::from_str::<ChatCompletionView>(r#"{"model":"m","messages":"hi"}"#).is_err()
         );
         assert!(serde_json::from_str::<ChatCompletionView>(r#"{"messages":[]}"#).is_err());
         assert!(
-            serde_json::from_str::<ChatCompletionView>(r#"{"model":"m","messages":[],"stream":"yes"}"#)
-                .is_err()
+            serde_json::from_str::<ChatCompletionView>(
+                r#"{"model":"m","messages":[],"stream":"yes"}"#
+            )
+            .is_err()
         );
     }
 

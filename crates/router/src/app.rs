@@ -55,10 +55,8 @@ impl Server {
         let Server { listener, state } = self;
         let tasks = TaskTracker::new();
         let background = shutdown.child_token();
-        let sweep_period = (state.config.node_timeout / 10).clamp(
-            Duration::from_millis(100),
-            Duration::from_secs(1),
-        );
+        let sweep_period = (state.config.node_timeout / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
         tasks.spawn(run_monitor(
             state.registry.clone(),
             sweep_period,

@@ -126,7 +126,9 @@ impl TryFrom<Settings> for Config {
             load_balancer_mode: s.load_balancer_mode.unwrap_or(d.load_balancer_mode),
         };
         if config.heartbeat_interval.is_zero() {
-            return Err(ConfigError::Invalid("heartbeat_interval must be above zero".into()));
+            return Err(ConfigError::Invalid(
+                "heartbeat_interval must be above zero".into(),
+            ));
         }
         if config.node_timeout <= config.heartbeat_interval {
             return Err(ConfigError::Invalid(format!(
@@ -136,10 +138,14 @@ impl TryFrom<Settings> for Config {
             )));
         }
         if config.max_attempts == 0 {
-            return Err(ConfigError::Invalid("max_attempts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "max_attempts must be at least 1".into(),
+            ));
         }
         if config.max_body_bytes == 0 {
-            return Err(ConfigError::Invalid("max_body_bytes must be above zero".into()));
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be above zero".into(),
+            ));
         }
         Ok(config)
     }
@@ -167,13 +173,13 @@ mod tests {
 
     #[test]
     fn flags_override_file_and_defaults_fill_the_rest() {
-        let file: Settings = toml::from_str("node_timeout = \"7s\"\nmax_attempts = 3\n").unwrap();
+        let file: Settings = toml::from_str("node_timeout = \"17s\"\nmax_attempts = 3\n").unwrap();
         let flags = Settings {
             max_attempts: Some(5),
             ..Settings::default()
         };
         let config = Config::try_from(flags.or(file)).unwrap();
-        assert_eq!(config.node_timeout, Duration::from_secs(7));
+        assert_eq!(config.node_timeout, Duration::from_secs(17));
         assert_eq!(config.max_attempts, 5);
         assert_eq!(config.listen, Config::default().listen);
     }

@@ -25,7 +25,12 @@ struct Cli {
     check_config: bool,
 
     /// Log format.
-    #[arg(long, env = "LLM_ROUTER_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "LLM_ROUTER_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     log_format: LogFormat,
 
     #[command(flatten)]

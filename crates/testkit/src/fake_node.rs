@@ -31,7 +31,8 @@ use crate::reply::Reply;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The inference routes a fake node answers with its [`Reply`].
-pub const INFERENCE_PATHS: [&str; 3] = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
+pub const INFERENCE_PATHS: [&str; 3] =
+    ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
 
 /// One request a fake node received on an inference route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +213,10 @@ impl FakeNode {
 
     /// Registers this fake with the router at `router_base_url`.
     pub async fn register(&self, router_base_url: &str) -> anyhow::Result<RegisterResponse> {
-        let url = format!("{}/api/agents/register", router_base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/api/agents/register",
+            router_base_url.trim_end_matches('/')
+        );
         let response = self
             .http
             .post(url)
@@ -260,14 +264,15 @@ impl FakeNode {
     /// Stops the fake and waits (up to a deadline) until it has closed its port.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-                let _ = task.await;
-            }
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+            let _ = task.await;
         }
     }
 }

@@ -9,3 +9,5 @@ mod reply;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
 pub use reply::{Reply, SSE_DONE, sse_event};
+
+pub mod processes;

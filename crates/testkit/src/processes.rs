@@ -30,9 +30,7 @@ impl Runtime {
             .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/llm-router")))
             .context("neither LLM_ROUTER_CACHE nor HOME is set")?;
         let pick = |var: &str, default: PathBuf| {
-            std::env::var_os(var)
-                .map(PathBuf::from)
-                .unwrap_or(default)
+            std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
         };
         let runtime = Runtime {
             llama_server: pick("LLAMA_SERVER", cache.join("bin/llama-server")),
@@ -62,7 +60,9 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
         None => {
             let exe = std::env::current_exe()?;
             let deps = exe.parent().context("test executable has no directory")?;
-            deps.parent().context("test directory has no parent")?.to_owned()
+            deps.parent()
+                .context("test directory has no parent")?
+                .to_owned()
         }
     };
     let path = dir.join(name);
@@ -112,7 +112,9 @@ impl ChildProcess {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit());
-        let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
         Ok(ChildProcess {
             name: name.to_owned(),
             child: Some(child),
@@ -193,7 +195,12 @@ impl RouterProcess {
         let client = reqwest::Client::new();
         let health = format!("{url}/health");
         wait_for("the router's /health", Duration::from_secs(20), || async {
-            client.get(&health).send().await.ok().filter(|r| r.status().is_success())
+            client
+                .get(&health)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
         })
         .await?;
         Ok(RouterProcess { url, process })
@@ -226,13 +233,9 @@ impl RouterProcess {
         timeout: Duration,
     ) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        wait_for(
-            &format!("node {name} to be {status}"),
-            timeout,
-            || async {
-                (self.node_status(name).await.ok()?.as_deref() == Some(status)).then_some(())
-            },
-        )
+        wait_for(&format!("node {name} to be {status}"), timeout, || async {
+            (self.node_status(name).await.ok()?.as_deref() == Some(status)).then_some(())
+        })
         .await?;
         Ok(started.elapsed())
     }

@@ -103,7 +103,10 @@ fn sse_stream(
             let delay = if i == 0 { Duration::ZERO } else { interval };
             (delay, Bytes::from(sse_event(chunk)))
         })
-        .chain(std::iter::once((Duration::ZERO, Bytes::from_static(SSE_DONE.as_bytes()))))
+        .chain(std::iter::once((
+            Duration::ZERO,
+            Bytes::from_static(SSE_DONE.as_bytes()),
+        )))
         .collect();
     stream::unfold(steps.into_iter(), |mut steps| async move {
         let (delay, event) = steps.next()?;

@@ -37,8 +37,8 @@ pub async fn embeddings(
 }
 
 async fn forward(state: &NodeState, path: &str, body: Bytes) -> Result<Response, NodeApiError> {
-    let ModelField { model } = serde_json::from_slice(&body)
-        .map_err(|e| NodeApiError::InvalidRequest(e.to_string()))?;
+    let ModelField { model } =
+        serde_json::from_slice(&body).map_err(|e| NodeApiError::InvalidRequest(e.to_string()))?;
     let runtime = state
         .model(&model)
         .ok_or_else(|| NodeApiError::ModelNotFound(model.clone()))?;

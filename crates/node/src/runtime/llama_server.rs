@@ -44,15 +44,20 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16) -> Command {
 pub async fn version(binary: &Path) -> Option<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(10),
-        Command::new(binary).arg("--version").kill_on_drop(true).output(),
+        Command::new(binary)
+            .arg("--version")
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .ok()?
     .ok()?;
     let text = [output.stdout, output.stderr].concat();
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("version:").map(|v| v.trim().to_owned()))
+    String::from_utf8_lossy(&text).lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("version:")
+            .map(|v| v.trim().to_owned())
+    })
 }
 
 /// True when the runtime answers `GET /health` with 200 (503 while loading).

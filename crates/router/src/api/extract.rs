@@ -24,9 +24,9 @@ where
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonSyntaxError(e) => ApiError::MalformedJson(e.body_text()),
                 JsonRejection::JsonDataError(e) => ApiError::InvalidRequest(e.body_text()),
-                JsonRejection::MissingJsonContentType(_) => ApiError::InvalidRequest(
-                    "expected 'Content-Type: application/json'".to_owned(),
-                ),
+                JsonRejection::MissingJsonContentType(_) => {
+                    ApiError::InvalidRequest("expected 'Content-Type: application/json'".to_owned())
+                }
                 JsonRejection::BytesRejection(e) => body_rejection(&e),
                 other => ApiError::InvalidRequest(other.body_text()),
             }),

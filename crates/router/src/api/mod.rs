@@ -19,7 +19,10 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(ops::health))
         .route("/v1/models", get(openai::models::list))
         .route("/v1/models/{*id}", get(openai::models::get))
-        .route("/v1/chat/completions", post(openai::inference::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(openai::inference::chat_completions),
+        )
         .route("/v1/completions", post(openai::inference::completions))
         .route("/v1/embeddings", post(openai::inference::embeddings))
         .route("/api/agents/register", post(agents::register::register))

@@ -12,9 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use llm_router_protocol::node::{
-    Heartbeat, ModelState, ModelStatus, NodeStatus, RegisterRequest,
-};
+use llm_router_protocol::node::{Heartbeat, ModelState, ModelStatus, NodeStatus, RegisterRequest};
 
 pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
 pub use snapshot::{ModelEntry, Snapshot, Unavailable};
@@ -110,8 +108,8 @@ impl Registry {
             .find(|e| e.node.machine_name == req.machine_name)
             .map(|e| (Arc::clone(&e.node.id), Arc::clone(&e.node.counters)));
         let updated = existing.is_some();
-        let (id, counters) =
-            existing.unwrap_or_else(|| (Arc::from(uuid::Uuid::new_v4().to_string()), Arc::default()));
+        let (id, counters) = existing
+            .unwrap_or_else(|| (Arc::from(uuid::Uuid::new_v4().to_string()), Arc::default()));
         let status = next_status(
             NodeStatus::Initializing,
             HealthEvent::Heartbeat {
@@ -165,7 +163,11 @@ impl Registry {
         let node = &mut entry.node;
         let has_ready_model = hb.models.iter().any(|m| m.state == ModelState::Ready);
         let from = node.status;
-        node.status = next_status(from, HealthEvent::Heartbeat { has_ready_model }, &self.policy);
+        node.status = next_status(
+            from,
+            HealthEvent::Heartbeat { has_ready_model },
+            &self.policy,
+        );
         node.metrics = hb.metrics;
         node.models = hb.models;
         node.last_seen = Instant::now();
@@ -197,7 +199,11 @@ impl Registry {
         for entry in table.values_mut() {
             let node = &mut entry.node;
             let silent_for = now.saturating_duration_since(node.last_seen);
-            let to = next_status(node.status, HealthEvent::Silent { silent_for }, &self.policy);
+            let to = next_status(
+                node.status,
+                HealthEvent::Silent { silent_for },
+                &self.policy,
+            );
             if to != node.status {
                 transitions.push(Transition {
                     node_id: Arc::clone(&node.id),
@@ -280,8 +286,14 @@ mod tests {
         let reg = registry();
         let r = reg.register(request("a", &[("m", ModelState::Loading)]), &[]);
         assert_eq!(r.status, NodeStatus::Initializing);
-        assert_eq!(reg.snapshot().candidates("m"), Err(Unavailable::NoReadyNode));
-        assert_eq!(reg.snapshot().candidates("x"), Err(Unavailable::UnknownModel));
+        assert_eq!(
+            reg.snapshot().candidates("m").err(),
+            Some(Unavailable::NoReadyNode)
+        );
+        assert_eq!(
+            reg.snapshot().candidates("x").err(),
+            Some(Unavailable::UnknownModel)
+        );
     }
 
     #[test]
@@ -342,7 +354,10 @@ mod tests {
         let t = reg.sweep(later);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].to, NodeStatus::Offline);
-        assert_eq!(reg.snapshot().candidates("m"), Err(Unavailable::NoReadyNode));
+        assert_eq!(
+            reg.snapshot().candidates("m").err(),
+            Some(Unavailable::NoReadyNode)
+        );
     }
 
     #[test]

@@ -8,9 +8,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use llm_router::{Config, Server};
 use reqwest::StatusCode;
@@ -99,27 +97,12 @@ pub async fn expect_openai_error(
         .unwrap_or_else(|| panic!("no 'error' object in {body}"))
         .clone();
     assert!(error["message"].is_string(), "message in {body}");
-    assert!(!error["message"].as_str().unwrap().is_empty(), "message in {body}");
+    assert!(
+        !error["message"].as_str().unwrap().is_empty(),
+        "message in {body}"
+    );
     assert!(error["type"].is_string(), "type in {body}");
     assert!(error.get("param").is_some(), "param in {body}");
     assert_eq!(error["code"], code, "code in {body}");
     error
-}
-
-/// Polls `condition` until it holds or `deadline` passes; returns whether it held.
-pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

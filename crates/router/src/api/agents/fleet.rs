@@ -23,7 +23,10 @@ pub async fn get(
     Ok(Json(node.summary()))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     if state.registry.remove(&id) {
         tracing::info!(node_id = %id, "node removed");
         Ok(StatusCode::NO_CONTENT)

@@ -18,13 +18,10 @@ pub async fn heartbeat(
 ) -> ApiResult<Json<HeartbeatResponse>> {
     let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
     let node_id = hb.node_id.clone();
-    let (status, transition) = state
-        .registry
-        .heartbeat(hb, token)
-        .map_err(|e| match e {
-            HeartbeatError::UnknownNode(id) => ApiError::NodeNotFound(id),
-            HeartbeatError::InvalidToken => ApiError::InvalidNodeToken,
-        })?;
+    let (status, transition) = state.registry.heartbeat(hb, token).map_err(|e| match e {
+        HeartbeatError::UnknownNode(id) => ApiError::NodeNotFound(id),
+        HeartbeatError::InvalidToken => ApiError::InvalidNodeToken,
+    })?;
     if let Some(t) = transition {
         tracing::info!(
             %node_id,

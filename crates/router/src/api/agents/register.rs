@@ -16,7 +16,9 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
     if req.machine_name.trim().is_empty() {
-        return Err(ApiError::InvalidRequest("'machine_name' must not be empty".into()));
+        return Err(ApiError::InvalidRequest(
+            "'machine_name' must not be empty".into(),
+        ));
     }
     if req.port == 0 {
         return Err(ApiError::InvalidRequest("'port' must not be 0".into()));
@@ -44,7 +46,9 @@ pub async fn register(
 async fn ready_models(state: &AppState, base_url: &str) -> ApiResult<Vec<String>> {
     let url = format!("{base_url}/v1/models");
     let unreachable = |e: reqwest::Error| {
-        ApiError::Upstream(format!("the router cannot reach the node API at {url}: {e}"))
+        ApiError::Upstream(format!(
+            "the router cannot reach the node API at {url}: {e}"
+        ))
     };
     let list: ModelList = state
         .http

@@ -9,8 +9,8 @@ use llm_router_protocol::openai::{
     ChatCompletionView, CompletionView, EmbeddingView, RequestEnvelope, RequestView,
 };
 
-use crate::api::extract::body_rejection;
 use crate::api::ApiResult;
+use crate::api::extract::body_rejection;
 use crate::error::ApiError;
 use crate::proxy;
 use crate::state::AppState;
@@ -55,13 +55,21 @@ pub fn parse_view<V: RequestView>(body: &[u8]) -> ApiResult<RequestEnvelope> {
         return Err(ApiError::EmptyBody);
     }
     let view: V = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
+        // A type error may hide a syntax error further on: report the syntax error first.
+        serde_json::error::Category::Data => {
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(syntax) => ApiError::MalformedJson(syntax.to_string()),
+                Ok(_) => ApiError::InvalidRequest(e.to_string()),
+            }
+        }
         _ => ApiError::MalformedJson(e.to_string()),
     })?;
     view.validate().map_err(ApiError::InvalidRequest)?;
     let envelope = view.into_envelope();
     if envelope.model.is_empty() {
-        return Err(ApiError::InvalidRequest("'model' must not be empty".to_owned()));
+        return Err(ApiError::InvalidRequest(
+            "'model' must not be empty".to_owned(),
+        ));
     }
     Ok(envelope)
 }
@@ -86,6 +94,10 @@ mod tests {
     fn syntax_errors_are_malformed_json_and_type_errors_invalid_requests() {
         assert!(matches!(
             parse_view::<ChatCompletionView>(b"{\"model\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_view::<ChatCompletionView>(br#"{"model":"m"} trailing"#),
             Err(ApiError::MalformedJson(_))
         ));
         assert!(matches!(
