@@ -14,11 +14,18 @@ use serde_json::{Value, json};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A router (3 s node timeout) and two nodes, both online.
+/// A round-robin router (3 s node timeout) and two nodes, both online.
 async fn fleet(runtime: &Runtime) -> (RouterProcess, NodeProcess, NodeProcess) {
-    let router = RouterProcess::start(&["--node-timeout", "3s", "--heartbeat-interval", "1s"])
-        .await
-        .unwrap();
+    let router = RouterProcess::start(&[
+        "--node-timeout",
+        "3s",
+        "--heartbeat-interval",
+        "1s",
+        "--load-balancer-mode",
+        "round_robin",
+    ])
+    .await
+    .unwrap();
     let a = NodeProcess::start(runtime, &router.url, "node-a", 0, &[]).unwrap();
     let b = NodeProcess::start(runtime, &router.url, "node-b", 0, &[]).unwrap();
     for node in [&a, &b] {

@@ -69,6 +69,9 @@ pub enum NodeStatus {
     Initializing,
     /// Heartbeating with at least one ready model.
     Online,
+    /// Failed a request (connection error, timeout or 5xx before the first byte): no traffic
+    /// until a probe of its `/health` or its next heartbeat clears it.
+    Suspect,
     /// Silent past the heartbeat timeout.
     Offline,
 }
@@ -78,6 +81,7 @@ impl NodeStatus {
         match self {
             Self::Initializing => "initializing",
             Self::Online => "online",
+            Self::Suspect => "suspect",
             Self::Offline => "offline",
         }
     }

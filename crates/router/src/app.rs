@@ -11,7 +11,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::api;
 use crate::config::Config;
-use crate::health::run_monitor;
+use crate::health::{run_monitor, run_prober};
+use crate::queue::run_waker;
 use crate::state::AppState;
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
@@ -62,9 +63,17 @@ impl Server {
             sweep_period,
             background.clone(),
         ));
+        tasks.spawn(run_prober(
+            state.registry.clone(),
+            state.http.clone(),
+            state.config.probe_timeout,
+            background.clone(),
+        ));
+        tasks.spawn(run_waker(state.dispatcher.clone(), background.clone()));
         tracing::info!(
             addr = %listener.local_addr()?,
-            balancer = state.policy.name(),
+            balancer = state.dispatcher.policy_name(),
+            queue_capacity = state.config.queue_capacity,
             node_timeout = %humantime::format_duration(state.config.node_timeout),
             "llm-router listening"
         );

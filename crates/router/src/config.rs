@@ -36,6 +36,28 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
 
+    /// Time a node may take to send response headers (non-streamed answers arrive whole, so
+    /// this bounds a whole generation); past it the request is retried elsewhere. Streams that
+    /// are making progress are never cut. [default: 300s]
+    #[arg(long, env = "LLM_ROUTER_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+
+    /// Timeout of a health probe of a suspect node. [default: 1s]
+    #[arg(long, env = "LLM_ROUTER_PROBE_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub probe_timeout: Option<Duration>,
+
+    /// Requests that may wait for a free slot at once; beyond, 503 with Retry-After.
+    /// [default: 1024]
+    #[arg(long, env = "LLM_ROUTER_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+
+    /// Longest a request waits for a free slot before a 503; unset = no limit. [default: none]
+    #[arg(long, env = "LLM_ROUTER_QUEUE_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub queue_timeout: Option<Duration>,
+
     /// Timeout of the router's call to a registering node's `/v1/models`. [default: 5s]
     #[arg(long, env = "LLM_ROUTER_REGISTRATION_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
@@ -49,7 +71,7 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
 
-    /// How requests are spread over the nodes that have the model ready. [default: round_robin]
+    /// How requests are spread over the nodes that have the model ready. [default: auto]
     #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
     pub load_balancer_mode: Option<BalancerMode>,
 }
@@ -62,6 +84,10 @@ impl Settings {
             node_timeout: self.node_timeout.or(lower.node_timeout),
             heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
             connect_timeout: self.connect_timeout.or(lower.connect_timeout),
+            header_timeout: self.header_timeout.or(lower.header_timeout),
+            probe_timeout: self.probe_timeout.or(lower.probe_timeout),
+            queue_capacity: self.queue_capacity.or(lower.queue_capacity),
+            queue_timeout: self.queue_timeout.or(lower.queue_timeout),
             registration_timeout: self.registration_timeout.or(lower.registration_timeout),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_attempts: self.max_attempts.or(lower.max_attempts),
@@ -89,6 +115,10 @@ pub struct Config {
     pub node_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub connect_timeout: Duration,
+    pub header_timeout: Duration,
+    pub probe_timeout: Duration,
+    pub queue_capacity: usize,
+    pub queue_timeout: Option<Duration>,
     pub registration_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_attempts: u32,
@@ -102,10 +132,14 @@ impl Default for Config {
             node_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(300),
+            probe_timeout: Duration::from_secs(1),
+            queue_capacity: 1024,
+            queue_timeout: None,
             registration_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
             max_attempts: 2,
-            load_balancer_mode: BalancerMode::RoundRobin,
+            load_balancer_mode: BalancerMode::Auto,
         }
     }
 }
@@ -120,6 +154,10 @@ impl TryFrom<Settings> for Config {
             node_timeout: s.node_timeout.unwrap_or(d.node_timeout),
             heartbeat_interval: s.heartbeat_interval.unwrap_or(d.heartbeat_interval),
             connect_timeout: s.connect_timeout.unwrap_or(d.connect_timeout),
+            header_timeout: s.header_timeout.unwrap_or(d.header_timeout),
+            probe_timeout: s.probe_timeout.unwrap_or(d.probe_timeout),
+            queue_capacity: s.queue_capacity.unwrap_or(d.queue_capacity),
+            queue_timeout: s.queue_timeout.or(d.queue_timeout),
             registration_timeout: s.registration_timeout.unwrap_or(d.registration_timeout),
             max_body_bytes: s.max_body_bytes.unwrap_or(d.max_body_bytes),
             max_attempts: s.max_attempts.unwrap_or(d.max_attempts),

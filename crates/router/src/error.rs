@@ -24,6 +24,10 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("no node can serve the model '{0}' right now")]
     NoNodeAvailable(String),
+    #[error("the router is at capacity: {0} requests are already waiting")]
+    QueueFull(usize),
+    #[error("no node had a free slot within {0:?}")]
+    QueueTimeout(std::time::Duration),
     #[error("node '{0}' is not registered")]
     NodeNotFound(String),
     #[error("invalid node token")]
@@ -45,7 +49,9 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NoNodeAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoNodeAvailable(_) | Self::QueueFull(_) | Self::QueueTimeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::InvalidNodeToken => StatusCode::UNAUTHORIZED,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,6 +77,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::ModelNotFound(_) => "model_not_found",
             Self::NoNodeAvailable(_) => "no_node_available",
+            Self::QueueFull(_) => "queue_full",
+            Self::QueueTimeout(_) => "queue_timeout",
             Self::NodeNotFound(_) => "node_not_found",
             Self::InvalidNodeToken => "invalid_node_token",
             Self::Upstream(_) => "upstream_error",
@@ -81,6 +89,15 @@ impl ApiError {
     /// The error as OpenAI's `{"error": {...}}` body.
     pub fn to_openai(&self) -> ErrorResponse {
         ErrorResponse::new(self.to_string(), self.openai_type(), self.openai_code())
+    }
+}
+
+impl From<crate::registry::AuthError> for ApiError {
+    fn from(e: crate::registry::AuthError) -> Self {
+        match e {
+            crate::registry::AuthError::UnknownNode(id) => ApiError::NodeNotFound(id),
+            crate::registry::AuthError::InvalidToken => ApiError::InvalidNodeToken,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod proxy;
+pub mod queue;
 pub mod registry;
 pub mod state;
 

@@ -2,16 +2,20 @@
 
 use std::sync::Arc;
 
-use crate::balancer::Policy;
 use crate::config::Config;
 use crate::health::HealthPolicy;
+use crate::queue::Dispatcher;
 use crate::registry::Registry;
+
+/// Metrics older than this many heartbeat intervals count as missing for balancing.
+const METRICS_MAX_AGE_HEARTBEATS: u32 = 3;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
-    pub policy: Arc<dyn Policy>,
+    /// Chooses nodes and queues requests when all are busy.
+    pub dispatcher: Arc<Dispatcher>,
     /// Client for calls to nodes; one connection pool for the whole router.
     pub http: reqwest::Client,
 }
@@ -27,10 +31,17 @@ impl AppState {
         let registry = Arc::new(Registry::new(HealthPolicy {
             node_timeout: config.node_timeout,
         }));
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&registry),
+            config.load_balancer_mode.build(),
+            config.queue_capacity,
+            config.queue_timeout,
+            config.heartbeat_interval * METRICS_MAX_AGE_HEARTBEATS,
+        );
         Ok(AppState {
-            policy: config.load_balancer_mode.build(),
             config: Arc::new(config),
             registry,
+            dispatcher,
             http,
         })
     }

@@ -29,6 +29,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/health", post(agents::heartbeat::heartbeat))
         .route("/api/agents", get(agents::fleet::list))
         .route(
+            "/api/agents/{id}/metrics",
+            post(agents::heartbeat::push_metrics),
+        )
+        .route("/api/queue", get(agents::fleet::queue))
+        .route(
             "/api/agents/{id}",
             get(agents::fleet::get).delete(agents::fleet::delete),
         )

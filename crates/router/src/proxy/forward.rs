@@ -1,6 +1,6 @@
-//! Choosing a node and sending it the request, with failover before the first byte.
+//! Getting a slot on a node and sending it the request, with failover before the first byte.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
@@ -8,69 +8,103 @@ use axum::response::Response;
 use llm_router_protocol::openai::RequestEnvelope;
 
 use super::relay::relay;
-use crate::balancer::SelectContext;
 use crate::error::ApiError;
-use crate::registry::{Node, Unavailable};
+use crate::queue::{AcquireError, Lease, Waiting};
 use crate::state::AppState;
 
 /// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer.
 ///
-/// A connection error or a 5xx before any byte reached the client is retried on another candidate,
-/// up to `max_attempts` nodes in all.
+/// A connection error, no response headers within the header timeout, or a 5xx before any byte
+/// reached the client marks the node suspect and retries the request on another node, up to
+/// `max_attempts` nodes in all. The time spent waiting for a slot is reported in
+/// `x-llm-router-queue-ms`.
 pub async fn forward(
     state: &AppState,
     path: &'static str,
     envelope: &RequestEnvelope,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let snapshot = state.registry.snapshot();
-    let candidates = snapshot.candidates(&envelope.model).map_err(|u| match u {
-        Unavailable::UnknownModel => ApiError::ModelNotFound(envelope.model.clone()),
-        Unavailable::NoReadyNode => ApiError::NoNodeAvailable(envelope.model.clone()),
-    })?;
-    let ctx = SelectContext {
-        model: &envelope.model,
-    };
-    let attempts = (state.config.max_attempts as usize).min(candidates.len());
-    let mut remaining: Option<Vec<Arc<Node>>> = None;
-    let mut last_error = None;
-
+    let attempts = state.config.max_attempts;
+    let mut queued = Duration::ZERO;
+    let mut last_error = String::new();
     for attempt in 1..=attempts {
-        let pool: &[Arc<Node>] = remaining.as_deref().unwrap_or(candidates);
-        let Some(index) = state.policy.select(pool, &ctx) else {
-            break;
+        let waiting = if attempt == 1 {
+            Waiting::Allowed
+        } else {
+            Waiting::Retry
         };
-        let node = Arc::clone(&pool[index]);
-        let guard = node.counters.start_request();
-        let result = state
-            .http
-            .post(format!("{}{}", node.base_url, path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        let failure = match result {
+        let lease = match state.dispatcher.acquire(&envelope.model, waiting).await {
+            Ok(lease) => lease,
+            Err(e) if attempt > 1 => {
+                tracing::debug!(error = %e, "no other node to retry on");
+                break;
+            }
+            Err(e) => return Err(acquire_error(e, &envelope.model)),
+        };
+        queued += lease.queue_time();
+        let node = lease.node().clone();
+        let failure = match send(state, &lease, path, body.clone()).await {
             Ok(response) if !response.status().is_server_error() || attempt == attempts => {
-                return Ok(relay(response, &node, guard));
+                return Ok(relay(response, lease, queued, state.registry.clone()));
             }
             Ok(response) => format!("answered {}", response.status()),
-            Err(e) => e.to_string(),
+            Err(e) => e,
         };
+        drop(lease);
         node.counters.record_failure();
+        if let Some(t) = state.registry.report_failure(&node.id) {
+            tracing::warn!(node = %t.machine_name, to = t.to.as_str(), "node marked suspect");
+        }
         tracing::warn!(
             node = %node.machine_name,
             model = %envelope.model,
             attempt,
             error = %failure,
-            "node failed before the first byte; trying another"
+            "node failed before the first byte"
         );
-        last_error = Some(format!("node '{}' {failure}", node.machine_name));
-        let mut rest = remaining.take().unwrap_or_else(|| candidates.to_vec());
-        rest.retain(|n| n.id != node.id);
-        remaining = Some(rest);
+        last_error = format!("node '{}' {failure}", node.machine_name);
     }
-    Err(match last_error {
-        Some(e) => ApiError::Upstream(e),
-        None => ApiError::NoNodeAvailable(envelope.model.clone()),
-    })
+    Err(ApiError::Upstream(last_error))
+}
+
+/// Sends the request; `Err` for a connection error or no response headers in time.
+async fn send(
+    state: &AppState,
+    lease: &Lease,
+    path: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, String> {
+    let request = state
+        .http
+        .post(format!("{}{}", lease.node().base_url, path))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send();
+    match tokio::time::timeout(state.config.header_timeout, request).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(_) => Err(format!(
+            "sent no response headers within {}",
+            humantime::format_duration(state.config.header_timeout)
+        )),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("refused the connection ({e})")
+    } else if e.is_timeout() {
+        format!("timed out ({e})")
+    } else {
+        format!("failed ({e})")
+    }
+}
+
+fn acquire_error(e: AcquireError, model: &str) -> ApiError {
+    match e {
+        AcquireError::UnknownModel => ApiError::ModelNotFound(model.to_owned()),
+        AcquireError::NoNode => ApiError::NoNodeAvailable(model.to_owned()),
+        AcquireError::QueueFull(depth) => ApiError::QueueFull(depth),
+        AcquireError::TimedOut(limit) => ApiError::QueueTimeout(limit),
+    }
 }

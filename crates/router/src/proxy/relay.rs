@@ -1,38 +1,122 @@
 //! Relaying a node's answer to the client without buffering.
 
-use axum::body::Body;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
-use futures_util::StreamExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crate::registry::{InFlightGuard, Node};
+use axum::body::{Body, Bytes};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use futures_util::Stream;
+use llm_router_protocol::openai::ErrorResponse;
+
+use crate::queue::Lease;
+use crate::registry::Registry;
 
 /// Response header naming the node that served the request.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-llm-router-node");
+/// Response header with the milliseconds the request waited for a slot.
+pub const QUEUE_MS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-queue-ms");
 
 /// Turns the node's response into the client's: same status, content type and bytes, each chunk
-/// passed on as soon as it arrives. `guard` lives as long as the body, so the node's in-flight
-/// count drops when the stream ends or the client goes away.
-pub fn relay(upstream: reqwest::Response, node: &Node, guard: InFlightGuard) -> Response {
+/// passed on as soon as it arrives. The lease lives as long as the body, so the slot frees when
+/// the stream ends or the client goes away. If the node fails mid-stream, an SSE stream ends
+/// with a well-formed `error` event (and no `[DONE]`) and the node is marked suspect.
+pub fn relay(
+    upstream: reqwest::Response,
+    lease: Lease,
+    queued: Duration,
+    registry: Arc<Registry>,
+) -> Response {
     let status = upstream.status();
-    let mut headers = axum::http::HeaderMap::new();
+    let mut headers = HeaderMap::new();
     for name in [CONTENT_TYPE, CACHE_CONTROL] {
         if let Some(value) = upstream.headers().get(&name) {
             headers.insert(name, value.clone());
         }
     }
+    let node = lease.node();
     let node_name = HeaderValue::from_str(&node.machine_name)
         .or_else(|_| HeaderValue::from_str(&node.id))
         .unwrap_or(HeaderValue::from_static("unknown"));
     headers.insert(NODE_HEADER, node_name);
+    headers.insert(
+        QUEUE_MS_HEADER,
+        HeaderValue::from(queued.as_millis() as u64),
+    );
+    let is_sse = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
 
-    let stream = upstream.bytes_stream().map(move |chunk| {
-        let _held = &guard;
-        chunk
-    });
+    let stream = RelayStream {
+        inner: Box::pin(upstream.bytes_stream()),
+        is_sse,
+        done: false,
+        lease: Some(lease),
+        registry,
+    };
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// The node's body, holding the lease until it ends.
+struct RelayStream {
+    inner: ByteStream,
+    is_sse: bool,
+    done: bool,
+    lease: Option<Lease>,
+    registry: Arc<Registry>,
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(None) => {
+                self.done = true;
+                self.lease = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                let lease = self.lease.take();
+                if let Some(lease) = &lease {
+                    let node = lease.node();
+                    node.counters.record_failure();
+                    tracing::warn!(node = %node.machine_name, error = %e, "node failed mid-stream");
+                    self.registry.report_failure(&node.id);
+                }
+                drop(lease);
+                if self.is_sse {
+                    Poll::Ready(Some(Ok(sse_error_event(&e))))
+                } else {
+                    Poll::Ready(Some(Err(std::io::Error::other(e))))
+                }
+            }
+        }
+    }
+}
+
+/// `data: {"error": {...}}` — how OpenAI-compatible servers report a failure inside a stream.
+fn sse_error_event(e: &reqwest::Error) -> Bytes {
+    let body = ErrorResponse::new(
+        format!("the node serving this request failed mid-stream: {e}"),
+        "server_error",
+        Some("upstream_disconnected"),
+    );
+    let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+    Bytes::from(format!("data: {json}\n\n"))
 }

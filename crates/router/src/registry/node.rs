@@ -64,6 +64,8 @@ pub struct Node {
     pub hardware: Hardware,
     pub node_version: String,
     pub metrics: NodeMetrics,
+    /// When `metrics` arrived; `None` until the first heartbeat or metrics push.
+    pub metrics_at: Option<Instant>,
     pub models: Vec<ModelStatus>,
     pub registered_at: SystemTime,
     pub last_seen: Instant,
@@ -71,6 +73,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// True when the node's metrics are younger than `max_age` at `now`.
+    pub fn metrics_fresh(&self, now: Instant, max_age: std::time::Duration) -> bool {
+        self.metrics_at
+            .is_some_and(|at| now.saturating_duration_since(at) <= max_age)
+    }
+
     pub fn has_ready_model(&self, name: &str) -> bool {
         self.models
             .iter()

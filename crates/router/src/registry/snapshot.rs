@@ -3,16 +3,72 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use llm_router_protocol::node::NodeStatus;
 
 use super::node::Node;
 
+/// The router's in-flight requests for one model on one node. It outlives snapshots: every
+/// snapshot built for the node hands out the same counter.
+#[derive(Debug, Default)]
+pub struct SlotCounter {
+    in_flight: AtomicU32,
+}
+
+impl SlotCounter {
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Takes a slot if fewer than `capacity` are taken (compare-and-swap, never over-claims).
+    pub fn try_claim(&self, capacity: u32) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a slot back.
+    pub fn release(&self) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+/// A node that can serve a model now, with its slot accounting for that model.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub node: Arc<Node>,
+    pub slots: Arc<SlotCounter>,
+    /// Parallel slots of the node's runtime for the model (`u32::MAX` when the node did not say).
+    pub capacity: u32,
+}
+
+impl Candidate {
+    pub fn in_flight(&self) -> u32 {
+        self.slots.in_flight()
+    }
+
+    pub fn has_free_slot(&self) -> bool {
+        self.slots.in_flight() < self.capacity
+    }
+
+    pub fn try_claim(&self) -> bool {
+        self.slots.try_claim(self.capacity)
+    }
+}
+
 /// What the fleet can do for one model.
 #[derive(Debug, Default)]
 pub struct ModelEntry {
     /// Online nodes with the model ready: the candidates for a request.
-    pub ready: Vec<Arc<Node>>,
+    pub ready: Vec<Candidate>,
+    /// Nodes not offline that list the model but cannot take it now (initializing, suspect, or
+    /// the model still loading): worth waiting for.
+    pub pending: usize,
 }
 
 /// Why a model has no candidate.
@@ -20,8 +76,10 @@ pub struct ModelEntry {
 pub enum Unavailable {
     /// No registered node knows the model at all.
     UnknownModel,
-    /// Some node knows the model but none is online with it ready.
-    NoReadyNode,
+    /// Only offline nodes know the model.
+    AllOffline,
+    /// Nodes know the model and may soon serve it (loading, initializing, suspect).
+    NotReadyYet,
 }
 
 /// All nodes, plus an index from model name to its candidate nodes.
@@ -32,15 +90,22 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds the index; `nodes` is sorted by machine name for stable listings.
-    pub fn new(mut nodes: Vec<Arc<Node>>) -> Self {
+    /// Builds the index. `slots` gives the persistent counter of a (node id, model) pair; `nodes`
+    /// are sorted by machine name for stable listings.
+    pub fn new(mut nodes: Vec<Arc<Node>>, slots: impl Fn(&str, &str) -> Arc<SlotCounter>) -> Self {
         nodes.sort_by(|a, b| a.machine_name.cmp(&b.machine_name));
         let mut models: HashMap<String, ModelEntry> = HashMap::new();
         for node in &nodes {
             for model in &node.models {
                 let entry = models.entry(model.name.clone()).or_default();
                 if node.status == NodeStatus::Online && node.has_ready_model(&model.name) {
-                    entry.ready.push(Arc::clone(node));
+                    entry.ready.push(Candidate {
+                        node: Arc::clone(node),
+                        slots: slots(&node.id, &model.name),
+                        capacity: model.slots_total.filter(|&n| n > 0).unwrap_or(u32::MAX),
+                    });
+                } else if node.status != NodeStatus::Offline {
+                    entry.pending += 1;
                 }
             }
         }
@@ -55,12 +120,13 @@ impl Snapshot {
         self.nodes.iter().find(|n| &*n.id == id)
     }
 
-    /// Nodes that can serve `model` now.
-    pub fn candidates(&self, model: &str) -> Result<&[Arc<Node>], Unavailable> {
+    /// Nodes that can serve `model` now (possibly all busy).
+    pub fn candidates(&self, model: &str) -> Result<&[Candidate], Unavailable> {
         match self.models.get(model) {
             None => Err(Unavailable::UnknownModel),
-            Some(entry) if entry.ready.is_empty() => Err(Unavailable::NoReadyNode),
-            Some(entry) => Ok(&entry.ready),
+            Some(entry) if !entry.ready.is_empty() => Ok(&entry.ready),
+            Some(entry) if entry.pending > 0 => Err(Unavailable::NotReadyYet),
+            Some(_) => Err(Unavailable::AllOffline),
         }
     }
 
@@ -74,5 +140,28 @@ impl Snapshot {
             .collect();
         names.sort_unstable();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_stop_at_capacity_and_release_frees_one() {
+        let c = SlotCounter::default();
+        assert!(c.try_claim(2));
+        assert!(c.try_claim(2));
+        assert!(!c.try_claim(2));
+        c.release();
+        assert_eq!(c.in_flight(), 1);
+        assert!(c.try_claim(2));
+    }
+
+    #[test]
+    fn release_never_underflows() {
+        let c = SlotCounter::default();
+        c.release();
+        assert_eq!(c.in_flight(), 0);
     }
 }

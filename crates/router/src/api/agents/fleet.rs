@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 
 use crate::api::ApiResult;
 use crate::error::ApiError;
+use crate::queue::QueueStatsView;
 use crate::registry::NodeSummary;
 use crate::state::AppState;
 
@@ -33,4 +34,9 @@ pub async fn delete(
     } else {
         Err(ApiError::NodeNotFound(id))
     }
+}
+
+/// `GET /api/queue`: requests waiting for a slot now, and how long waits have been.
+pub async fn queue(State(state): State<AppState>) -> Json<QueueStatsView> {
+    Json(state.dispatcher.stats())
 }

@@ -1,14 +1,13 @@
 //! `POST /api/health`: a node's heartbeat, authenticated by its node token.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::http::header::AUTHORIZATION;
-use llm_router_protocol::node::{Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER};
+use axum::http::{HeaderMap, StatusCode};
+use llm_router_protocol::node::{Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER, NodeMetrics};
 
 use crate::api::{ApiJson, ApiResult};
 use crate::error::ApiError;
-use crate::registry::HeartbeatError;
 use crate::state::AppState;
 
 pub async fn heartbeat(
@@ -18,10 +17,7 @@ pub async fn heartbeat(
 ) -> ApiResult<Json<HeartbeatResponse>> {
     let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
     let node_id = hb.node_id.clone();
-    let (status, transition) = state.registry.heartbeat(hb, token).map_err(|e| match e {
-        HeartbeatError::UnknownNode(id) => ApiError::NodeNotFound(id),
-        HeartbeatError::InvalidToken => ApiError::InvalidNodeToken,
-    })?;
+    let (status, transition) = state.registry.heartbeat(hb, token)?;
     if let Some(t) = transition {
         tracing::info!(
             %node_id,
@@ -34,6 +30,19 @@ pub async fn heartbeat(
         tracing::trace!(%node_id, "heartbeat");
     }
     Ok(Json(HeartbeatResponse { status }))
+}
+
+/// `POST /api/agents/{id}/metrics`: a metrics push between heartbeats (same fields as the
+/// heartbeat's `metrics`), authenticated by the node token. Answers 204.
+pub async fn push_metrics(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(metrics): ApiJson<NodeMetrics>,
+) -> ApiResult<StatusCode> {
+    let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
+    state.registry.push_metrics(&id, token, metrics)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.

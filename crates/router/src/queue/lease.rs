@@ -1,0 +1,77 @@
+//! A claimed slot on a node, released when dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Dispatcher;
+use crate::registry::Candidate;
+use crate::registry::{InFlightGuard, Node, SlotCounter};
+
+/// The right to send one request to one node. Dropping it frees the slot and wakes the next
+/// waiter of the model; it rides on the response body, so the slot is held until the stream ends
+/// or the client goes away.
+pub struct Lease {
+    node: Arc<Node>,
+    slots: Arc<SlotCounter>,
+    model: Arc<str>,
+    dispatcher: Option<Arc<Dispatcher>>,
+    waited: Duration,
+    _node_in_flight: InFlightGuard,
+}
+
+impl Lease {
+    /// Wraps a slot already claimed on `candidate`.
+    pub(super) fn new(
+        candidate: &Candidate,
+        model: Arc<str>,
+        dispatcher: Arc<Dispatcher>,
+    ) -> Lease {
+        Lease {
+            node: Arc::clone(&candidate.node),
+            slots: Arc::clone(&candidate.slots),
+            model,
+            dispatcher: Some(dispatcher),
+            waited: Duration::ZERO,
+            _node_in_flight: candidate.node.counters.start_request(),
+        }
+    }
+
+    pub(super) fn waited(mut self, waited: Duration) -> Lease {
+        self.waited = waited;
+        self
+    }
+
+    /// The node this lease is for.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Time the request spent in the queue.
+    pub fn queue_time(&self) -> Duration {
+        self.waited
+    }
+
+    /// Frees the slot without waking anyone (the caller holds the queue lock).
+    pub(super) fn release_quietly(mut self) {
+        self.dispatcher = None;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.slots.release();
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.drain(&self.model);
+        }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("node", &self.node.machine_name)
+            .field("model", &self.model)
+            .field("waited", &self.waited)
+            .finish()
+    }
+}

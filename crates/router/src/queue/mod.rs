@@ -1,0 +1,293 @@
+//! The dispatcher: claims a slot on a candidate node for each request, or parks the request in a
+//! bounded FIFO queue per model until a slot frees.
+//!
+//! Waiters are woken by notification, never by polling: a released slot (a [`Lease`] dropped) or a
+//! new registry snapshot (a node became ready, a heartbeat raised capacity) runs [`Dispatcher::drain`],
+//! which claims slots on behalf of the waiters at the head of the queue and hands each its lease.
+//! New requests never overtake waiters of the same model. A waiter whose client goes away is
+//! removed at once (its future is dropped) and is never given a node.
+
+mod lease;
+mod stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+pub use lease::Lease;
+pub use stats::{QueueStats, QueueStatsView};
+
+use crate::balancer::{Policy, SelectContext};
+use crate::registry::{Registry, Snapshot, Unavailable};
+
+/// Why no lease was granted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    #[error("no node knows the model")]
+    UnknownModel,
+    #[error("every node with the model is offline")]
+    NoNode,
+    #[error("the wait queue is full ({0} waiting)")]
+    QueueFull(usize),
+    #[error("no slot freed within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// Whether a request may wait for capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Wait while the model is busy or still loading somewhere (a new request).
+    Allowed,
+    /// Wait only while candidates exist but are busy, at the head of the queue (a retry after a
+    /// failed node: its request already waited its turn).
+    Retry,
+}
+
+struct Waiter {
+    id: u64,
+    tx: oneshot::Sender<Lease>,
+}
+
+pub struct Dispatcher {
+    registry: Arc<Registry>,
+    policy: Arc<dyn Policy>,
+    queues: Mutex<HashMap<Arc<str>, VecDeque<Waiter>>>,
+    waiting: AtomicUsize,
+    capacity: usize,
+    wait_timeout: Option<Duration>,
+    metrics_max_age: Duration,
+    next_id: AtomicU64,
+    stats: QueueStats,
+}
+
+impl Dispatcher {
+    pub fn new(
+        registry: Arc<Registry>,
+        policy: Arc<dyn Policy>,
+        capacity: usize,
+        wait_timeout: Option<Duration>,
+        metrics_max_age: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            registry,
+            policy,
+            queues: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
+            capacity,
+            wait_timeout,
+            metrics_max_age,
+            next_id: AtomicU64::new(0),
+            stats: QueueStats::default(),
+        })
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// Requests waiting now, over all models.
+    pub fn depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> QueueStatsView {
+        let by_model = self
+            .queues()
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(m, q)| (m.to_string(), q.len()))
+            .collect();
+        self.stats.view(self.depth(), self.capacity, by_model)
+    }
+
+    fn queues(&self) -> MutexGuard<'_, HashMap<Arc<str>, VecDeque<Waiter>>> {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot on a node with `model` ready: at once when one is free and nobody is waiting,
+    /// otherwise after waiting in the model's queue.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        model: &str,
+        waiting: Waiting,
+    ) -> Result<Lease, AcquireError> {
+        let started = Instant::now();
+        let rx = {
+            let snapshot = self.registry.snapshot();
+            match snapshot.candidates(model) {
+                Err(Unavailable::UnknownModel) => return Err(AcquireError::UnknownModel),
+                Err(Unavailable::AllOffline) => return Err(AcquireError::NoNode),
+                Err(Unavailable::NotReadyYet) if waiting == Waiting::Retry => {
+                    return Err(AcquireError::NoNode);
+                }
+                _ => {}
+            }
+            let mut queues = self.queues();
+            let queue_empty = queues.get(model).is_none_or(VecDeque::is_empty);
+            if (queue_empty || waiting == Waiting::Retry)
+                && let Some(lease) = self.try_claim(&snapshot, model)
+            {
+                return Ok(lease);
+            }
+            let depth = self.waiting.load(Ordering::Relaxed);
+            if depth >= self.capacity {
+                self.stats.record_rejected();
+                return Err(AcquireError::QueueFull(depth));
+            }
+            let (tx, rx) = oneshot::channel();
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let queue = queues.entry(Arc::from(model)).or_default();
+            let waiter = Waiter { id, tx };
+            match waiting {
+                Waiting::Allowed => queue.push_back(waiter),
+                Waiting::Retry => queue.push_front(waiter),
+            }
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            self.stats.record_queued();
+            (
+                rx,
+                WaiterGuard {
+                    dispatcher: self,
+                    model,
+                    id,
+                },
+            )
+        };
+        let (rx, _guard) = rx;
+        let lease = match self.wait_timeout {
+            None => rx.await.map_err(|_| AcquireError::NoNode),
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(result) => result.map_err(|_| AcquireError::NoNode),
+                Err(_) => {
+                    self.stats.record_timed_out();
+                    Err(AcquireError::TimedOut(limit))
+                }
+            },
+        }?;
+        let waited = started.elapsed();
+        self.stats.record_wait(waited);
+        Ok(lease.waited(waited))
+    }
+
+    /// Picks a candidate with the policy and claims one of its slots.
+    fn try_claim(self: &Arc<Self>, snapshot: &Snapshot, model: &str) -> Option<Lease> {
+        let candidates = snapshot.candidates(model).ok()?;
+        let ctx = SelectContext {
+            model,
+            now: Instant::now(),
+            metrics_max_age: self.metrics_max_age,
+        };
+        // Each failed claim means another request took that slot; bounded by the slot count.
+        for _ in 0..=candidates.len() {
+            let index = self.policy.select(candidates, &ctx)?;
+            let candidate = &candidates[index];
+            if candidate.try_claim() {
+                return Some(Lease::new(candidate, Arc::from(model), Arc::clone(self)));
+            }
+        }
+        None
+    }
+
+    /// Hands free slots to the waiters of `model`, in order; fails them all when the model can no
+    /// longer be served by anyone.
+    pub fn drain(self: &Arc<Self>, model: &str) {
+        let mut queues = self.queues();
+        let Some(queue) = queues.get_mut(model) else {
+            return;
+        };
+        if queue.is_empty() {
+            return;
+        }
+        let snapshot = self.registry.snapshot();
+        match snapshot.candidates(model) {
+            Err(Unavailable::UnknownModel | Unavailable::AllOffline) => {
+                // Dropping the senders fails the waiters with "no node".
+                let n = queue.len();
+                queue.clear();
+                self.waiting.fetch_sub(n, Ordering::Relaxed);
+                return;
+            }
+            Err(Unavailable::NotReadyYet) => return,
+            Ok(_) => {}
+        }
+        let mut spare: Option<Lease> = None;
+        while !queue.is_empty() {
+            let Some(lease) = spare.take().or_else(|| self.try_claim(&snapshot, model)) else {
+                break;
+            };
+            let Some(waiter) = queue.pop_front() else {
+                spare = Some(lease);
+                break;
+            };
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            if let Err(lease) = waiter.tx.send(lease) {
+                // The waiter left between its cancellation and its cleanup: the next one gets it.
+                spare = Some(lease);
+            }
+        }
+        if let Some(lease) = spare {
+            // Nobody left to wake; releasing must not re-enter this (locked) queue.
+            lease.release_quietly();
+        }
+    }
+
+    /// Drains every model with waiters (after the registry changed).
+    pub fn drain_all(self: &Arc<Self>) {
+        let models: Vec<Arc<str>> = self
+            .queues()
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(m, _)| Arc::clone(m))
+            .collect();
+        for model in models {
+            self.drain(&model);
+        }
+    }
+
+    fn remove_waiter(&self, model: &str, id: u64) {
+        let mut queues = self.queues();
+        if let Some(queue) = queues.get_mut(model)
+            && let Some(pos) = queue.iter().position(|w| w.id == id)
+        {
+            queue.remove(pos);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.stats.record_abandoned();
+        }
+    }
+}
+
+/// Removes a waiter from its queue when its request goes away before being served.
+struct WaiterGuard<'a> {
+    dispatcher: &'a Dispatcher,
+    model: &'a str,
+    id: u64,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.dispatcher.remove_waiter(self.model, self.id);
+    }
+}
+
+/// Wakes waiters whenever the registry publishes a new snapshot, until cancelled.
+pub async fn run_waker(dispatcher: Arc<Dispatcher>, cancel: CancellationToken) {
+    let mut version = dispatcher.registry.subscribe();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = version.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        dispatcher.drain_all();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! Dispatcher behaviour without a network: FIFO hand-over, the bound, abandoned waiters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_router_protocol::node::{
+    Hardware, ModelState, ModelStatus, RegisterRequest, RuntimeInfo, RuntimeKind,
+};
+
+use super::*;
+use crate::balancer::BalancerMode;
+use crate::health::HealthPolicy;
+
+fn register(registry: &Registry, name: &str, slots: u32) {
+    registry.register(
+        RegisterRequest {
+            machine_name: name.into(),
+            address: "127.0.0.1".into(),
+            port: 1,
+            node_version: "test".into(),
+            runtime: RuntimeInfo {
+                kind: RuntimeKind::LlamaServer,
+                version: None,
+            },
+            hardware: Hardware {
+                cpu_cores: 1,
+                memory_total_bytes: 1,
+                gpus: vec![],
+            },
+            models: vec![ModelStatus {
+                name: "m".into(),
+                state: ModelState::Ready,
+                slots_total: Some(slots),
+                slots_free: Some(slots),
+                error: None,
+            }],
+        },
+        &[],
+    );
+}
+
+fn dispatcher(slots: u32, capacity: usize) -> Arc<Dispatcher> {
+    let registry = Arc::new(Registry::new(HealthPolicy {
+        node_timeout: Duration::from_secs(30),
+    }));
+    register(&registry, "a", slots);
+    Dispatcher::new(
+        registry,
+        BalancerMode::Auto.build(),
+        capacity,
+        None,
+        Duration::from_secs(30),
+    )
+}
+
+#[tokio::test]
+async fn released_slot_goes_to_the_oldest_waiter() {
+    let d = dispatcher(1, 10);
+    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let first = tokio::spawn({
+        let d = Arc::clone(&d);
+        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 1) }
+    });
+    while d.depth() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let second = tokio::spawn({
+        let d = Arc::clone(&d);
+        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 2) }
+    });
+    while d.depth() < 2 {
+        tokio::task::yield_now().await;
+    }
+    drop(held);
+    assert_eq!(first.await.unwrap(), Ok(1));
+    // `first`'s lease was dropped when its task ended, which serves `second`.
+    assert_eq!(second.await.unwrap(), Ok(2));
+    assert_eq!(d.depth(), 0);
+    assert_eq!(d.stats().served_after_wait_total, 2);
+}
+
+#[tokio::test]
+async fn full_queue_refuses_at_once() {
+    let d = dispatcher(1, 1);
+    let _held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let waiter = tokio::spawn({
+        let d = Arc::clone(&d);
+        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+    });
+    while d.depth() < 1 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        d.acquire("m", Waiting::Allowed).await.unwrap_err(),
+        AcquireError::QueueFull(1)
+    );
+    waiter.abort();
+}
+
+#[tokio::test]
+async fn abandoned_waiter_leaves_the_queue_at_once() {
+    let d = dispatcher(1, 10);
+    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let waiter = tokio::spawn({
+        let d = Arc::clone(&d);
+        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+    });
+    while d.depth() < 1 {
+        tokio::task::yield_now().await;
+    }
+    waiter.abort();
+    let _ = waiter.await;
+    assert_eq!(d.depth(), 0);
+    assert_eq!(d.stats().abandoned_total, 1);
+    drop(held);
+    let again = d.acquire("m", Waiting::Allowed).await.unwrap();
+    assert_eq!(again.node().machine_name, "a", "the slot was not leaked");
+}
+
+#[tokio::test]
+async fn unknown_model_and_timeouts_are_errors() {
+    let d = dispatcher(1, 10);
+    assert_eq!(
+        d.acquire("nope", Waiting::Allowed).await.unwrap_err(),
+        AcquireError::UnknownModel
+    );
+    let timed = Dispatcher::new(
+        Arc::clone(&d.registry),
+        BalancerMode::Auto.build(),
+        10,
+        Some(Duration::from_millis(50)),
+        Duration::from_secs(30),
+    );
+    let _held = timed.acquire("m", Waiting::Allowed).await.unwrap();
+    assert!(matches!(
+        timed.acquire("m", Waiting::Allowed).await,
+        Err(AcquireError::TimedOut(_))
+    ));
+}
