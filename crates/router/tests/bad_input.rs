@@ -1,18 +1,22 @@
-//! What the router does with bad input and broken nodes: OpenAI-shaped errors for the client,
-//! untouched bodies for the node, failover before the first byte.
+//! What the router does with bad input: OpenAI-shaped errors for the client, untouched bodies for
+//! the node. (Broken nodes: `failover.rs`, `stream_failure.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use llm_router::Config;
-use llm_router_testkit::{FakeNode, Reply};
+use llm_router_testkit::FakeNode;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Value, json};
 
-use common::{TestRouter, client, expect_openai_error, spawn_router, test_config};
+use common::{
+    TestRouter, agent, client, expect_openai_error, spawn_router, test_config, wait_until,
+};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -110,15 +114,28 @@ async fn unknown_model_is_not_found() {
     assert_eq!(fake.requests(), 0);
 }
 
-#[tokio::test]
-async fn known_model_without_a_ready_node_is_unavailable_with_retry_after() {
-    let fake = FakeNode::builder("loader")
-        .loading_model("m")
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_known_only_to_offline_nodes_is_unavailable_with_retry_after() {
+    let fake = FakeNode::builder("silent")
+        .model("m")
         .spawn()
         .await
         .unwrap();
-    let router = spawn_router(test_config()).await.unwrap();
+    // No heartbeat ever comes: the node goes offline soon after registering.
+    let router = spawn_router(Config {
+        heartbeat_interval: Duration::from_millis(100),
+        node_timeout: Duration::from_millis(300),
+        ..test_config()
+    })
+    .await
+    .unwrap();
     fake.register(&router.base_url()).await.unwrap();
+    wait_until(
+        "the silent node to go offline",
+        Duration::from_secs(5),
+        || async { agent(&router, "silent").await["status"] == "offline" },
+    )
+    .await;
 
     let response = post_raw(&router, CHAT, chat("m").to_string()).await;
     assert!(
@@ -275,88 +292,4 @@ async fn heartbeat_with_a_wrong_token_is_unauthorized() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-}
-
-#[tokio::test]
-async fn failover_skips_a_node_answering_500() {
-    let failing = FakeNode::builder("failing")
-        .model("m")
-        .reply(Reply::Status(500, r#"{"error":"boom"}"#.to_owned()))
-        .spawn()
-        .await
-        .unwrap();
-    let healthy = FakeNode::builder("healthy")
-        .model("m")
-        .spawn()
-        .await
-        .unwrap();
-    let router = spawn_router(Config {
-        max_attempts: 2,
-        ..test_config()
-    })
-    .await
-    .unwrap();
-    failing.register(&router.base_url()).await.unwrap();
-    healthy.register(&router.base_url()).await.unwrap();
-
-    // Round robin over two nodes: one of two requests starts on the failing node.
-    for _ in 0..2 {
-        let response = post_raw(&router, CHAT, chat("m").to_string()).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["x-llm-router-node"], "healthy");
-        let answer: Value = response.json().await.unwrap();
-        assert_eq!(
-            answer["choices"][0]["message"]["content"],
-            "hello from healthy"
-        );
-    }
-    assert!(failing.requests() >= 1, "the failing node was never tried");
-    assert_eq!(healthy.requests(), 2);
-}
-
-#[tokio::test]
-async fn failover_skips_a_node_that_refuses_connections() {
-    let gone = FakeNode::builder("gone").model("m").spawn().await.unwrap();
-    let alive = FakeNode::builder("alive").model("m").spawn().await.unwrap();
-    let router = spawn_router(Config {
-        max_attempts: 2,
-        ..test_config()
-    })
-    .await
-    .unwrap();
-    gone.register(&router.base_url()).await.unwrap();
-    alive.register(&router.base_url()).await.unwrap();
-    let gone_addr = gone.addr();
-    gone.shutdown().await;
-    assert!(
-        tokio::net::TcpStream::connect(gone_addr).await.is_err(),
-        "the stopped fake still accepts connections"
-    );
-
-    for _ in 0..2 {
-        let response = post_raw(&router, CHAT, chat("m").to_string()).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["x-llm-router-node"], "alive");
-    }
-    assert_eq!(alive.requests(), 2);
-
-    // The router did try the dead node, and counted the failure against it.
-    let fleet: Value = client()
-        .get(router.url("/api/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let gone_entry = fleet
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["machine_name"] == "gone")
-        .expect("the dead node is still listed");
-    assert!(
-        gone_entry["router_failures_total"].as_u64().unwrap() >= 1,
-        "{gone_entry}"
-    );
 }

@@ -1,33 +1,30 @@
 //! [`FakeNode`]: a scripted FAKE node for tests. It is not `llm-node` and runs no model: it lists
-//! configured model names on `GET /v1/models`, answers every inference route with a scripted
-//! [`Reply`], and records what it received so tests can check what the router sent.
+//! configured model names on `GET /v1/models`, answers `GET /health` like a node with those models
+//! ready, answers every inference route with a scripted [`Reply`], and records what it received
+//! (and how many requests it served at once) so tests can check what the router sent.
+//!
+//! A fake can stop listening and listen again on the same port ([`FakeNode::stop`],
+//! [`FakeNode::restart`]), and hold its replies until told to send them ([`FakeNode::hold`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use llm_router_protocol::node::{
-    Hardware, Heartbeat, ModelState, ModelStatus, NodeMetrics, RegisterRequest, RegisterResponse,
-    RuntimeInfo, RuntimeKind,
-};
-use llm_router_protocol::openai::{ModelList, ModelObject};
+use llm_router_protocol::node::{ModelState, ModelStatus};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::fake_routes::{Shared, lock, routes};
+use crate::gauge::Gauge;
 use crate::reply::Reply;
 
-/// How long [`FakeNode::shutdown`] waits for open connections before cutting them.
+/// How long [`FakeNode::stop`] waits for open connections before cutting them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The inference routes a fake node answers with its [`Reply`].
@@ -48,6 +45,7 @@ pub struct FakeNodeBuilder {
     machine_name: String,
     ready_models: Vec<String>,
     announced: Vec<ModelStatus>,
+    slots: Option<u32>,
     reply: Reply,
 }
 
@@ -72,48 +70,69 @@ impl FakeNodeBuilder {
         self
     }
 
+    /// The `slots_total` the fake announces for each ready model (default `Some(1)`; `None`
+    /// leaves the router without a bound).
+    pub fn slots(mut self, slots: Option<u32>) -> Self {
+        self.slots = slots;
+        self
+    }
+
     /// What the fake answers on its inference routes (default: a small chat completion JSON).
     pub fn reply(mut self, reply: Reply) -> Self {
         self.reply = reply;
         self
     }
 
-    /// Binds `127.0.0.1:0` and serves until the fake is shut down or dropped.
+    /// Binds `127.0.0.1:0` and serves until the fake is stopped or dropped.
     pub async fn spawn(self) -> anyhow::Result<FakeNode> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let listener = listener.tap_io(|tcp| {
-            // Best effort: Nagle would only add latency to small SSE writes.
-            let _ = tcp.set_nodelay(true);
-        });
         let shared = Arc::new(Shared {
             machine_name: self.machine_name,
             ready_models: self.ready_models,
             announced: self.announced,
+            slots: self.slots,
             reply: Mutex::new(self.reply),
             requests: AtomicU64::new(0),
             last_request: Mutex::new(None),
+            in_flight: Arc::new(Gauge::default()),
+            gate: watch::Sender::new(true),
+            healthy: AtomicBool::new(true),
         });
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let app = routes(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                eprintln!("fake node on {addr} stopped with an error: {e}");
-            }
-        });
+        let server = serve(listener, addr, Arc::clone(&shared));
         let http = reqwest::Client::builder().no_proxy().build()?;
         Ok(FakeNode {
             addr,
             shared,
             http,
-            cancel,
-            task: Some(task),
+            server: Some(server),
         })
     }
+}
+
+/// The serving task of a fake and what stops it.
+#[derive(Debug)]
+struct Serving {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn serve(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) -> Serving {
+    let listener = listener.tap_io(|tcp| {
+        // Best effort: Nagle would only add latency to small SSE writes.
+        let _ = tcp.set_nodelay(true);
+    });
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, routes(shared))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            eprintln!("fake node on {addr} stopped with an error: {e}");
+        }
+    });
+    Serving { cancel, task }
 }
 
 /// A running fake node. Dropping it asks it to stop; [`shutdown`](FakeNode::shutdown) also waits
@@ -123,12 +142,11 @@ pub struct FakeNode {
     addr: SocketAddr,
     shared: Arc<Shared>,
     http: reqwest::Client,
-    cancel: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    server: Option<Serving>,
 }
 
 impl FakeNode {
-    /// A fake named `machine_name`, with no model and the default reply.
+    /// A fake named `machine_name`, with no model, one slot per model and the default reply.
     pub fn builder(machine_name: impl Into<String>) -> FakeNodeBuilder {
         let machine_name = machine_name.into();
         let reply = Reply::Json(json!({
@@ -146,6 +164,7 @@ impl FakeNode {
             machine_name,
             ready_models: Vec::new(),
             announced: Vec::new(),
+            slots: Some(1),
             reply,
         }
     }
@@ -163,9 +182,20 @@ impl FakeNode {
         &self.shared.machine_name
     }
 
-    /// Requests received on the inference routes (not counting `GET /v1/models`).
+    /// Requests received on the inference routes (not counting `GET /v1/models` or `/health`),
+    /// since the fake was spawned.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Inference requests the fake is answering now (held, delayed or streaming).
+    pub fn in_flight(&self) -> u32 {
+        self.shared.in_flight.current()
+    }
+
+    /// The most inference requests the fake was ever answering at once.
+    pub fn max_in_flight(&self) -> u32 {
+        self.shared.in_flight.max()
     }
 
     /// The last request received on an inference route.
@@ -183,90 +213,30 @@ impl FakeNode {
         *lock(&self.shared.reply) = reply;
     }
 
-    /// A valid registration body for this fake: its ready models as `ready`, the models added
-    /// with [`FakeNodeBuilder::loading_model`] as `loading`.
-    pub fn register_request(&self) -> RegisterRequest {
-        let ready = self.shared.ready_models.iter().map(|name| ModelStatus {
-            name: name.clone(),
-            state: ModelState::Ready,
-            slots_total: Some(1),
-            slots_free: Some(1),
-            error: None,
-        });
-        RegisterRequest {
-            machine_name: self.shared.machine_name.clone(),
-            address: self.addr.ip().to_string(),
-            port: self.addr.port(),
-            node_version: "fake".to_owned(),
-            runtime: RuntimeInfo {
-                kind: RuntimeKind::LlamaServer,
-                version: Some("fake".to_owned()),
-            },
-            hardware: Hardware {
-                cpu_cores: 1,
-                memory_total_bytes: 1 << 30,
-                gpus: Vec::new(),
-            },
-            models: ready.chain(self.shared.announced.iter().cloned()).collect(),
-        }
+    /// Holds every inference request (received and counted, not answered) until
+    /// [`release`](FakeNode::release).
+    pub fn hold(&self) {
+        self.shared.gate.send_replace(false);
     }
 
-    /// Registers this fake with the router at `router_base_url`.
-    pub async fn register(&self, router_base_url: &str) -> anyhow::Result<RegisterResponse> {
-        let url = format!(
-            "{}/api/agents/register",
-            router_base_url.trim_end_matches('/')
-        );
-        let response = self
-            .http
-            .post(url)
-            .json(&self.register_request())
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            anyhow::bail!(
-                "the router refused to register fake node '{}': {status} {body}",
-                self.machine_name()
-            );
-        }
-        Ok(response.json().await?)
+    /// Answers the held requests and stops holding new ones.
+    pub fn release(&self) {
+        self.shared.gate.send_replace(true);
     }
 
-    /// A heartbeat body for `node_id` reporting this fake's models.
-    pub fn heartbeat_body(&self, node_id: &str) -> Heartbeat {
-        Heartbeat {
-            node_id: node_id.to_owned(),
-            metrics: NodeMetrics::default(),
-            models: self.register_request().models,
-        }
+    /// Makes `GET /health` answer normally (`true`, the default) or 503 (`false`), so the router's
+    /// probe cannot clear the fake once it is suspect.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.shared.healthy.store(healthy, Ordering::SeqCst);
     }
 
-    /// Sends a heartbeat for `node_id` with `token` as `Authorization: Bearer`; returns the
-    /// router's answer whatever its status.
-    pub async fn send_heartbeat(
-        &self,
-        router_base_url: &str,
-        node_id: &str,
-        token: &str,
-    ) -> anyhow::Result<reqwest::Response> {
-        let url = format!("{}/api/health", router_base_url.trim_end_matches('/'));
-        Ok(self
-            .http
-            .post(url)
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .json(&self.heartbeat_body(node_id))
-            .send()
-            .await?)
-    }
-
-    /// Stops the fake and waits (up to a deadline) until it has closed its port.
-    pub async fn shutdown(mut self) {
-        self.cancel.cancel();
-        let Some(mut task) = self.task.take() else {
+    /// Stops listening and waits (up to a deadline) until the port is closed: connections are
+    /// then refused. The fake keeps its counters; [`restart`](FakeNode::restart) listens again.
+    pub async fn stop(&mut self) {
+        let Some(Serving { cancel, mut task }) = self.server.take() else {
             return;
         };
+        cancel.cancel();
         if tokio::time::timeout(SHUTDOWN_DEADLINE, &mut task)
             .await
             .is_err()
@@ -275,61 +245,36 @@ impl FakeNode {
             let _ = task.await;
         }
     }
+
+    /// Listens again on the same address after [`stop`](FakeNode::stop), with the same models,
+    /// reply and counters; does nothing while it is listening.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr).await?;
+        self.server = Some(serve(listener, self.addr, Arc::clone(&self.shared)));
+        Ok(())
+    }
+
+    /// Stops the fake and waits (up to a deadline) until it has closed its port.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
 }
 
 impl Drop for FakeNode {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        if let Some(server) = &self.server {
+            server.cancel.cancel();
+        }
     }
-}
-
-#[derive(Debug)]
-struct Shared {
-    machine_name: String,
-    ready_models: Vec<String>,
-    announced: Vec<ModelStatus>,
-    reply: Mutex<Reply>,
-    requests: AtomicU64,
-    last_request: Mutex<Option<RecordedRequest>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn routes(shared: Arc<Shared>) -> Router {
-    let mut router = Router::new().route("/v1/models", get(list_models));
-    for path in INFERENCE_PATHS {
-        router = router.route(path, post(inference));
-    }
-    router.fallback(not_found).with_state(shared)
-}
-
-async fn list_models(State(shared): State<Arc<Shared>>) -> axum::Json<ModelList> {
-    let data = shared
-        .ready_models
-        .iter()
-        .map(|name| ModelObject::new(name.clone(), "fake"))
-        .collect();
-    axum::Json(ModelList::new(data))
-}
-
-async fn inference(State(shared): State<Arc<Shared>>, uri: Uri, body: Bytes) -> Response {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
-    *lock(&shared.last_request) = Some(RecordedRequest {
-        path: uri.path().to_owned(),
-        body,
-    });
-    let reply = lock(&shared.reply).clone();
-    reply.to_response()
-}
-
-async fn not_found(uri: Uri) -> Response {
-    let body = json!({"error": {
-        "message": format!("fake node has no route {}", uri.path()),
-        "type": "invalid_request_error",
-        "param": null,
-        "code": "not_found"
-    }});
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }

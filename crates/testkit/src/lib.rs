@@ -5,6 +5,9 @@
 //! themselves (see `crates/router/tests/common`), so its types are never compiled twice.
 
 mod fake_node;
+mod fake_registration;
+mod fake_routes;
+mod gauge;
 mod reply;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};

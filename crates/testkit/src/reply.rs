@@ -1,6 +1,5 @@
 //! [`Reply`]: what a fake node answers on its inference routes.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -25,6 +24,15 @@ pub enum Reply {
     },
     /// This status with this body, sent as `application/json` (an unknown status becomes 500).
     Status(u16, String),
+    /// Like [`Reply::Sse`] without the end: the chunks, then `interval` later the fake cuts the
+    /// connection (its body stream fails, so the HTTP response never completes), as a node that
+    /// dies mid-stream.
+    SseAborted {
+        chunks: Vec<String>,
+        interval: Duration,
+    },
+    /// The inner reply, after holding the request this long.
+    Delayed(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -36,7 +44,25 @@ impl Reply {
         }
     }
 
-    /// Exactly the bytes the fake writes as the body of this reply.
+    /// An SSE reply of `chunks`, `interval` apart, after which the connection is cut instead of
+    /// ending the stream.
+    pub fn sse_aborted<S: Into<String>>(
+        chunks: impl IntoIterator<Item = S>,
+        interval: Duration,
+    ) -> Reply {
+        Reply::SseAborted {
+            chunks: chunks.into_iter().map(Into::into).collect(),
+            interval,
+        }
+    }
+
+    /// This reply, sent after holding the request for `delay`.
+    pub fn delayed(self, delay: Duration) -> Reply {
+        Reply::Delayed(delay, Box::new(self))
+    }
+
+    /// Exactly the bytes the fake writes as the body of this reply (for [`Reply::SseAborted`],
+    /// the bytes written before the connection is cut).
     pub fn body_text(&self) -> String {
         match self {
             Reply::Json(value) => value.to_string(),
@@ -45,34 +71,41 @@ impl Reply {
                 body.push_str(SSE_DONE);
                 body
             }
+            Reply::SseAborted { chunks, .. } => chunks.iter().map(|c| sse_event(c)).collect(),
             Reply::Status(_, body) => body.clone(),
+            Reply::Delayed(_, inner) => inner.body_text(),
         }
     }
 
-    /// The HTTP response the fake sends.
-    pub(crate) fn to_response(&self) -> Response {
-        match self {
-            Reply::Json(_) => with_content_type(
-                StatusCode::OK,
-                Body::from(self.body_text()),
-                "application/json",
-            ),
-            Reply::Sse { chunks, interval } => {
-                let mut response = with_content_type(
+    /// The HTTP response the fake sends, after the delays of [`Reply::Delayed`]. `in_flight` is
+    /// kept until the fake has finished answering: dropped here for a whole body, at the end of
+    /// the stream for an SSE reply.
+    pub(crate) async fn respond<G: Send + 'static>(self, in_flight: G) -> Response {
+        let mut reply = self;
+        loop {
+            return match reply {
+                Reply::Delayed(delay, inner) => {
+                    tokio::time::sleep(delay).await;
+                    reply = *inner;
+                    continue;
+                }
+                Reply::Json(value) => with_content_type(
                     StatusCode::OK,
-                    Body::from_stream(sse_stream(chunks, *interval)),
-                    "text/event-stream",
-                );
-                response
-                    .headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                response
-            }
-            Reply::Status(code, body) => with_content_type(
-                StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                Body::from(body.clone()),
-                "application/json",
-            ),
+                    Body::from(value.to_string()),
+                    "application/json",
+                ),
+                Reply::Sse { chunks, interval } => {
+                    sse_response(sse_steps(&chunks, interval, Step::End), in_flight)
+                }
+                Reply::SseAborted { chunks, interval } => {
+                    sse_response(sse_steps(&chunks, interval, Step::Abort), in_flight)
+                }
+                Reply::Status(code, body) => with_content_type(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    Body::from(body),
+                    "application/json",
+                ),
+            };
         }
     }
 }
@@ -91,30 +124,69 @@ fn with_content_type(status: StatusCode, body: Body, content_type: &'static str)
     response
 }
 
-/// The events of an SSE reply, each yielded after its delay.
-fn sse_stream(
-    chunks: &[String],
-    interval: Duration,
-) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let steps: Vec<(Duration, Bytes)> = chunks
+/// One step of an SSE body.
+enum Step {
+    Event(Bytes),
+    /// `data: [DONE]`, then the body ends.
+    End,
+    /// The body fails: the connection is cut mid-response.
+    Abort,
+}
+
+/// The chunks' events, the first at once and the next ones `interval` apart, then `last`:
+/// [`Step::End`] right after the last chunk, [`Step::Abort`] `interval` after it.
+fn sse_steps(chunks: &[String], interval: Duration, last: Step) -> Vec<(Duration, Step)> {
+    let last_delay = match last {
+        Step::Abort if !chunks.is_empty() => interval,
+        _ => Duration::ZERO,
+    };
+    chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let delay = if i == 0 { Duration::ZERO } else { interval };
-            (delay, Bytes::from(sse_event(chunk)))
+            (delay, Step::Event(Bytes::from(sse_event(chunk))))
         })
-        .chain(std::iter::once((
-            Duration::ZERO,
-            Bytes::from_static(SSE_DONE.as_bytes()),
-        )))
-        .collect();
-    stream::unfold(steps.into_iter(), |mut steps| async move {
-        let (delay, event) = steps.next()?;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Some((Ok(event), steps))
-    })
+        .chain(std::iter::once((last_delay, last)))
+        .collect()
+}
+
+fn sse_response<G: Send + 'static>(steps: Vec<(Duration, Step)>, in_flight: G) -> Response {
+    let mut response = with_content_type(
+        StatusCode::OK,
+        Body::from_stream(sse_stream(steps, in_flight)),
+        "text/event-stream",
+    );
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The steps of an SSE reply, each yielded after its delay; `in_flight` is dropped when the
+/// stream ends or is dropped.
+fn sse_stream<G: Send + 'static>(
+    steps: Vec<(Duration, Step)>,
+    in_flight: G,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    stream::unfold(
+        (steps.into_iter(), in_flight),
+        |(mut steps, in_flight)| async move {
+            let (delay, step) = steps.next()?;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let item = match step {
+                Step::Event(event) => Ok(event),
+                Step::End => Ok(Bytes::from_static(SSE_DONE.as_bytes())),
+                Step::Abort => Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the fake node cut the stream",
+                )),
+            };
+            Some((item, (steps, in_flight)))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -125,5 +197,17 @@ mod tests {
     fn sse_body_is_one_event_per_chunk_then_done() {
         let reply = Reply::sse(["a", "b"], Duration::from_millis(1));
         assert_eq!(reply.body_text(), "data: a\n\ndata: b\n\ndata: [DONE]\n\n");
+    }
+
+    #[test]
+    fn aborted_sse_body_has_the_chunks_and_no_done() {
+        let reply = Reply::sse_aborted(["a", "b"], Duration::from_millis(1));
+        assert_eq!(reply.body_text(), "data: a\n\ndata: b\n\n");
+    }
+
+    #[test]
+    fn delayed_reply_writes_the_inner_body() {
+        let reply = Reply::Status(503, "busy".into()).delayed(Duration::from_millis(1));
+        assert_eq!(reply.body_text(), "busy");
     }
 }

@@ -30,8 +30,8 @@ impl Policy for LeastOutstanding {
             if best.is_some_and(|(_, b, _)| in_flight > b) {
                 continue;
             }
-            let score = if c.node.metrics_fresh(ctx.now, ctx.metrics_max_age) {
-                load_score(&c.node)
+            let score = if c.load.is_fresh(ctx.now, ctx.metrics_max_age) {
+                load_score(c)
             } else {
                 f32::INFINITY
             };

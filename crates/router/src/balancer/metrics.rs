@@ -5,34 +5,17 @@
 //! round robin takes over. Nodes without fresh metrics are used only when no fresh one is free.
 
 use super::{Policy, RoundRobin, SelectContext};
-use crate::registry::{Candidate, Node};
+use crate::registry::Candidate;
 
 /// CPU% above which a node counts as saturated.
 const SATURATED_CPU: f32 = 80.0;
 
-/// Load score of a node: lower is better.
-pub fn load_score(node: &Node) -> f32 {
-    let m = &node.metrics;
-    let active = m.active_requests.max(node.counters.in_flight()) as f32;
-    let mut score = m.cpu_percent + m.memory_percent + active * 10.0;
-    if !m.gpus.is_empty() {
-        let n = m.gpus.len() as f32;
-        let util: f32 = m.gpus.iter().map(|g| g.utilization_percent).sum::<f32>() / n;
-        let mem: f32 = m
-            .gpus
-            .iter()
-            .map(|g| {
-                if g.memory_total_bytes == 0 {
-                    0.0
-                } else {
-                    (g.memory_used_bytes as f64 * 100.0 / g.memory_total_bytes as f64) as f32
-                }
-            })
-            .sum::<f32>()
-            / n;
-        score += util + mem;
-    }
-    score
+/// Load score of a candidate: lower is better. Active requests are the larger of what the node
+/// last reported and what the router has in flight there for the model right now.
+pub fn load_score(c: &Candidate) -> f32 {
+    let l = &c.load;
+    let active = l.active_requests.max(c.in_flight()) as f32;
+    l.cpu_percent + l.memory_percent + l.gpu_percent + l.gpu_memory_percent + active * 10.0
 }
 
 #[derive(Debug, Default)]
@@ -46,7 +29,7 @@ impl Policy for MetricsScore {
     }
 
     fn select(&self, candidates: &[Candidate], ctx: &SelectContext<'_>) -> Option<usize> {
-        let fresh = |c: &Candidate| c.node.metrics_fresh(ctx.now, ctx.metrics_max_age);
+        let fresh = |c: &Candidate| c.load.is_fresh(ctx.now, ctx.metrics_max_age);
         let mut best: Option<(usize, f32)> = None;
         let mut any_fresh_unsaturated = false;
         let mut any_fresh = false;
@@ -55,8 +38,8 @@ impl Policy for MetricsScore {
                 continue;
             }
             any_fresh = true;
-            any_fresh_unsaturated |= c.node.metrics.cpu_percent <= SATURATED_CPU;
-            let score = load_score(&c.node);
+            any_fresh_unsaturated |= c.load.cpu_percent <= SATURATED_CPU;
+            let score = load_score(c);
             if best.is_none_or(|(_, s)| score < s) {
                 best = Some((i, score));
             }
@@ -131,7 +114,7 @@ mod tests {
     fn score_counts_active_requests_and_gpus() {
         let mut n = node("g", 10.0);
         n.metrics.active_requests = 2;
-        assert_eq!(load_score(&n), 10.0 + 10.0 + 20.0);
+        assert_eq!(load_score(&candidate(n.clone(), 4)), 10.0 + 10.0 + 20.0);
         n.metrics.gpus = vec![GpuMetrics {
             index: 0,
             name: "gpu".into(),
@@ -140,6 +123,13 @@ mod tests {
             memory_total_bytes: 4,
             temperature_celsius: None,
         }];
-        assert_eq!(load_score(&n), 40.0 + 50.0 + 25.0);
+        assert_eq!(load_score(&candidate(n, 4)), 40.0 + 50.0 + 25.0);
+    }
+
+    #[test]
+    fn score_counts_the_routers_own_in_flight_requests() {
+        let c = candidate(node("n", 10.0), 4);
+        assert!(c.try_claim() && c.try_claim() && c.try_claim());
+        assert_eq!(load_score(&c), 10.0 + 10.0 + 30.0);
     }
 }

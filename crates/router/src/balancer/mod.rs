@@ -70,7 +70,7 @@ pub mod testing {
         Hardware, ModelState, ModelStatus, NodeMetrics, NodeStatus, RuntimeInfo, RuntimeKind,
     };
 
-    use crate::registry::{Candidate, Node};
+    use crate::registry::{Candidate, Load, Node};
 
     /// An online node named `name` with model `m` ready and fresh metrics of `cpu`% CPU.
     pub fn node(name: &str, cpu: f32) -> Node {
@@ -110,6 +110,7 @@ pub mod testing {
 
     pub fn candidate(node: Node, capacity: u32) -> Candidate {
         Candidate {
+            load: Load::of(&node),
             node: Arc::new(node),
             slots: Arc::default(),
             capacity,

@@ -50,11 +50,12 @@ pub async fn forward(
             Ok(response) => format!("answered {}", response.status()),
             Err(e) => e,
         };
-        drop(lease);
+        // Mark the node before its slot frees: the waiter the slot goes to must not be sent there.
         node.counters.record_failure();
         if let Some(t) = state.registry.report_failure(&node.id) {
             tracing::warn!(node = %t.machine_name, to = t.to.as_str(), "node marked suspect");
         }
+        drop(lease);
         tracing::warn!(
             node = %node.machine_name,
             model = %envelope.model,

@@ -152,17 +152,19 @@ impl Dispatcher {
                 rx,
                 WaiterGuard {
                     dispatcher: self,
+                    client_left: true,
                     model,
                     id,
                 },
             )
         };
-        let (rx, _guard) = rx;
+        let (rx, mut guard) = rx;
         let lease = match self.wait_timeout {
             None => rx.await.map_err(|_| AcquireError::NoNode),
             Some(limit) => match tokio::time::timeout(limit, rx).await {
                 Ok(result) => result.map_err(|_| AcquireError::NoNode),
                 Err(_) => {
+                    guard.client_left = false;
                     self.stats.record_timed_out();
                     Err(AcquireError::TimedOut(limit))
                 }
@@ -248,14 +250,17 @@ impl Dispatcher {
         }
     }
 
-    fn remove_waiter(&self, model: &str, id: u64) {
+    /// Takes a waiter out of its queue; `client_left` counts it as abandoned.
+    fn remove_waiter(&self, model: &str, id: u64, client_left: bool) {
         let mut queues = self.queues();
         if let Some(queue) = queues.get_mut(model)
             && let Some(pos) = queue.iter().position(|w| w.id == id)
         {
             queue.remove(pos);
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            self.stats.record_abandoned();
+            if client_left {
+                self.stats.record_abandoned();
+            }
         }
     }
 }
@@ -263,13 +268,16 @@ impl Dispatcher {
 /// Removes a waiter from its queue when its request goes away before being served.
 struct WaiterGuard<'a> {
     dispatcher: &'a Dispatcher,
+    /// False when the router itself gave up on the waiter (timeout).
+    client_left: bool,
     model: &'a str,
     id: u64,
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.dispatcher.remove_waiter(self.model, self.id);
+        self.dispatcher
+            .remove_waiter(self.model, self.id, self.client_left);
     }
 }
 

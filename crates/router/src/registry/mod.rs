@@ -19,7 +19,7 @@ use llm_router_protocol::node::{
 use tokio::sync::watch;
 
 pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
-pub use snapshot::{Candidate, ModelEntry, SlotCounter, Snapshot, Unavailable};
+pub use snapshot::{Candidate, Load, ModelEntry, SlotCounter, Snapshot, Unavailable};
 
 use crate::health::{HealthEvent, HealthPolicy, next_status};
 

@@ -73,12 +73,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// True when the node's metrics are younger than `max_age` at `now`.
-    pub fn metrics_fresh(&self, now: Instant, max_age: std::time::Duration) -> bool {
-        self.metrics_at
-            .is_some_and(|at| now.saturating_duration_since(at) <= max_age)
-    }
-
     pub fn has_ready_model(&self, name: &str) -> bool {
         self.models
             .iter()

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use llm_router_protocol::node::NodeStatus;
 
@@ -38,6 +39,54 @@ impl SlotCounter {
     }
 }
 
+/// A node's load figures from its last metrics, summarised when the snapshot is built so that
+/// selection reads a few contiguous numbers instead of the whole node.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    pub cpu_percent: f32,
+    pub memory_percent: f32,
+    /// Mean utilisation over the node's GPUs; 0 without GPUs.
+    pub gpu_percent: f32,
+    /// Mean memory use over the node's GPUs, in percent; 0 without GPUs.
+    pub gpu_memory_percent: f32,
+    /// Requests the node said it was serving.
+    pub active_requests: u32,
+    /// When the figures arrived; `None` when the node never sent any.
+    pub at: Option<Instant>,
+}
+
+impl Load {
+    pub fn of(node: &Node) -> Load {
+        let m = &node.metrics;
+        let n = m.gpus.len().max(1) as f32;
+        Load {
+            cpu_percent: m.cpu_percent,
+            memory_percent: m.memory_percent,
+            gpu_percent: m.gpus.iter().map(|g| g.utilization_percent).sum::<f32>() / n,
+            gpu_memory_percent: m
+                .gpus
+                .iter()
+                .map(|g| {
+                    if g.memory_total_bytes == 0 {
+                        0.0
+                    } else {
+                        (g.memory_used_bytes as f64 * 100.0 / g.memory_total_bytes as f64) as f32
+                    }
+                })
+                .sum::<f32>()
+                / n,
+            active_requests: m.active_requests,
+            at: node.metrics_at,
+        }
+    }
+
+    /// True when the figures are younger than `max_age` at `now`.
+    pub fn is_fresh(&self, now: Instant, max_age: Duration) -> bool {
+        self.at
+            .is_some_and(|at| now.saturating_duration_since(at) <= max_age)
+    }
+}
+
 /// A node that can serve a model now, with its slot accounting for that model.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -45,6 +94,7 @@ pub struct Candidate {
     pub slots: Arc<SlotCounter>,
     /// Parallel slots of the node's runtime for the model (`u32::MAX` when the node did not say).
     pub capacity: u32,
+    pub load: Load,
 }
 
 impl Candidate {
@@ -103,6 +153,7 @@ impl Snapshot {
                         node: Arc::clone(node),
                         slots: slots(&node.id, &model.name),
                         capacity: model.slots_total.filter(|&n| n > 0).unwrap_or(u32::MAX),
+                        load: Load::of(node),
                     });
                 } else if node.status != NodeStatus::Offline {
                     entry.pending += 1;

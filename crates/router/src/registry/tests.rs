@@ -194,5 +194,5 @@ fn metrics_push_needs_the_token_and_updates_freshness() {
     let snapshot = reg.snapshot();
     let node = snapshot.node(&r.node_id).unwrap();
     assert_eq!(node.metrics.cpu_percent, 42.0);
-    assert!(node.metrics_fresh(Instant::now(), Duration::from_secs(1)));
+    assert!(Load::of(node).is_fresh(Instant::now(), Duration::from_secs(1)));
 }

@@ -8,11 +8,13 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use llm_router::{Config, Server};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -105,4 +107,82 @@ pub async fn expect_openai_error(
     assert!(error.get("param").is_some(), "param in {body}");
     assert_eq!(error["code"], code, "code in {body}");
     error
+}
+
+/// How often [`wait_until`] checks its condition.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Checks `condition` until it holds; panics naming `what` if it still does not after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A minimal chat completion request for `model`.
+pub fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// `POST /v1/chat/completions` with `body`, on a client of its own.
+pub async fn post_chat(router_url: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{router_url}/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .expect("the router answered")
+}
+
+/// The node that served `response` (`x-llm-router-node`).
+pub fn served_by(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-llm-router-node")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no x-llm-router-node in {:?}", response.headers()))
+        .to_owned()
+}
+
+/// `GET /api/queue`.
+pub async fn queue_stats(router: &TestRouter) -> Value {
+    client()
+        .get(router.url("/api/queue"))
+        .send()
+        .await
+        .expect("GET /api/queue")
+        .json()
+        .await
+        .expect("queue stats JSON")
+}
+
+/// The entry of `GET /api/agents` for the node named `machine_name`.
+pub async fn agent(router: &TestRouter, machine_name: &str) -> Value {
+    let fleet: Value = client()
+        .get(router.url("/api/agents"))
+        .send()
+        .await
+        .expect("GET /api/agents")
+        .json()
+        .await
+        .expect("fleet JSON");
+    fleet
+        .as_array()
+        .expect("a list of nodes")
+        .iter()
+        .find(|n| n["machine_name"] == machine_name)
+        .unwrap_or_else(|| panic!("no node '{machine_name}' in {fleet}"))
+        .clone()
 }

@@ -1,0 +1,160 @@
+//! Load benchmark: what the router adds to a request.
+//!
+//! A scripted FAKE node answers chat completions at once; the same load (N requests, C at a time)
+//! goes once straight to the fake and once through the production router in front of it. The
+//! difference of the latency percentiles is the router's overhead (parsing, selection, slot claim,
+//! one more loopback hop, relay). Everything runs in this process on loopback.
+//!
+//! Run: `cargo bench -p llm-router --bench overhead` (env: BENCH_REQUESTS, BENCH_CONCURRENCY)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use llm_router::{Config, Server};
+use llm_router_testkit::{FakeNode, Reply};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn run() -> anyhow::Result<()> {
+    let requests = env_usize("BENCH_REQUESTS", 20_000);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let answer = json!({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "Hello there, how can I help?"}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17}
+    });
+    let fake = FakeNode::builder("bench-node")
+        .model("m")
+        .slots(None)
+        .reply(Reply::Json(answer))
+        .spawn()
+        .await?;
+    let server = Server::bind(Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Config::default()
+    })
+    .await?;
+    let router_url = format!("http://{}", server.local_addr()?);
+    let cancel = CancellationToken::new();
+    let router = tokio::spawn(server.run(cancel.clone()));
+    fake.register(&router_url).await?;
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()?;
+    let body = Arc::new(
+        json!({"model": "m", "messages": [{"role": "user", "content": "Say hello"}],
+               "max_tokens": 16, "temperature": 0})
+        .to_string(),
+    );
+    let direct_url = format!("{}/v1/chat/completions", fake.base_url());
+    let routed_url = format!("{router_url}/v1/chat/completions");
+
+    println!("{requests} requests, {concurrency} concurrent, 2 x warm-up of 1000");
+    load(&client, &direct_url, &body, 1000, concurrency).await?;
+    load(&client, &routed_url, &body, 1000, concurrency).await?;
+    let direct = load(&client, &direct_url, &body, requests, concurrency).await?;
+    let routed = load(&client, &routed_url, &body, requests, concurrency).await?;
+    print_row("direct to node", &direct);
+    print_row("through router", &routed);
+    println!(
+        "router adds: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs",
+        micros(routed.p(0.50)) - micros(direct.p(0.50)),
+        micros(routed.p(0.90)) - micros(direct.p(0.90)),
+        micros(routed.p(0.99)) - micros(direct.p(0.99)),
+    );
+    cancel.cancel();
+    let _ = router.await;
+    Ok(())
+}
+
+struct Run {
+    latencies: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Run {
+    fn p(&self, q: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies[i.min(self.latencies.len() - 1)]
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn print_row(name: &str, run: &Run) {
+    println!(
+        "{name:>16}: p50 {:>6.0} µs  p90 {:>6.0} µs  p99 {:>6.0} µs  {:>7.0} req/s",
+        micros(run.p(0.50)),
+        micros(run.p(0.90)),
+        micros(run.p(0.99)),
+        run.latencies.len() as f64 / run.wall.as_secs_f64()
+    );
+}
+
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Arc<String>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let per_task = requests.div_ceil(concurrency);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            let body = Arc::clone(body);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                for _ in 0..per_task {
+                    let t = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.as_bytes().to_vec())
+                        .send()
+                        .await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "status {}",
+                        response.status()
+                    );
+                    response.bytes().await?;
+                    latencies.push(t.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(requests);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    latencies.sort_unstable();
+    Ok(Run {
+        latencies,
+        wall: started.elapsed(),
+    })
+}

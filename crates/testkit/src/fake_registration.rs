@@ -1,0 +1,109 @@
+//! A [`FakeNode`] talking to the router as a node agent would: registration, heartbeats, metrics
+//! pushes.
+
+use axum::http::header::AUTHORIZATION;
+use llm_router_protocol::node::{
+    Hardware, Heartbeat, NodeMetrics, RegisterRequest, RegisterResponse, RuntimeInfo, RuntimeKind,
+};
+
+use crate::fake_node::FakeNode;
+
+impl FakeNode {
+    /// A valid registration body for this fake: its ready models as `ready` with the slots set by
+    /// [`FakeNodeBuilder::slots`](crate::FakeNodeBuilder::slots), the models added with
+    /// [`FakeNodeBuilder::loading_model`](crate::FakeNodeBuilder::loading_model) as `loading`.
+    pub fn register_request(&self) -> RegisterRequest {
+        let shared = self.shared();
+        RegisterRequest {
+            machine_name: shared.machine_name.clone(),
+            address: self.addr().ip().to_string(),
+            port: self.addr().port(),
+            node_version: "fake".to_owned(),
+            runtime: RuntimeInfo {
+                kind: RuntimeKind::LlamaServer,
+                version: Some("fake".to_owned()),
+            },
+            hardware: Hardware {
+                cpu_cores: 1,
+                memory_total_bytes: 1 << 30,
+                gpus: Vec::new(),
+            },
+            models: shared
+                .ready_statuses()
+                .chain(shared.announced.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// Registers this fake with the router at `router_base_url`.
+    pub async fn register(&self, router_base_url: &str) -> anyhow::Result<RegisterResponse> {
+        let url = format!(
+            "{}/api/agents/register",
+            router_base_url.trim_end_matches('/')
+        );
+        let response = self
+            .http()
+            .post(url)
+            .json(&self.register_request())
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            anyhow::bail!(
+                "the router refused to register fake node '{}': {status} {body}",
+                self.machine_name()
+            );
+        }
+        Ok(response.json().await?)
+    }
+
+    /// A heartbeat body for `node_id` reporting this fake's models.
+    pub fn heartbeat_body(&self, node_id: &str) -> Heartbeat {
+        Heartbeat {
+            node_id: node_id.to_owned(),
+            metrics: NodeMetrics::default(),
+            models: self.register_request().models,
+        }
+    }
+
+    /// Sends a heartbeat for `node_id` with `token` as `Authorization: Bearer`; returns the
+    /// router's answer whatever its status.
+    pub async fn send_heartbeat(
+        &self,
+        router_base_url: &str,
+        node_id: &str,
+        token: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}/api/health", router_base_url.trim_end_matches('/'));
+        Ok(self
+            .http()
+            .post(url)
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .json(&self.heartbeat_body(node_id))
+            .send()
+            .await?)
+    }
+
+    /// Pushes `metrics` for `node_id` (`POST /api/agents/{id}/metrics`) with `token` as
+    /// `Authorization: Bearer`; returns the router's answer whatever its status.
+    pub async fn push_metrics(
+        &self,
+        router_base_url: &str,
+        node_id: &str,
+        token: &str,
+        metrics: &NodeMetrics,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!(
+            "{}/api/agents/{node_id}/metrics",
+            router_base_url.trim_end_matches('/')
+        );
+        Ok(self
+            .http()
+            .post(url)
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .json(metrics)
+            .send()
+            .await?)
+    }
+}
