@@ -12,18 +12,39 @@ use crate::error::ApiError;
 use crate::queue::{AcquireError, Lease, Waiting};
 use crate::state::AppState;
 
-/// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer.
-///
-/// A connection error, no response headers within the header timeout, or a 5xx before any byte
-/// reached the client marks the node suspect and retries the request on another node, up to
-/// `max_attempts` nodes in all. The time spent waiting for a slot is reported in
-/// `x-llm-router-queue-ms`.
+/// A node's answer whose headers have arrived, with the slot it holds.
+pub struct Upstream {
+    pub response: reqwest::Response,
+    /// Keep alive until the response body has been relayed: dropping it frees the slot.
+    pub lease: Lease,
+    /// Time spent waiting for a slot, over all attempts.
+    pub queued: Duration,
+}
+
+/// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer
+/// as it is (OpenAI API).
 pub async fn forward(
     state: &AppState,
     path: &'static str,
     envelope: &RequestEnvelope,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let upstream = dispatch(state, path, &envelope.model, body).await?;
+    Ok(relay(upstream, state.registry.clone()))
+}
+
+/// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the node's
+/// response headers arrived.
+///
+/// A connection error, no response headers within the header timeout, or a 5xx before any byte
+/// reached the client marks the node suspect and retries the request on another node, up to
+/// `max_attempts` nodes in all. The last attempt's answer is returned whatever its status.
+pub async fn dispatch(
+    state: &AppState,
+    path: &'static str,
+    model: &str,
+    body: Bytes,
+) -> Result<Upstream, ApiError> {
     let attempts = state.config.max_attempts;
     let mut queued = Duration::ZERO;
     let mut last_error = String::new();
@@ -33,19 +54,23 @@ pub async fn forward(
         } else {
             Waiting::Retry
         };
-        let lease = match state.dispatcher.acquire(&envelope.model, waiting).await {
+        let lease = match state.dispatcher.acquire(model, waiting).await {
             Ok(lease) => lease,
             Err(e) if attempt > 1 => {
                 tracing::debug!(error = %e, "no other node to retry on");
                 break;
             }
-            Err(e) => return Err(acquire_error(e, &envelope.model)),
+            Err(e) => return Err(acquire_error(e, model)),
         };
         queued += lease.queue_time();
         let node = lease.node().clone();
         let failure = match send(state, &lease, path, body.clone()).await {
             Ok(response) if !response.status().is_server_error() || attempt == attempts => {
-                return Ok(relay(response, lease, queued, state.registry.clone()));
+                return Ok(Upstream {
+                    response,
+                    lease,
+                    queued,
+                });
             }
             Ok(response) => format!("answered {}", response.status()),
             Err(e) => e,
@@ -58,7 +83,7 @@ pub async fn forward(
         drop(lease);
         tracing::warn!(
             node = %node.machine_name,
-            model = %envelope.model,
+            %model,
             attempt,
             error = %failure,
             "node failed before the first byte"

@@ -3,5 +3,5 @@
 mod forward;
 mod relay;
 
-pub use forward::forward;
-pub use relay::relay;
+pub use forward::{Upstream, dispatch, forward};
+pub use relay::{NODE_HEADER, QUEUE_MS_HEADER, queue_ms, relay};

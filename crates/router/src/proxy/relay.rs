@@ -12,6 +12,7 @@ use axum::response::Response;
 use futures_util::Stream;
 use llm_router_protocol::openai::ErrorResponse;
 
+use super::Upstream;
 use crate::queue::Lease;
 use crate::registry::Registry;
 
@@ -24,12 +25,12 @@ pub const QUEUE_MS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-qu
 /// passed on as soon as it arrives. The lease lives as long as the body, so the slot frees when
 /// the stream ends or the client goes away. If the node fails mid-stream, an SSE stream ends
 /// with a well-formed `error` event (and no `[DONE]`) and the node is marked suspect.
-pub fn relay(
-    upstream: reqwest::Response,
-    lease: Lease,
-    queued: Duration,
-    registry: Arc<Registry>,
-) -> Response {
+pub fn relay(upstream: Upstream, registry: Arc<Registry>) -> Response {
+    let Upstream {
+        response: upstream,
+        lease,
+        queued,
+    } = upstream;
     let status = upstream.status();
     let mut headers = HeaderMap::new();
     for name in [CONTENT_TYPE, CACHE_CONTROL] {
@@ -62,6 +63,11 @@ pub fn relay(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// `x-llm-router-queue-ms` value.
+pub fn queue_ms(queued: Duration) -> HeaderValue {
+    HeaderValue::from(u64::try_from(queued.as_millis()).unwrap_or(u64::MAX))
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
