@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod queue;
 pub mod registry;
 pub mod state;
+pub mod store;
 
 pub use app::{Server, build_router};
 pub use config::{Config, Settings};

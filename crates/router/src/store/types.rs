@@ -1,0 +1,177 @@
+//! Rows the store keeps.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Which public API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    Openai,
+    Ollama,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Openai => "openai",
+            Api::Ollama => "ollama",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Api> {
+        match s {
+            "openai" => Some(Api::Openai),
+            "ollama" => Some(Api::Ollama),
+            _ => None,
+        }
+    }
+}
+
+/// One inference request as it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub id: String,
+    pub at_ms: u64,
+    pub api: Api,
+    pub endpoint: String,
+    pub model: String,
+    pub node_id: Option<String>,
+    pub node_name: Option<String>,
+    pub status: u16,
+    pub latency_ms: f64,
+    /// Time to the first byte of the answer.
+    pub ttfb_ms: Option<f64>,
+    pub queue_ms: f64,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub streamed: bool,
+    pub error: Option<String>,
+    pub client: Option<String>,
+    /// Only with `store_bodies`, truncated.
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn succeeded(&self) -> bool {
+        self.status < 400 && self.error.is_none()
+    }
+}
+
+/// What stats need of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSummary {
+    pub model: String,
+    pub node_name: Option<String>,
+    pub status: u16,
+    pub failed: bool,
+    pub latency_ms: f64,
+}
+
+/// A node as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub id: String,
+    pub machine_name: String,
+    pub base_url: String,
+    pub runtime_kind: String,
+    pub runtime_version: Option<String>,
+    pub node_version: String,
+    /// JSON of `protocol::node::Hardware`.
+    pub hardware: String,
+    /// JSON of the node's `Vec<protocol::node::ModelStatus>`.
+    pub models: String,
+    pub status: String,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+}
+
+/// One health sample of a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    pub node_id: String,
+    pub at_ms: u64,
+    pub cpu_percent: f32,
+    pub memory_percent: f32,
+    pub memory_used_bytes: u64,
+    pub gpu_percent: Option<f32>,
+    pub gpu_memory_percent: Option<f32>,
+    pub active_requests: u32,
+    pub avg_response_ms: Option<f64>,
+}
+
+/// A write for the writer task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    Request(Box<RequestRecord>),
+    Metrics(MetricSample),
+    UpsertNode(Box<NodeRow>),
+    DeleteNode(String),
+}
+
+/// Filters and paging of `GET /api/requests`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestQuery {
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+    pub model: Option<String>,
+    /// Node name.
+    pub node: Option<String>,
+    /// Exact status code, or `success` / `error`.
+    pub status: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: Option<u64>,
+    /// Unix ms, exclusive.
+    pub until: Option<u64>,
+}
+
+impl RequestQuery {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 1000;
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
+
+    pub fn offset(&self) -> u32 {
+        self.offset.unwrap_or(0)
+    }
+
+    /// Whether `r` passes the filters (the in-memory store's WHERE clause).
+    pub fn matches(&self, r: &RequestRecord) -> bool {
+        self.model.as_ref().is_none_or(|m| &r.model == m)
+            && self
+                .node
+                .as_ref()
+                .is_none_or(|n| r.node_name.as_ref() == Some(n))
+            && self.since.is_none_or(|s| r.at_ms >= s)
+            && self.until.is_none_or(|u| r.at_ms < u)
+            && match self.status.as_deref() {
+                None => true,
+                Some("success") => r.succeeded(),
+                Some("error") => !r.succeeded(),
+                Some(code) => code.parse::<u16>().is_ok_and(|c| c == r.status),
+            }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+    pub items: Vec<T>,
+}
