@@ -1,11 +1,13 @@
 //! Building and running the router: the HTTP routes, the background tasks, graceful shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,6 +16,9 @@ use crate::config::Config;
 use crate::health::{run_monitor, run_prober};
 use crate::queue::run_waker;
 use crate::state::AppState;
+use crate::store::{
+    HistorySink, MemoryStore, Retention, SqliteStore, Store, StoreOp, fleet, run_writer,
+};
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -30,16 +35,40 @@ pub fn build_router(state: AppState) -> Router {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    writes: mpsc::Receiver<StoreOp>,
+    sink: HistorySink,
 }
 
 impl Server {
-    /// Binds the listen address and builds the state.
+    /// Opens the store, restores the known fleet, binds the listen address and builds the state.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let store = open_store(&config.database_url).await?;
+        let known = store.nodes().await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let state = AppState::new(config)?;
-        Ok(Server { listener, state })
+        let (sink, writes) = HistorySink::channel(config.history_buffer);
+        let state = AppState::new(config, store, sink.clone())?;
+        let mut restored = Vec::with_capacity(known.len());
+        for row in known {
+            match fleet::known_node(row) {
+                Ok(node) => restored.push(node),
+                Err(e) => tracing::warn!(error = %e, "skipping a stored node"),
+            }
+        }
+        if !restored.is_empty() {
+            tracing::info!(
+                nodes = restored.len(),
+                "restored known nodes as offline until they report in"
+            );
+            state.registry.restore(restored);
+        }
+        Ok(Server {
+            listener,
+            state,
+            writes,
+            sink,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -53,13 +82,31 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests (bounded by a grace
     /// period) and stops the background tasks.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Server { listener, state } = self;
+        let Server {
+            listener,
+            state,
+            writes,
+            sink,
+        } = self;
         let tasks = TaskTracker::new();
-        let background = shutdown.child_token();
+        let background = CancellationToken::new();
+        // The writer stops last, after every request has been recorded.
+        let writer_stop = CancellationToken::new();
+        let writer = tokio::spawn(run_writer(
+            Arc::clone(&state.store),
+            sink,
+            writes,
+            Retention {
+                metrics: state.config.metrics_retention,
+                requests: state.config.history_retention,
+            },
+            writer_stop.clone(),
+        ));
         let sweep_period = (state.config.node_timeout / 10)
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
         tasks.spawn(run_monitor(
             state.registry.clone(),
+            state.fleet_log.clone(),
             sweep_period,
             background.clone(),
         ));
@@ -96,7 +143,33 @@ impl Server {
         background.cancel();
         tasks.close();
         tasks.wait().await;
+        writer_stop.cancel();
+        if writer.await.is_err() {
+            tracing::error!("the history writer panicked");
+        }
         tracing::info!("llm-router stopped");
         Ok(())
     }
+}
+
+/// The store behind `url`: `memory`, or a SQLite file (its directory is created if missing).
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url == "memory" {
+        tracing::warn!("database_url is `memory`: history and fleet state end with the process");
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.starts_with(':'))
+        && let Some(dir) = std::path::Path::new(path).parent()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let store = SqliteStore::open(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}"))?;
+    tracing::info!(%url, "database open");
+    Ok(Arc::new(store))
 }

@@ -71,6 +71,36 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
 
+    /// Where fleet state and request history are kept: `sqlite:///path/router.db`, or `memory`
+    /// (nothing survives a restart). [default: sqlite://~/.local/share/llm-router/router.db]
+    #[arg(long, env = "LLM_ROUTER_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// How long request history is kept. [default: 7d]
+    #[arg(long, env = "LLM_ROUTER_HISTORY_RETENTION", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub history_retention: Option<Duration>,
+
+    /// How long node health samples are kept. [default: 7d]
+    #[arg(long, env = "LLM_ROUTER_METRICS_RETENTION", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub metrics_retention: Option<Duration>,
+
+    /// At most one stored health sample per node per this interval. [default: 30s]
+    #[arg(long, env = "LLM_ROUTER_METRICS_SAMPLE_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub metrics_sample_interval: Option<Duration>,
+
+    /// Also store request and response bodies (first 8 KiB of each) in the history.
+    /// [default: false]
+    #[arg(long, env = "LLM_ROUTER_STORE_BODIES")]
+    pub store_bodies: Option<bool>,
+
+    /// History rows that may wait for the database writer; beyond, rows are dropped and counted
+    /// (requests never wait). [default: 65536]
+    #[arg(long, env = "LLM_ROUTER_HISTORY_BUFFER")]
+    pub history_buffer: Option<usize>,
+
     /// How requests are spread over the nodes that have the model ready. [default: auto]
     #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
     pub load_balancer_mode: Option<BalancerMode>,
@@ -92,6 +122,14 @@ impl Settings {
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             load_balancer_mode: self.load_balancer_mode.or(lower.load_balancer_mode),
+            database_url: self.database_url.or(lower.database_url),
+            history_retention: self.history_retention.or(lower.history_retention),
+            metrics_retention: self.metrics_retention.or(lower.metrics_retention),
+            metrics_sample_interval: self
+                .metrics_sample_interval
+                .or(lower.metrics_sample_interval),
+            store_bodies: self.store_bodies.or(lower.store_bodies),
+            history_buffer: self.history_buffer.or(lower.history_buffer),
         }
     }
 
@@ -123,6 +161,23 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_attempts: u32,
     pub load_balancer_mode: BalancerMode,
+    /// `sqlite://...` or `memory`. The programmatic default is `memory`; the command line's is
+    /// a file under the user's data directory.
+    pub database_url: String,
+    pub history_retention: Duration,
+    pub metrics_retention: Duration,
+    pub metrics_sample_interval: Duration,
+    pub store_bodies: bool,
+    pub history_buffer: usize,
+}
+
+/// `sqlite://$XDG_DATA_HOME/llm-router/router.db` (or under `~/.local/share`).
+pub fn default_database_url() -> String {
+    let dir = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    format!("sqlite://{}", dir.join("llm-router/router.db").display())
 }
 
 impl Default for Config {
@@ -140,6 +195,12 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             max_attempts: 2,
             load_balancer_mode: BalancerMode::Auto,
+            database_url: "memory".to_owned(),
+            history_retention: Duration::from_secs(7 * 24 * 3600),
+            metrics_retention: Duration::from_secs(7 * 24 * 3600),
+            metrics_sample_interval: Duration::from_secs(30),
+            store_bodies: false,
+            history_buffer: 65_536,
         }
     }
 }
@@ -162,7 +223,21 @@ impl TryFrom<Settings> for Config {
             max_body_bytes: s.max_body_bytes.unwrap_or(d.max_body_bytes),
             max_attempts: s.max_attempts.unwrap_or(d.max_attempts),
             load_balancer_mode: s.load_balancer_mode.unwrap_or(d.load_balancer_mode),
+            database_url: s.database_url.unwrap_or_else(default_database_url),
+            history_retention: s.history_retention.unwrap_or(d.history_retention),
+            metrics_retention: s.metrics_retention.unwrap_or(d.metrics_retention),
+            metrics_sample_interval: s
+                .metrics_sample_interval
+                .unwrap_or(d.metrics_sample_interval),
+            store_bodies: s.store_bodies.unwrap_or(d.store_bodies),
+            history_buffer: s.history_buffer.unwrap_or(d.history_buffer),
         };
+        if config.database_url != "memory" && !config.database_url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid(format!(
+                "database_url must be `memory` or start with `sqlite:`, got '{}'",
+                config.database_url
+            )));
+        }
         if config.heartbeat_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "heartbeat_interval must be above zero".into(),

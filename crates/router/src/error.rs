@@ -36,6 +36,8 @@ pub enum ApiError {
     Upstream(String),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("request {0} is not in the history")]
+    RequestNotFound(String),
 }
 
 impl ApiError {
@@ -45,9 +47,10 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ModelNotFound(_) | Self::NodeNotFound(_) | Self::RouteNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::ModelNotFound(_)
+            | Self::NodeNotFound(_)
+            | Self::RouteNotFound(_)
+            | Self::RequestNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoNodeAvailable(_) | Self::QueueFull(_) | Self::QueueTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -80,6 +83,7 @@ impl ApiError {
             Self::QueueFull(_) => "queue_full",
             Self::QueueTimeout(_) => "queue_timeout",
             Self::NodeNotFound(_) => "node_not_found",
+            Self::RequestNotFound(_) => "request_not_found",
             Self::InvalidNodeToken => "invalid_node_token",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => return None,
@@ -89,6 +93,12 @@ impl ApiError {
     /// The error as OpenAI's `{"error": {...}}` body.
     pub fn to_openai(&self) -> ErrorResponse {
         ErrorResponse::new(self.to_string(), self.openai_type(), self.openai_code())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
     }
 }
 

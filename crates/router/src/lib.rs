@@ -9,10 +9,13 @@ pub mod balancer;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod history;
+pub mod metrics;
 pub mod proxy;
 pub mod queue;
 pub mod registry;
 pub mod state;
+pub mod stats;
 pub mod store;
 
 pub use app::{Server, build_router};

@@ -1,11 +1,15 @@
 //! The application state shared by every handler: one cheap-to-clone bundle of `Arc`s.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::health::HealthPolicy;
+use crate::history::Recorder;
+use crate::metrics::Metrics;
 use crate::queue::Dispatcher;
 use crate::registry::Registry;
+use crate::store::{FleetLog, HistorySink, Store};
 
 /// Metrics older than this many heartbeat intervals count as missing for balancing.
 const METRICS_MAX_AGE_HEARTBEATS: u32 = 3;
@@ -18,10 +22,21 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     /// Client for calls to nodes; one connection pool for the whole router.
     pub http: reqwest::Client,
+    /// Reads of history and fleet state (writes go through `recorder` and `fleet_log`).
+    pub store: Arc<dyn Store>,
+    pub recorder: Arc<Recorder>,
+    pub fleet_log: Arc<FleetLog>,
+    pub metrics: Arc<Metrics>,
+    pub started_at: SystemTime,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
+    /// Builds the state; `sink` feeds the writer task that owns writes to `store`.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        sink: HistorySink,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
@@ -38,11 +53,24 @@ impl AppState {
             config.queue_timeout,
             config.heartbeat_interval * METRICS_MAX_AGE_HEARTBEATS,
         );
+        let metrics = Arc::new(Metrics::new());
+        let recorder = Recorder::new(
+            sink.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&registry),
+            config.store_bodies,
+        );
+        let fleet_log = Arc::new(FleetLog::new(sink, config.metrics_sample_interval));
         Ok(AppState {
             config: Arc::new(config),
             registry,
             dispatcher,
             http,
+            store,
+            recorder,
+            fleet_log,
+            metrics,
+            started_at: SystemTime::now(),
         })
     }
 }

@@ -42,3 +42,23 @@ pub fn body_rejection(rejection: &BytesRejection) -> ApiError {
         ApiError::InvalidRequest(rejection.body_text())
     }
 }
+
+/// The client's socket address, when the server was started with connect info.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.to_string()),
+        ))
+    }
+}

@@ -2,13 +2,14 @@
 
 pub mod agents;
 pub(crate) mod extract;
+pub mod history;
 pub mod openai;
 mod ops;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ClientAddr};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,6 +18,15 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/requests", get(history::list))
+        .route("/api/requests/export", get(history::export))
+        .route("/api/requests/{id}", get(history::get))
+        .route("/api/stats", get(history::stats))
+        .route(
+            "/api/agents/{id}/metrics/history",
+            get(agents::fleet::metrics_history),
+        )
         .route("/v1/models", get(openai::models::list))
         .route("/v1/models/{*id}", get(openai::models::get))
         .route(

@@ -6,9 +6,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::Registry;
+use crate::store::FleetLog;
 
 /// Sweeps the registry every `period` until cancelled.
-pub async fn run_monitor(registry: Arc<Registry>, period: Duration, cancel: CancellationToken) {
+pub async fn run_monitor(
+    registry: Arc<Registry>,
+    fleet_log: Arc<FleetLog>,
+    period: Duration,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -16,7 +22,16 @@ pub async fn run_monitor(registry: Arc<Registry>, period: Duration, cancel: Canc
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for t in registry.sweep(Instant::now()) {
+        let transitions = registry.sweep(Instant::now());
+        if !transitions.is_empty() {
+            let snapshot = registry.snapshot();
+            for t in &transitions {
+                if let Some(node) = snapshot.node(&t.node_id) {
+                    fleet_log.node_changed(node);
+                }
+            }
+        }
+        for t in transitions {
             tracing::warn!(
                 node_id = %t.node_id,
                 node = %t.machine_name,

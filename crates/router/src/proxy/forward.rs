@@ -1,6 +1,6 @@
 //! Getting a slot on a node and sending it the request, with failover before the first byte.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
@@ -9,6 +9,7 @@ use llm_router_protocol::openai::RequestEnvelope;
 
 use super::relay::relay;
 use crate::error::ApiError;
+use crate::history::Recording;
 use crate::queue::{AcquireError, Lease, Waiting};
 use crate::state::AppState;
 
@@ -19,18 +20,26 @@ pub struct Upstream {
     pub lease: Lease,
     /// Time spent waiting for a slot, over all attempts.
     pub queued: Duration,
+    /// When the request that got this answer left for the node.
+    pub sent_at: Instant,
 }
 
 /// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer
-/// as it is (OpenAI API).
+/// as it is (OpenAI API). The recording travels with the answer and is written when it ends.
 pub async fn forward(
     state: &AppState,
     path: &'static str,
     envelope: &RequestEnvelope,
     body: Bytes,
+    mut recording: Recording,
 ) -> Result<Response, ApiError> {
-    let upstream = dispatch(state, path, &envelope.model, body).await?;
-    Ok(relay(upstream, state.registry.clone()))
+    match dispatch(state, path, &envelope.model, body).await {
+        Ok(upstream) => Ok(relay(upstream, recording, state.registry.clone())),
+        Err(e) => {
+            recording.failed(&e);
+            Err(e)
+        }
+    }
 }
 
 /// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the node's
@@ -64,12 +73,14 @@ pub async fn dispatch(
         };
         queued += lease.queue_time();
         let node = lease.node().clone();
+        let sent_at = Instant::now();
         let failure = match send(state, &lease, path, body.clone()).await {
             Ok(response) if !response.status().is_server_error() || attempt == attempts => {
                 return Ok(Upstream {
                     response,
                     lease,
                     queued,
+                    sent_at,
                 });
             }
             Ok(response) => format!("answered {}", response.status()),

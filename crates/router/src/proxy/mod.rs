@@ -1,6 +1,7 @@
 //! Forwarding inference requests to nodes and relaying their answers.
 
 mod forward;
+pub mod ollama;
 mod relay;
 
 pub use forward::{Upstream, dispatch, forward};

@@ -13,6 +13,7 @@ use futures_util::Stream;
 use llm_router_protocol::openai::ErrorResponse;
 
 use super::Upstream;
+use crate::history::Recording;
 use crate::queue::Lease;
 use crate::registry::Registry;
 
@@ -25,13 +26,15 @@ pub const QUEUE_MS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-qu
 /// passed on as soon as it arrives. The lease lives as long as the body, so the slot frees when
 /// the stream ends or the client goes away. If the node fails mid-stream, an SSE stream ends
 /// with a well-formed `error` event (and no `[DONE]`) and the node is marked suspect.
-pub fn relay(upstream: Upstream, registry: Arc<Registry>) -> Response {
+pub fn relay(upstream: Upstream, mut recording: Recording, registry: Arc<Registry>) -> Response {
     let Upstream {
         response: upstream,
         lease,
         queued,
+        sent_at,
     } = upstream;
     let status = upstream.status();
+    recording.answered(lease.node(), status, queued, sent_at);
     let mut headers = HeaderMap::new();
     for name in [CONTENT_TYPE, CACHE_CONTROL] {
         if let Some(value) = upstream.headers().get(&name) {
@@ -57,6 +60,7 @@ pub fn relay(upstream: Upstream, registry: Arc<Registry>) -> Response {
         is_sse,
         done: false,
         lease: Some(lease),
+        recording: Some(recording),
         registry,
     };
     let mut response = Response::new(Body::from_stream(stream));
@@ -78,6 +82,7 @@ struct RelayStream {
     is_sse: bool,
     done: bool,
     lease: Option<Lease>,
+    recording: Option<Recording>,
     registry: Arc<Registry>,
 }
 
@@ -90,10 +95,18 @@ impl Stream for RelayStream {
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(recording) = &mut self.recording {
+                    recording.observe(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
             Poll::Ready(None) => {
                 self.done = true;
                 self.lease = None;
+                if let Some(mut recording) = self.recording.take() {
+                    recording.completed();
+                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
@@ -106,6 +119,9 @@ impl Stream for RelayStream {
                     self.registry.report_failure(&node.id);
                 }
                 drop(lease);
+                if let Some(mut recording) = self.recording.take() {
+                    recording.broke(format!("the node failed mid-stream: {e}"));
+                }
                 if self.is_sse {
                     Poll::Ready(Some(Ok(sse_error_event(&e))))
                 } else {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use llm_router_protocol::node::{
-    Heartbeat, ModelState, ModelStatus, NodeMetrics, NodeStatus, RegisterRequest,
+    Hardware, Heartbeat, ModelState, ModelStatus, NodeMetrics, NodeStatus, RegisterRequest,
+    RuntimeInfo,
 };
 use tokio::sync::watch;
 
@@ -52,6 +53,20 @@ pub struct Transition {
     pub machine_name: String,
     pub from: NodeStatus,
     pub to: NodeStatus,
+}
+
+/// A node known from an earlier run of the router, restored as offline until it reports in.
+#[derive(Debug, Clone)]
+pub struct KnownNode {
+    pub id: String,
+    pub machine_name: String,
+    pub base_url: String,
+    pub runtime: RuntimeInfo,
+    pub hardware: Hardware,
+    pub node_version: String,
+    pub models: Vec<ModelStatus>,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
 }
 
 /// A suspect node due for a `/health` probe.
@@ -197,6 +212,43 @@ impl Registry {
             status,
             updated,
         }
+    }
+
+    /// Adds nodes known from an earlier run, as offline: they get no traffic and their old tokens
+    /// are void, so their next heartbeat is refused and they register again (keeping their id).
+    pub fn restore(&self, nodes: Vec<KnownNode>) {
+        let mut table = self.table();
+        let now = Instant::now();
+        for known in nodes {
+            let silent_for = SystemTime::now()
+                .duration_since(known.last_seen)
+                .unwrap_or_default();
+            let id: Arc<str> = Arc::from(known.id);
+            let mut entry = Entry {
+                node: Node {
+                    id: Arc::clone(&id),
+                    machine_name: known.machine_name,
+                    base_url: known.base_url,
+                    status: NodeStatus::Offline,
+                    runtime: known.runtime,
+                    hardware: known.hardware,
+                    node_version: known.node_version,
+                    metrics: NodeMetrics::default(),
+                    metrics_at: None,
+                    models: known.models,
+                    registered_at: known.first_seen,
+                    last_seen: now.checked_sub(silent_for).unwrap_or(now),
+                    counters: Arc::default(),
+                },
+                token: new_secret(),
+                slots: HashMap::new(),
+                probe_backoff: PROBE_BACKOFF_MIN,
+                next_probe: now,
+            };
+            ensure_slots(&mut entry);
+            table.insert(id, entry);
+        }
+        self.publish(&table);
     }
 
     /// Looks a node up by id and checks its token.

@@ -181,6 +181,11 @@ impl Snapshot {
         }
     }
 
+    /// True when some registered node lists `model`.
+    pub fn knows_model(&self, model: &str) -> bool {
+        self.models.contains_key(model)
+    }
+
     /// Names of models ready on at least one online node, sorted, each once.
     pub fn ready_models(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self

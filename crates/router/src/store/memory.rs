@@ -55,7 +55,8 @@ impl Store for MemoryStore {
                         .nodes
                         .get(&n.id)
                         .map_or(n.first_seen_ms, |old| old.first_seen_ms);
-                    t.nodes.retain(|id, old| id == &n.id || old.machine_name != n.machine_name);
+                    t.nodes
+                        .retain(|id, old| id == &n.id || old.machine_name != n.machine_name);
                     t.nodes.insert(
                         n.id.clone(),
                         NodeRow {
@@ -80,8 +81,12 @@ impl Store for MemoryStore {
 
     async fn requests(&self, query: &RequestQuery) -> Result<Page<RequestRecord>, StoreError> {
         let t = self.tables();
-        let matching: Vec<&RequestRecord> =
-            t.requests.values().rev().filter(|r| query.matches(r)).collect();
+        let matching: Vec<&RequestRecord> = t
+            .requests
+            .values()
+            .rev()
+            .filter(|r| query.matches(r))
+            .collect();
         Ok(Page {
             total: matching.len() as u64,
             limit: query.limit(),
@@ -96,7 +101,12 @@ impl Store for MemoryStore {
     }
 
     async fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
-        Ok(self.tables().requests.values().find(|r| r.id == id).cloned())
+        Ok(self
+            .tables()
+            .requests
+            .values()
+            .find(|r| r.id == id)
+            .cloned())
     }
 
     async fn request_summaries(&self, since_ms: u64) -> Result<Vec<RequestSummary>, StoreError> {
@@ -105,6 +115,7 @@ impl Store for MemoryStore {
             .requests
             .range((since_ms, 0)..)
             .map(|(_, r)| RequestSummary {
+                at_ms: r.at_ms,
                 model: r.model.clone(),
                 node_name: r.node_name.clone(),
                 status: r.status,

@@ -5,6 +5,7 @@
 //! on the request path: handlers hand [`StoreOp`]s to the [`writer`] task through a bounded
 //! channel, which applies them in batched transactions.
 
+pub mod fleet;
 mod memory;
 mod sqlite;
 mod types;
@@ -13,13 +14,13 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use fleet::FleetLog;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    Api, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary, StoreOp,
-    unix_ms,
+    Api, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary, StoreOp, unix_ms,
 };
-pub use writer::{HistorySink, run_writer};
+pub use writer::{HistorySink, Retention, run_writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,6 +57,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<MetricSample>, StoreError>;
 
     /// Deletes metric samples and requests older than the given times; rows deleted.
-    async fn prune(&self, metrics_before_ms: u64, requests_before_ms: u64)
-    -> Result<u64, StoreError>;
+    async fn prune(
+        &self,
+        metrics_before_ms: u64,
+        requests_before_ms: u64,
+    ) -> Result<u64, StoreError>;
 }

@@ -237,7 +237,10 @@ impl Store for SqliteStore {
             total: u64_of(total),
             limit: query.limit(),
             offset: query.offset(),
-            items: rows.iter().map(request_from_row).collect::<Result<_, _>>()?,
+            items: rows
+                .iter()
+                .map(request_from_row)
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -251,7 +254,7 @@ impl Store for SqliteStore {
 
     async fn request_summaries(&self, since_ms: u64) -> Result<Vec<RequestSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT model, node_name, status, error IS NOT NULL AS has_error, latency_ms
+            "SELECT at_ms, model, node_name, status, error IS NOT NULL AS has_error, latency_ms
              FROM requests WHERE at_ms >= ?",
         )
         .bind(i64_of(since_ms))
@@ -262,6 +265,7 @@ impl Store for SqliteStore {
                 let status = u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0);
                 let has_error: bool = row.try_get("has_error")?;
                 Ok(RequestSummary {
+                    at_ms: u64_of(row.try_get("at_ms")?),
                     model: row.try_get("model")?,
                     node_name: row.try_get("node_name")?,
                     status,

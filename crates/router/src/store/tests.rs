@@ -29,7 +29,7 @@ fn record(id: &str, at_ms: u64, model: &str, node: &str, status: u16) -> Request
         queue_ms: 0.0,
         prompt_tokens: Some(7),
         completion_tokens: Some(11),
-        streamed: at_ms % 2 == 0,
+        streamed: at_ms.is_multiple_of(2),
         error: (status >= 500).then(|| "boom".to_owned()),
         client: Some("127.0.0.1:5000".into()),
         request_body: None,
@@ -96,7 +96,11 @@ async fn requests_come_back_newest_first_paged_with_total() {
         assert_eq!(page.total, 5, "{name}");
         let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["r4", "r3"], "{name}");
-        assert_eq!(page.items[0], record("r4", 400, "m", "a", 200), "{name}: round trip");
+        assert_eq!(
+            page.items[0],
+            record("r4", 400, "m", "a", 200),
+            "{name}: round trip"
+        );
     }
 }
 
@@ -125,11 +129,31 @@ async fn requests_filter_by_model_node_status_and_time() {
             f(&mut q);
             q
         };
-        assert_eq!(ids(q(|q| q.model = Some("m1".into()))).await, ["d", "c", "a"], "{name}");
-        assert_eq!(ids(q(|q| q.node = Some("n1".into()))).await, ["b", "a"], "{name}");
-        assert_eq!(ids(q(|q| q.status = Some("error".into()))).await, ["c", "b"], "{name}");
-        assert_eq!(ids(q(|q| q.status = Some("success".into()))).await, ["d", "a"], "{name}");
-        assert_eq!(ids(q(|q| q.status = Some("404".into()))).await, ["c"], "{name}");
+        assert_eq!(
+            ids(q(|q| q.model = Some("m1".into()))).await,
+            ["d", "c", "a"],
+            "{name}"
+        );
+        assert_eq!(
+            ids(q(|q| q.node = Some("n1".into()))).await,
+            ["b", "a"],
+            "{name}"
+        );
+        assert_eq!(
+            ids(q(|q| q.status = Some("error".into()))).await,
+            ["c", "b"],
+            "{name}"
+        );
+        assert_eq!(
+            ids(q(|q| q.status = Some("success".into()))).await,
+            ["d", "a"],
+            "{name}"
+        );
+        assert_eq!(
+            ids(q(|q| q.status = Some("404".into()))).await,
+            ["c"],
+            "{name}"
+        );
         assert_eq!(
             ids(q(|q| {
                 q.since = Some(200);
@@ -158,7 +182,10 @@ async fn summaries_cover_requests_since_a_time() {
     for (name, store) in stores().await {
         insert(
             &*store,
-            vec![record("a", 100, "m", "n", 200), record("b", 300, "m", "n", 502)],
+            vec![
+                record("a", 100, "m", "n", 200),
+                record("b", 300, "m", "n", 502),
+            ],
         )
         .await;
         let s = store.request_summaries(200).await.unwrap();
@@ -181,7 +208,11 @@ async fn nodes_upsert_by_id_replace_by_name_and_delete() {
             .unwrap();
         let nodes = store.nodes().await.unwrap();
         assert_eq!(nodes.len(), 2, "{name}");
-        assert_eq!((nodes[0].first_seen_ms, nodes[0].last_seen_ms), (10, 30), "{name}");
+        assert_eq!(
+            (nodes[0].first_seen_ms, nodes[0].last_seen_ms),
+            (10, 30),
+            "{name}"
+        );
         // The same machine under a new id replaces the old row.
         store
             .apply(&[StoreOp::UpsertNode(Box::new(node("3", "beta", 40)))])
@@ -225,7 +256,11 @@ async fn metrics_history_is_per_node_oldest_first_and_pruned() {
         insert(&*store, vec![record("old", 50, "m", "a", 200)]).await;
         let pruned = store.prune(200, 100).await.unwrap();
         assert_eq!(pruned, 2, "{name}: one sample and one request");
-        assert_eq!(store.metrics_history("a", 0).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            store.metrics_history("a", 0).await.unwrap().len(),
+            1,
+            "{name}"
+        );
     }
 }
 

@@ -70,6 +70,7 @@ impl RequestRecord {
 /// What stats need of a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestSummary {
+    pub at_ms: u64,
     pub model: String,
     pub node_name: Option<String>,
     pub status: u16,

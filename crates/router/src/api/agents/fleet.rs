@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::queue::QueueStatsView;
 use crate::registry::NodeSummary;
 use crate::state::AppState;
+use crate::store::{MetricSample, unix_ms};
 
 pub async fn list(State(state): State<AppState>) -> Json<Vec<NodeSummary>> {
     let snapshot = state.registry.snapshot();
@@ -29,6 +30,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if state.registry.remove(&id) {
+        state.fleet_log.node_removed(&id);
         tracing::info!(node_id = %id, "node removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -39,4 +41,29 @@ pub async fn delete(
 /// `GET /api/queue`: requests waiting for a slot now, and how long waits have been.
 pub async fn queue(State(state): State<AppState>) -> Json<QueueStatsView> {
     Json(state.dispatcher.stats())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Unix ms; default: the last hour.
+    since: Option<u64>,
+}
+
+/// `GET /api/agents/{id}/metrics/history?since=`: the node's stored health samples.
+pub async fn metrics_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<MetricSample>>> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    if state.registry.snapshot().node(&id).is_none() {
+        return Err(ApiError::NodeNotFound(id));
+    }
+    let hour_ago = unix_ms(std::time::SystemTime::now()).saturating_sub(3_600_000);
+    let samples = state
+        .store
+        .metrics_history(&id, query.since.unwrap_or(hour_ago))
+        .await?;
+    Ok(Json(samples))
 }

@@ -18,6 +18,13 @@ pub async fn heartbeat(
     let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
     let node_id = hb.node_id.clone();
     let (status, transition) = state.registry.heartbeat(hb, token)?;
+    state.metrics.record_heartbeat();
+    if let Some(node) = state.registry.snapshot().node(&node_id) {
+        if transition.is_some() {
+            state.fleet_log.node_changed(node);
+        }
+        state.fleet_log.node_reported(node);
+    }
     if let Some(t) = transition {
         tracing::info!(
             %node_id,
@@ -42,6 +49,9 @@ pub async fn push_metrics(
 ) -> ApiResult<StatusCode> {
     let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
     state.registry.push_metrics(&id, token, metrics)?;
+    if let Some(node) = state.registry.snapshot().node(&id) {
+        state.fleet_log.node_reported(node);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

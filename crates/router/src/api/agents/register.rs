@@ -26,6 +26,9 @@ pub async fn register(
     let ready = ready_models(&state, &req.base_url()).await?;
     let base_url = req.base_url();
     let registered = state.registry.register(req, &ready);
+    if let Some(node) = state.registry.snapshot().node(&registered.node_id) {
+        state.fleet_log.node_changed(node);
+    }
     tracing::info!(
         node_id = %registered.node_id,
         %base_url,

@@ -9,44 +9,59 @@ use llm_router_protocol::openai::{
     ChatCompletionView, CompletionView, EmbeddingView, RequestEnvelope, RequestView,
 };
 
-use crate::api::ApiResult;
 use crate::api::extract::body_rejection;
+use crate::api::{ApiResult, ClientAddr};
 use crate::error::ApiError;
 use crate::proxy;
 use crate::state::AppState;
+use crate::store::Api;
 
 #[tracing::instrument(skip_all, name = "chat_completions")]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<ChatCompletionView>(&state, "/v1/chat/completions", body).await
+    forward::<ChatCompletionView>(&state, "/v1/chat/completions", client, body).await
 }
 
 #[tracing::instrument(skip_all, name = "completions")]
 pub async fn completions(
     State(state): State<AppState>,
+    client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<CompletionView>(&state, "/v1/completions", body).await
+    forward::<CompletionView>(&state, "/v1/completions", client, body).await
 }
 
 #[tracing::instrument(skip_all, name = "embeddings")]
 pub async fn embeddings(
     State(state): State<AppState>,
+    client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<EmbeddingView>(&state, "/v1/embeddings", body).await
+    forward::<EmbeddingView>(&state, "/v1/embeddings", client, body).await
 }
 
 async fn forward<V: RequestView>(
     state: &AppState,
     path: &'static str,
+    ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body.map_err(|e| body_rejection(&e))?;
-    let envelope = parse_view::<V>(&body)?;
-    proxy::forward(state, path, &envelope, body).await
+    let mut recording = state.recorder.start(Api::Openai, path, client);
+    let checked = body
+        .map_err(|e| body_rejection(&e))
+        .and_then(|body| parse_view::<V>(&body).map(|envelope| (body, envelope)));
+    let (body, envelope) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            recording.failed(&e);
+            return Err(e);
+        }
+    };
+    recording.request(&envelope.model, envelope.stream, &body);
+    proxy::forward(state, path, &envelope, body, recording).await
 }
 
 /// Checks a body against a request view and returns its envelope.

@@ -1,0 +1,217 @@
+//! Request history and statistics: `GET /api/requests`, `/api/requests/{id}`,
+//! `/api/requests/export`, `/api/stats`.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiResult;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stats::Window;
+use crate::store::{Page, RequestQuery, RequestRecord, unix_ms};
+
+/// Most rows one export returns.
+const EXPORT_MAX_ROWS: u32 = 100_000;
+/// Rows fetched per page while exporting.
+const EXPORT_PAGE: u32 = 1000;
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::InvalidRequest(e.body_text()))
+}
+
+fn check(q: &RequestQuery) -> ApiResult<()> {
+    match q.status.as_deref() {
+        None | Some("success" | "error") => Ok(()),
+        Some(code) if code.parse::<u16>().is_ok() => Ok(()),
+        Some(other) => Err(ApiError::InvalidRequest(format!(
+            "status must be a status code, `success` or `error`, got '{other}'"
+        ))),
+    }
+}
+
+/// `GET /api/requests?limit&offset&model&node&status&since&until`, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<RequestQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<RequestRecord>>> {
+    let q = query(q)?;
+    check(&q)?;
+    Ok(Json(state.store.requests(&q).await?))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestRecord>> {
+    state
+        .store
+        .request(&id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::RequestNotFound(id))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    format: Option<String>,
+    model: Option<String>,
+    node: Option<String>,
+    status: Option<String>,
+    since: Option<u64>,
+    until: Option<u64>,
+}
+
+/// `GET /api/requests/export?format=csv|jsonl` (same filters as the list), newest first.
+pub async fn export(
+    State(state): State<AppState>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let q = query(q)?;
+    let csv = match q.format.as_deref().unwrap_or("jsonl") {
+        "csv" => true,
+        "jsonl" => false,
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "format must be `csv` or `jsonl`, got '{other}'"
+            )));
+        }
+    };
+    let mut filter = RequestQuery {
+        limit: Some(EXPORT_PAGE),
+        offset: Some(0),
+        model: q.model,
+        node: q.node,
+        status: q.status,
+        since: q.since,
+        until: q.until,
+    };
+    check(&filter)?;
+    let mut out = String::new();
+    if csv {
+        out.push_str(CSV_HEADER);
+    }
+    let mut fetched = 0;
+    loop {
+        let page = state.store.requests(&filter).await?;
+        let n = page.items.len() as u32;
+        for r in &page.items {
+            if csv {
+                csv_row(&mut out, r);
+            } else {
+                out.push_str(
+                    &serde_json::to_string(r).map_err(|e| ApiError::Internal(e.to_string()))?,
+                );
+                out.push('\n');
+            }
+        }
+        fetched += n;
+        if n < EXPORT_PAGE || fetched >= EXPORT_MAX_ROWS {
+            break;
+        }
+        filter.offset = Some(fetched);
+    }
+    let (content_type, file) = if csv {
+        ("text/csv; charset=utf-8", "requests.csv")
+    } else {
+        ("application/x-ndjson", "requests.jsonl")
+    };
+    Ok((
+        [
+            (CONTENT_TYPE, content_type.to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        Body::from(out),
+    )
+        .into_response())
+}
+
+const CSV_HEADER: &str = "id,at_ms,api,endpoint,model,node_id,node_name,status,latency_ms,ttfb_ms,queue_ms,prompt_tokens,completion_tokens,streamed,error,client\n";
+
+fn csv_field(out: &mut String, value: &str) {
+    if value.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+fn csv_row(out: &mut String, r: &RequestRecord) {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let fields = [
+        r.id.clone(),
+        r.at_ms.to_string(),
+        r.api.as_str().to_owned(),
+        r.endpoint.clone(),
+        r.model.clone(),
+        opt(r.node_id.clone()),
+        opt(r.node_name.clone()),
+        r.status.to_string(),
+        format!("{:.3}", r.latency_ms),
+        opt(r.ttfb_ms.map(|v| format!("{v:.3}"))),
+        format!("{:.3}", r.queue_ms),
+        opt(r.prompt_tokens.map(|v| v.to_string())),
+        opt(r.completion_tokens.map(|v| v.to_string())),
+        r.streamed.to_string(),
+        opt(r.error.clone()),
+        opt(r.client.clone()),
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, f);
+    }
+    out.push('\n');
+}
+
+/// `GET /api/stats`.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub last_hour: Window,
+    pub since_start: Window,
+    pub started_at_ms: u64,
+}
+
+pub async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
+    let now = unix_ms(SystemTime::now());
+    let started = unix_ms(state.started_at);
+    let hour_ago = now.saturating_sub(3_600_000);
+    let rows = state.store.request_summaries(started.min(hour_ago)).await?;
+    let since_start: Vec<_> = rows
+        .iter()
+        .filter(|r| r.at_ms >= started)
+        .cloned()
+        .collect();
+    let last_hour: Vec<_> = rows.into_iter().filter(|r| r.at_ms >= hour_ago).collect();
+    Ok(Json(Stats {
+        last_hour: Window::of(&last_hour),
+        since_start: Window::of(&since_start),
+        started_at_ms: started,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_fields_with_separators() {
+        let mut out = String::new();
+        csv_field(&mut out, "a,\"b\"");
+        assert_eq!(out, "\"a,\"\"b\"\"\"");
+    }
+}

@@ -1,0 +1,216 @@
+//! Recording each inference request as it ends: a row for the history store and the Prometheus
+//! figures. A [`Recording`] is opened when the request arrives, travels with it (into the relayed
+//! body when there is one) and is written when dropped, so a request is recorded exactly once
+//! whether it succeeds, is refused, fails mid-stream or is abandoned by its client.
+
+mod usage;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::StatusCode;
+
+pub use usage::{Usage, UsageTap};
+
+use crate::error::ApiError;
+use crate::metrics::{Metrics, RequestLabels};
+use crate::registry::{Node, Registry};
+use crate::store::{Api, HistorySink, RequestRecord, StoreOp, unix_ms};
+
+/// Bytes of a request or response body kept when bodies are stored.
+const STORED_BODY_BYTES: usize = 8 * 1024;
+
+/// Shared by all recordings: where rows and figures go.
+pub struct Recorder {
+    sink: HistorySink,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+    store_bodies: bool,
+}
+
+impl Recorder {
+    pub fn new(
+        sink: HistorySink,
+        metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
+        store_bodies: bool,
+    ) -> Arc<Self> {
+        Arc::new(Recorder {
+            sink,
+            metrics,
+            registry,
+            store_bodies,
+        })
+    }
+
+    pub fn sink(&self) -> &HistorySink {
+        &self.sink
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Opens the recording of a request that just arrived.
+    pub fn start(
+        self: &Arc<Self>,
+        api: Api,
+        endpoint: &'static str,
+        client: Option<String>,
+    ) -> Recording {
+        Recording {
+            recorder: Arc::clone(self),
+            api,
+            endpoint,
+            client,
+            id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            model: String::new(),
+            streamed: false,
+            request_body: None,
+            node: None,
+            status: 0,
+            queued: Duration::ZERO,
+            first_byte: None,
+            tap: UsageTap::default(),
+            error: None,
+            completed: false,
+        }
+    }
+}
+
+/// One request on its way; recorded when dropped.
+pub struct Recording {
+    recorder: Arc<Recorder>,
+    api: Api,
+    endpoint: &'static str,
+    client: Option<String>,
+    id: String,
+    started: Instant,
+    started_at: SystemTime,
+    model: String,
+    streamed: bool,
+    request_body: Option<String>,
+    node: Option<(String, String)>,
+    status: u16,
+    queued: Duration,
+    first_byte: Option<Duration>,
+    tap: UsageTap,
+    error: Option<String>,
+    completed: bool,
+}
+
+impl Recording {
+    /// What the request asked for, once its body was read.
+    pub fn request(&mut self, model: &str, streamed: bool, body: &[u8]) {
+        self.model = model.to_owned();
+        self.streamed = streamed;
+        if self.recorder.store_bodies {
+            self.request_body = Some(truncated(body));
+        }
+    }
+
+    /// The request was refused or failed before an answer started.
+    pub fn failed(&mut self, error: &ApiError) {
+        self.status = error.status_code().as_u16();
+        self.error = Some(error.to_string());
+        self.completed = true;
+    }
+
+    /// A node answered with `status` after the request waited `queued` for a slot and left the
+    /// router at `sent_at`.
+    pub fn answered(
+        &mut self,
+        node: &Node,
+        status: StatusCode,
+        queued: Duration,
+        sent_at: Instant,
+    ) {
+        self.node = Some((node.id.to_string(), node.machine_name.clone()));
+        self.status = status.as_u16();
+        self.queued = queued;
+        let overhead = sent_at
+            .saturating_duration_since(self.started)
+            .saturating_sub(queued);
+        self.recorder.metrics.record_overhead(overhead);
+    }
+
+    /// A chunk of the answer went to the client.
+    pub fn observe(&mut self, chunk: &[u8]) {
+        if self.first_byte.is_none() {
+            self.first_byte = Some(self.started.elapsed());
+        }
+        self.tap.observe(chunk);
+    }
+
+    /// The answer broke off.
+    pub fn broke(&mut self, error: String) {
+        self.error = Some(error);
+        self.completed = true;
+    }
+
+    /// The answer ended normally.
+    pub fn completed(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let latency = self.started.elapsed();
+        if !self.completed && self.error.is_none() {
+            self.error = Some("the client closed the connection before the answer ended".into());
+        }
+        let usage = self.tap.usage();
+        let recorder = &self.recorder;
+        let snapshot = recorder.registry.snapshot();
+        let (node_id, node_name) = self.node.take().unzip();
+        recorder.metrics.record_request(
+            RequestLabels {
+                api: self.api.as_str(),
+                model: if snapshot.knows_model(&self.model) {
+                    self.model.clone()
+                } else {
+                    "other".to_owned()
+                },
+                node: node_name.clone().unwrap_or_else(|| "none".to_owned()),
+                status: self.status,
+            },
+            latency,
+            self.first_byte,
+            self.queued,
+        );
+        let record = RequestRecord {
+            id: std::mem::take(&mut self.id),
+            at_ms: unix_ms(self.started_at),
+            api: self.api,
+            endpoint: self.endpoint.to_owned(),
+            model: std::mem::take(&mut self.model),
+            node_id,
+            node_name,
+            status: self.status,
+            latency_ms: ms(latency),
+            ttfb_ms: self.first_byte.map(ms),
+            queue_ms: ms(self.queued),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            streamed: self.streamed,
+            error: self.error.take(),
+            client: self.client.take(),
+            request_body: self.request_body.take(),
+            response_body: recorder
+                .store_bodies
+                .then(|| self.tap.head_text(STORED_BODY_BYTES)),
+        };
+        recorder.sink.send(StoreOp::Request(Box::new(record)));
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn truncated(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(STORED_BODY_BYTES)]).into_owned()
+}
