@@ -174,26 +174,51 @@ impl Drop for ChildProcess {
     }
 }
 
-/// A running `llm-router` binary on a free loopback port.
+/// A running `llm-router` binary on a free loopback port, with its own SQLite database in a
+/// temporary directory (removed when dropped).
 #[derive(Debug)]
 pub struct RouterProcess {
     pub url: String,
+    pub port: u16,
     pub process: ChildProcess,
+    pub database: PathBuf,
+    args: Vec<String>,
 }
 
 impl RouterProcess {
-    /// Starts `llm-router` with `args` (besides `--listen`) and waits for its `/health`.
+    /// Starts `llm-router` with `args` (besides `--listen` and `--database-url`) and waits for its
+    /// `/health`.
     pub async fn start(args: &[&str]) -> anyhow::Result<RouterProcess> {
+        let dir = std::env::temp_dir().join(format!(
+            "llm-router-e2e-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let port = free_port()?;
+        let database = dir.join("router.db");
+        let process = Self::launch(port, &database, &args).await?;
+        Ok(RouterProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            process,
+            database,
+            args,
+        })
+    }
+
+    async fn launch(port: u16, database: &Path, args: &[String]) -> anyhow::Result<ChildProcess> {
         let mut cmd = Command::new(binary("llm-router")?);
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", database.display()))
             .args(args)
             .env("RUST_LOG", "info");
         let process = ChildProcess::spawn("llm-router", cmd)?;
-        let url = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        let health = format!("{url}/health");
+        let health = format!("http://127.0.0.1:{port}/health");
         wait_for("the router's /health", Duration::from_secs(20), || async {
             client
                 .get(&health)
@@ -203,7 +228,23 @@ impl RouterProcess {
                 .filter(|r| r.status().is_success())
         })
         .await?;
-        Ok(RouterProcess { url, process })
+        Ok(process)
+    }
+
+    /// Stops the router with `signal` ("TERM" waits for a clean exit, "KILL" does not) and starts
+    /// it again on the same port with the same database and arguments.
+    pub async fn restart(&mut self, signal: &str) -> anyhow::Result<()> {
+        match signal {
+            "KILL" => self.process.kill()?,
+            _ => {
+                let status = self.process.terminate(Duration::from_secs(30))?;
+                if !status.success() {
+                    bail!("router exited with {status} on SIGTERM");
+                }
+            }
+        }
+        self.process = Self::launch(self.port, &self.database, &self.args).await?;
+        Ok(())
     }
 
     /// `GET /api/agents`.
@@ -238,6 +279,15 @@ impl RouterProcess {
         })
         .await?;
         Ok(started.elapsed())
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        if let Some(dir) = self.database.parent() {
+            let _ = self.process.terminate(Duration::from_secs(10));
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
