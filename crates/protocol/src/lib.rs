@@ -2,7 +2,10 @@
 //!
 //! * [`openai`] — the public OpenAI-compatible API: lenient request views (unknown fields are left in
 //!   the raw body, which is forwarded untouched) and the error and model-list shapes.
+//! * [`ollama`] — the public Ollama API: lenient requests (unknown fields kept in `extra`) and the
+//!   answers the official Ollama clients read.
 //! * [`node`] — the strict router <-> node contract (registration, heartbeats).
 
 pub mod node;
+pub mod ollama;
 pub mod openai;

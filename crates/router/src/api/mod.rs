@@ -3,6 +3,7 @@
 pub mod agents;
 pub(crate) mod extract;
 pub mod history;
+pub mod ollama;
 pub mod openai;
 mod ops;
 
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
             "/api/agents/{id}",
             get(agents::fleet::get).delete(agents::fleet::delete),
         )
+        .merge(ollama::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
 }

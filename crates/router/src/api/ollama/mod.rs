@@ -1,0 +1,40 @@
+//! The Ollama API: `/api/chat`, `/api/generate` (NDJSON streams by default, as Ollama), `/api/embed`,
+//! `/api/embeddings`, `/api/tags`, `/api/ps`, `/api/show`, `/api/version` and `/`. Every error on
+//! these routes is Ollama-shaped (`{"error": "..."}`), including a wrong method.
+
+mod chat;
+mod embed;
+pub mod error;
+mod generate;
+mod generation;
+mod meta;
+mod models;
+mod node_info;
+mod target;
+
+use axum::Router;
+use axum::routing::{MethodRouter, get, post};
+
+pub use error::OllamaError;
+pub use meta::OLLAMA_API_VERSION;
+
+use crate::state::AppState;
+
+/// The Ollama routes, to merge into the router's table.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", ollama(get(meta::root)))
+        .route("/api/version", ollama(get(meta::version)))
+        .route("/api/tags", ollama(get(models::tags)))
+        .route("/api/ps", ollama(get(models::ps)))
+        .route("/api/show", ollama(post(models::show)))
+        .route("/api/chat", ollama(post(chat::chat)))
+        .route("/api/generate", ollama(post(generate::generate)))
+        .route("/api/embed", ollama(post(embed::embed)))
+        .route("/api/embeddings", ollama(post(embed::embeddings)))
+}
+
+/// `route` answering a wrong method with an Ollama-shaped 405.
+fn ollama(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.fallback(error::method_not_allowed)
+}
