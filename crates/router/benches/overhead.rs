@@ -5,7 +5,8 @@
 //! difference of the latency percentiles is the router's overhead (parsing, selection, slot claim,
 //! one more loopback hop, relay). Everything runs in this process on loopback.
 //!
-//! Run: `cargo bench -p llm-router --bench overhead` (env: BENCH_REQUESTS, BENCH_CONCURRENCY)
+//! Run: `cargo bench -p llm-router --bench overhead` (env: BENCH_REQUESTS, BENCH_CONCURRENCY,
+//! BENCH_DATABASE_URL — `memory` by default, or `sqlite:///tmp/bench.db` to write history to disk)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,8 +46,11 @@ async fn run() -> anyhow::Result<()> {
         .reply(Reply::Json(answer))
         .spawn()
         .await?;
+    // BENCH_DATABASE_URL=sqlite:///tmp/x.db measures with history written to SQLite.
+    let database_url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "memory".into());
     let server = Server::bind(Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: database_url.clone(),
         ..Config::default()
     })
     .await?;
@@ -68,7 +72,9 @@ async fn run() -> anyhow::Result<()> {
     let direct_url = format!("{}/v1/chat/completions", fake.base_url());
     let routed_url = format!("{router_url}/v1/chat/completions");
 
-    println!("{requests} requests, {concurrency} concurrent, 2 x warm-up of 1000");
+    println!(
+        "{requests} requests, {concurrency} concurrent, 2 x warm-up of 1000, history: {database_url}"
+    );
     load(&client, &direct_url, &body, 1000, concurrency).await?;
     load(&client, &routed_url, &body, 1000, concurrency).await?;
     let direct = load(&client, &direct_url, &body, requests, concurrency).await?;

@@ -14,6 +14,8 @@ struct Tables {
     nodes: HashMap<String, NodeRow>,
     /// Keyed by (at_ms, insertion number) so equal times keep their order.
     requests: BTreeMap<(u64, u64), RequestRecord>,
+    /// Request id to its key in `requests`.
+    request_keys: HashMap<String, (u64, u64)>,
     metrics: BTreeMap<(String, u64), MetricSample>,
     inserted: u64,
 }
@@ -40,11 +42,12 @@ impl Store for MemoryStore {
         for op in ops {
             match op {
                 StoreOp::Request(r) => {
-                    if t.requests.values().any(|old| old.id == r.id) {
+                    if t.request_keys.contains_key(&r.id) {
                         continue;
                     }
                     t.inserted += 1;
                     let key = (r.at_ms, t.inserted);
+                    t.request_keys.insert(r.id.clone(), key);
                     t.requests.insert(key, (**r).clone());
                 }
                 StoreOp::Metrics(m) => {
@@ -148,6 +151,8 @@ impl Store for MemoryStore {
         let before = t.metrics.len() + t.requests.len();
         t.metrics.retain(|(_, at), _| *at >= metrics_before_ms);
         t.requests.retain(|(at, _), _| *at >= requests_before_ms);
+        t.request_keys
+            .retain(|_, (at, _)| *at >= requests_before_ms);
         Ok((before - t.metrics.len() - t.requests.len()) as u64)
     }
 }
