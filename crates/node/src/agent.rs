@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use llm_router_protocol::node::{
     Heartbeat, HeartbeatResponse, ModelStatus, NodeMetrics, RegisterRequest, RegisterResponse,
-    RuntimeInfo, RuntimeKind,
+    RuntimeInfo,
 };
 use reqwest::StatusCode;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::MetricsCollector;
-use crate::runtime::llama_server;
 use crate::state::NodeState;
 
 const REGISTER_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -107,7 +106,7 @@ impl Agent {
             port: self.port,
             node_version: env!("CARGO_PKG_VERSION").to_owned(),
             runtime: RuntimeInfo {
-                kind: RuntimeKind::LlamaServer,
+                kind: self.state.backend.kind(),
                 version: self.runtime_version.clone(),
             },
             hardware: self.metrics.hardware(),
@@ -174,7 +173,7 @@ impl Agent {
         for model in self.state.models.iter() {
             let mut status = model.status();
             if let Some(port) = model.ready_port() {
-                status.slots_free = llama_server::free_slots(&self.state.http, port).await;
+                status.slots_free = self.state.backend.free_slots(&self.state.http, port).await;
             }
             statuses.push(status);
         }

@@ -14,7 +14,8 @@ use crate::api;
 use crate::config::Config;
 use crate::counters::RequestCounters;
 use crate::metrics::MetricsCollector;
-use crate::runtime::{ModelRuntime, llama_server};
+use crate::runtime::ModelRuntime;
+use crate::runtime::backend::Backend;
 use crate::state::NodeState;
 use crate::supervisor::Supervisor;
 
@@ -59,13 +60,15 @@ impl Node {
                 local.ip().to_string()
             }
         });
-        if !config.llama_server.is_file() {
+        let backend = Arc::new(Backend::from_config(&config));
+        if !backend.binary().is_file() {
             anyhow::bail!(
-                "llama-server not found at {} (set --llama-server, or run scripts/install-runtime.sh)",
-                config.llama_server.display()
+                "{} not found at {} (set --llama-server or --ollama-bin, or run scripts/install-runtime.sh)",
+                backend.name(),
+                backend.binary().display()
             );
         }
-        let runtime_version = llama_server::version(&config.llama_server).await;
+        let runtime_version = backend.version().await;
 
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
@@ -79,6 +82,7 @@ impl Node {
             .collect();
         let state = NodeState {
             machine_name: Arc::from(machine_name.as_str()),
+            backend: Arc::clone(&backend),
             models: Arc::clone(&models),
             counters: Arc::new(RequestCounters::default()),
             http: http.clone(),
@@ -89,7 +93,7 @@ impl Node {
         for runtime in models.iter() {
             let supervisor = Supervisor {
                 runtime: Arc::clone(runtime),
-                binary: config.llama_server.clone(),
+                backend: Arc::clone(&backend),
                 ready_timeout: config.ready_timeout,
                 http: http.clone(),
             };
@@ -111,7 +115,8 @@ impl Node {
             addr = %local,
             name = %machine_name,
             router = %config.router_url,
-            llama_server = %config.llama_server.display(),
+            runtime = backend.name(),
+            runtime_binary = %backend.binary().display(),
             runtime_version = runtime_version.as_deref().unwrap_or("unknown"),
             models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
             "llm-node listening"

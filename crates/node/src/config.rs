@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// One model the node serves: a name clients ask for and the GGUF file behind it, plus optional
-/// per-model runtime settings (unset ones take the node-wide defaults).
+/// One model the node serves: a name clients ask for and what is behind it — for llama-server the
+/// GGUF file, for Ollama the model to serve (e.g. `gemma3:270m`, pulled when absent) — plus
+/// optional per-model runtime settings (unset ones take the node-wide defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub name: String,
+    /// The GGUF file (llama-server), or the Ollama model name (Ollama).
     pub path: PathBuf,
     #[serde(default)]
     pub ctx_size: Option<u32>,
@@ -25,7 +27,7 @@ pub struct ModelSpec {
     pub chat_template: Option<String>,
     #[serde(default)]
     pub embeddings: Option<bool>,
-    /// Extra `llama-server` arguments, appended last.
+    /// Extra runtime arguments, appended last (llama-server only).
     #[serde(default)]
     pub args: Vec<String>,
 }
@@ -52,6 +54,17 @@ impl FromStr for ModelSpec {
             args: Vec::new(),
         })
     }
+}
+
+/// The LLM runtime the node supervises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeChoice {
+    /// llama.cpp's `llama-server`, one process per model, serving a GGUF file.
+    LlamaServer,
+    /// `ollama serve`, one process per model on its own `OLLAMA_HOST` port, serving an Ollama
+    /// model that is pulled when absent.
+    Ollama,
 }
 
 /// Every setting, each optional; parsed by clap (flags + env) and by serde (TOML file).
@@ -90,10 +103,20 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub heartbeat_interval: Option<Duration>,
 
+    /// Runtime to supervise: llama-server (models are NAME=GGUF_PATH) or ollama (models are
+    /// NAME=OLLAMA_MODEL, e.g. gemma3-270m=gemma3:270m). [default: llama-server]
+    #[arg(long, env = "LLM_NODE_RUNTIME", value_enum)]
+    pub runtime: Option<RuntimeChoice>,
+
     /// Path of the llama-server binary. [default: `llama-server` on PATH, else
     /// ~/.cache/llm-router/bin/llama-server]
     #[arg(long, env = "LLM_NODE_LLAMA_SERVER")]
     pub llama_server: Option<PathBuf>,
+
+    /// Path of the ollama binary (runtime ollama). [default: `ollama` on PATH, else
+    /// ~/.cache/llm-router/bin/ollama]
+    #[arg(long, env = "LLM_NODE_OLLAMA_BIN")]
+    pub ollama_bin: Option<PathBuf>,
 
     /// Context size per runtime (llama-server -c). [default: 4096]
     #[arg(long, env = "LLM_NODE_CTX_SIZE")]
@@ -133,7 +156,9 @@ impl Settings {
             name: self.name.or(lower.name),
             models: self.models.or(lower.models),
             heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
+            runtime: self.runtime.or(lower.runtime),
             llama_server: self.llama_server.or(lower.llama_server),
+            ollama_bin: self.ollama_bin.or(lower.ollama_bin),
             ctx_size: self.ctx_size.or(lower.ctx_size),
             parallel: self.parallel.or(lower.parallel),
             threads: self.threads.or(lower.threads),
@@ -166,7 +191,9 @@ pub struct Config {
     /// Models with every runtime setting resolved.
     pub models: Vec<ModelSpec>,
     pub heartbeat_interval: Option<Duration>,
-    pub llama_server: PathBuf,
+    pub runtime: RuntimeChoice,
+    /// The binary of `runtime`.
+    pub runtime_binary: PathBuf,
     pub ready_timeout: Duration,
 }
 
@@ -191,6 +218,7 @@ impl TryFrom<Settings> for Config {
                     .to_owned(),
             ));
         }
+        let runtime = s.runtime.unwrap_or(RuntimeChoice::LlamaServer);
         let mut seen = std::collections::HashSet::new();
         let threads_default = std::thread::available_parallelism()
             .map(|n| u32::try_from(n.get()).unwrap_or(1))
@@ -203,12 +231,27 @@ impl TryFrom<Settings> for Config {
                     m.name
                 )));
             }
-            if !m.path.is_file() {
-                return Err(ConfigError::Invalid(format!(
-                    "model '{}': no file at {}",
-                    m.name,
-                    m.path.display()
-                )));
+            match runtime {
+                RuntimeChoice::LlamaServer if !m.path.is_file() => {
+                    return Err(ConfigError::Invalid(format!(
+                        "model '{}': no file at {}",
+                        m.name,
+                        m.path.display()
+                    )));
+                }
+                RuntimeChoice::Ollama if m.path.to_str().is_none_or(|p| p.trim().is_empty()) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "model '{}': give the Ollama model to serve as NAME=MODEL",
+                        m.name
+                    )));
+                }
+                RuntimeChoice::Ollama if !m.args.is_empty() => {
+                    return Err(ConfigError::Invalid(format!(
+                        "model '{}': extra args are for llama-server; the ollama runtime takes none",
+                        m.name
+                    )));
+                }
+                _ => {}
             }
             resolved.push(ModelSpec {
                 ctx_size: m.ctx_size.or(s.ctx_size).or(Some(4096)),
@@ -232,17 +275,23 @@ impl TryFrom<Settings> for Config {
             name: s.name,
             models: resolved,
             heartbeat_interval: s.heartbeat_interval,
-            llama_server: s.llama_server.unwrap_or_else(default_llama_server),
+            runtime,
+            runtime_binary: match runtime {
+                RuntimeChoice::LlamaServer => s
+                    .llama_server
+                    .unwrap_or_else(|| default_binary("llama-server")),
+                RuntimeChoice::Ollama => s.ollama_bin.unwrap_or_else(|| default_binary("ollama")),
+            },
             ready_timeout: s.ready_timeout.unwrap_or(Duration::from_secs(300)),
         })
     }
 }
 
-/// `llama-server` on PATH, else the one the project's install script puts in its cache.
-fn default_llama_server() -> PathBuf {
+/// `name` on PATH, else the one the project's install script puts in its cache.
+fn default_binary(name: &str) -> PathBuf {
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("llama-server");
+            let candidate = dir.join(name);
             if candidate.is_file() {
                 return candidate;
             }
@@ -252,7 +301,7 @@ fn default_llama_server() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llm-router")))
         .unwrap_or_else(|| PathBuf::from(".cache/llm-router"));
-    cache.join("bin/llama-server")
+    cache.join("bin").join(name)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +348,28 @@ mod tests {
         assert_eq!(config.models[0].ctx_size, Some(512));
         assert_eq!(config.models[0].parallel, Some(4));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ollama_models_are_model_names_not_files() {
+        let settings = Settings {
+            runtime: Some(RuntimeChoice::Ollama),
+            ollama_bin: Some(PathBuf::from("/opt/ollama")),
+            models: Some(vec!["gemma3-270m=gemma3:270m".parse().unwrap()]),
+            ..Settings::default()
+        };
+        let config = Config::try_from(settings).unwrap();
+        assert_eq!(config.runtime, RuntimeChoice::Ollama);
+        assert_eq!(config.runtime_binary, PathBuf::from("/opt/ollama"));
+        assert_eq!(config.models[0].path, PathBuf::from("gemma3:270m"));
+    }
+
+    #[test]
+    fn runtime_is_read_from_the_file_in_kebab_case() {
+        let settings: Settings =
+            toml::from_str("runtime = \"ollama\"\n[[models]]\nname = \"a\"\npath = \"a:1b\"\n")
+                .unwrap();
+        assert_eq!(settings.runtime, Some(RuntimeChoice::Ollama));
     }
 
     #[test]

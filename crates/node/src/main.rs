@@ -9,9 +9,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Serves local LLM runtimes to an llm-router.
 ///
-/// Starts one llama-server per model on a free loopback port, restarts it if it crashes, registers
-/// with the router and sends heartbeats with CPU, memory and GPU figures. SIGTERM or Ctrl-C stops
-/// every runtime before the node exits.
+/// Starts one runtime per model on a free loopback port (llama-server by default; with --runtime
+/// ollama, one `ollama serve` per model, pulling the model when absent), restarts it if it
+/// crashes, registers with the router and sends heartbeats with CPU, memory and GPU figures.
+/// SIGTERM or Ctrl-C stops every runtime before the node exits.
 ///
 /// Every option can be given as a flag, an environment variable, or in a TOML file passed with
 /// --config (keys are the option names with underscores; models as [[models]] tables with name,

@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use crate::counters::RequestCounters;
 use crate::runtime::ModelRuntime;
+use crate::runtime::backend::Backend;
 
 #[derive(Clone)]
 pub struct NodeState {
     pub machine_name: Arc<str>,
+    /// The runtime every model of this node runs on.
+    pub backend: Arc<Backend>,
     pub models: Arc<[Arc<ModelRuntime>]>,
     pub counters: Arc<RequestCounters>,
     /// Client for calls to the local runtimes.
@@ -15,7 +18,11 @@ pub struct NodeState {
 }
 
 impl NodeState {
+    /// The model named `name` (Ollama's implicit `:latest` tag accepted).
     pub fn model(&self, name: &str) -> Option<&Arc<ModelRuntime>> {
-        self.models.iter().find(|m| m.name() == name)
+        self.models.iter().find(|m| m.name() == name).or_else(|| {
+            let base = name.strip_suffix(":latest")?;
+            self.models.iter().find(|m| m.name() == base)
+        })
     }
 }

@@ -2,7 +2,6 @@
 //! with backoff when it dies, stop it on shutdown.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,9 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use crate::process;
-use crate::runtime::{ModelRuntime, llama_server};
+use crate::runtime::ModelRuntime;
+use crate::runtime::backend::{Backend, Prepared};
+use crate::runtime::gguf::GgufInfo;
 
 /// First restart delay; doubled after each failure, up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -26,7 +27,7 @@ const TAIL_LINES: usize = 12;
 
 pub struct Supervisor {
     pub runtime: Arc<ModelRuntime>,
-    pub binary: PathBuf,
+    pub backend: Arc<Backend>,
     pub ready_timeout: Duration,
     pub http: reqwest::Client,
 }
@@ -35,10 +36,11 @@ impl Supervisor {
     /// Keeps the model's runtime running until `cancel`, then stops it.
     pub async fn run(self, cancel: CancellationToken) {
         let name = self.runtime.name().to_owned();
+        let gguf = self.backend.inspect(&self.runtime.spec).await;
         let mut backoff = MIN_BACKOFF;
         loop {
             let started = Instant::now();
-            let outcome = self.run_once(&cancel).await;
+            let outcome = self.run_once(&cancel, gguf.as_ref()).await;
             if cancel.is_cancelled() {
                 break;
             }
@@ -66,24 +68,35 @@ impl Supervisor {
 
     /// Starts the runtime once and returns when it has exited (`Err` explains a failure) or when
     /// `cancel` fired (the runtime is then stopped first).
-    async fn run_once(&self, cancel: &CancellationToken) -> Result<(), String> {
+    async fn run_once(
+        &self,
+        cancel: &CancellationToken,
+        gguf: Option<&GgufInfo>,
+    ) -> Result<(), String> {
         let spec = &self.runtime.spec;
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let mut cmd = llama_server::command(&self.binary, spec, port);
+        let mut cmd = self.backend.command(spec, port, gguf);
         process::die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.binary.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", self.backend.binary().display()))?;
         let tail = OutputTail::capture(&mut child, spec.name.clone());
         self.runtime.update(|s| {
             s.state = ModelState::Loading;
             s.port = None;
             s.starts += 1;
         });
-        tracing::info!(model = %spec.name, port, pid = child.id(), "runtime started");
+        tracing::info!(
+            model = %spec.name,
+            runtime = self.backend.name(),
+            port,
+            pid = child.id(),
+            "runtime started"
+        );
 
-        // Loading: until healthy, dead, timed out or cancelled.
-        tokio::select! {
+        // Loading: until healthy and prepared (Ollama: the model pulled and loaded), dead, timed
+        // out or cancelled.
+        let prepared = tokio::select! {
             () = cancel.cancelled() => {
                 process::terminate(&mut child, STOP_GRACE).await;
                 return Ok(());
@@ -95,25 +108,21 @@ impl Supervisor {
                     tail.render()
                 ));
             }
-            healthy = self.wait_healthy(port) => {
-                if !healthy {
+            prepared = self.start_serving(port, gguf) => match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
                     process::terminate(&mut child, STOP_GRACE).await;
-                    return Err(format!(
-                        "runtime not healthy after {}{}",
-                        humantime::format_duration(self.ready_timeout),
-                        tail.render()
-                    ));
+                    return Err(format!("{e}{}", tail.render()));
                 }
             }
-        }
-        let slots = llama_server::total_slots(&self.http, port)
-            .await
-            .or(spec.parallel);
+        };
+        let slots = prepared.slots;
         self.runtime.update(|s| {
             s.state = ModelState::Ready;
             s.port = Some(port);
             s.slots_total = slots;
             s.error = None;
+            s.info = Some(prepared.info);
         });
         tracing::info!(model = %spec.name, port, slots = ?slots, "model ready");
 
@@ -132,10 +141,23 @@ impl Supervisor {
         }
     }
 
+    /// Waits until the runtime is healthy (bounded by the ready timeout), then prepares it.
+    async fn start_serving(&self, port: u16, gguf: Option<&GgufInfo>) -> Result<Prepared, String> {
+        if !self.wait_healthy(port).await {
+            return Err(format!(
+                "runtime not healthy after {}",
+                humantime::format_duration(self.ready_timeout)
+            ));
+        }
+        self.backend
+            .prepare(&self.http, &self.runtime, port, gguf)
+            .await
+    }
+
     async fn wait_healthy(&self, port: u16) -> bool {
         let deadline = Instant::now() + self.ready_timeout;
         while Instant::now() < deadline {
-            if llama_server::is_healthy(&self.http, port).await {
+            if self.backend.is_healthy(&self.http, port).await {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

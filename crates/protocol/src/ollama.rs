@@ -356,7 +356,7 @@ pub struct ListResponse {
 }
 
 /// One model of `GET /api/tags`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListModel {
     pub name: String,

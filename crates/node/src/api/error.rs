@@ -13,6 +13,8 @@ pub enum NodeApiError {
     ModelNotFound(String),
     #[error("the model '{0}' is not ready on this node")]
     ModelNotReady(String),
+    #[error("the model '{model}' does not support {what} on this node")]
+    NotCapable { model: String, what: &'static str },
     #[error("the runtime did not answer: {0}")]
     Runtime(String),
     #[error("no route for {0}")]
@@ -22,7 +24,7 @@ pub enum NodeApiError {
 impl NodeApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::NotCapable { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::ModelNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Runtime(_) => StatusCode::BAD_GATEWAY,
@@ -34,6 +36,7 @@ impl NodeApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::ModelNotFound(_) => "model_not_found",
             Self::ModelNotReady(_) => "model_not_ready",
+            Self::NotCapable { .. } => "model_not_capable",
             Self::Runtime(_) => "runtime_error",
             Self::RouteNotFound(_) => "not_found",
         }

@@ -1,19 +1,18 @@
 //! Inference routes: forwarded by `model` to the runtime serving it, streamed back unbuffered.
+//! OpenAI routes (`/v1/...`) work on every runtime; Ollama routes (`/api/chat`, ...) only on an
+//! Ollama runtime, which gets them untouched (the router sends them only to Ollama nodes).
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::Response;
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::NodeApiError;
+use super::capabilities;
+use crate::runtime::ModelRuntime;
 use crate::state::NodeState;
-
-#[derive(Deserialize)]
-struct ModelField {
-    model: String,
-}
 
 pub async fn chat_completions(
     State(state): State<NodeState>,
@@ -36,15 +35,99 @@ pub async fn embeddings(
     forward(&state, "/v1/embeddings", body).await
 }
 
+pub async fn ollama_chat(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward_native(&state, "/api/chat", body).await
+}
+
+pub async fn ollama_generate(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward_native(&state, "/api/generate", body).await
+}
+
+pub async fn ollama_embed(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward_native(&state, "/api/embed", body).await
+}
+
+pub async fn ollama_embeddings(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward_native(&state, "/api/embeddings", body).await
+}
+
 async fn forward(state: &NodeState, path: &str, body: Bytes) -> Result<Response, NodeApiError> {
-    let ModelField { model } =
-        serde_json::from_slice(&body).map_err(|e| NodeApiError::InvalidRequest(e.to_string()))?;
+    let (runtime, port, request) = route(state, &body)?;
+    capabilities::check(path, &request, runtime)?;
+    let body = for_runtime(state, runtime, request, body);
+    relay(state, port, path, body).await
+}
+
+/// Ollama's own API, passed through to an Ollama runtime.
+async fn forward_native(
+    state: &NodeState,
+    path: &str,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    if !state.backend.speaks_ollama() {
+        return Err(NodeApiError::InvalidRequest(format!(
+            "this node's runtime ({}) speaks the OpenAI API only; send {path} requests as /v1 requests",
+            state.backend.name()
+        )));
+    }
+    let (runtime, port, request) = route(state, &body)?;
+    let body = for_runtime(state, runtime, request, body);
+    relay(state, port, path, body).await
+}
+
+/// The model's runtime and its port, and the parsed request.
+fn route<'s>(
+    state: &'s NodeState,
+    body: &[u8],
+) -> Result<(&'s ModelRuntime, u16, Value), NodeApiError> {
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| NodeApiError::InvalidRequest(e.to_string()))?;
+    let model = request["model"]
+        .as_str()
+        .ok_or_else(|| NodeApiError::InvalidRequest("'model' must be a string".to_owned()))?;
     let runtime = state
-        .model(&model)
-        .ok_or_else(|| NodeApiError::ModelNotFound(model.clone()))?;
+        .model(model)
+        .ok_or_else(|| NodeApiError::ModelNotFound(model.to_owned()))?;
     let port = runtime
         .ready_port()
-        .ok_or_else(|| NodeApiError::ModelNotReady(model.clone()))?;
+        .ok_or_else(|| NodeApiError::ModelNotReady(model.to_owned()))?;
+    Ok((runtime, port, request))
+}
+
+/// The body with `model` set to the runtime's name for it (an Ollama model such as
+/// `gemma3:270m` behind the node's `gemma3-270m`); the exact bytes received when the names match.
+fn for_runtime(
+    state: &NodeState,
+    runtime: &ModelRuntime,
+    mut request: Value,
+    body: Bytes,
+) -> Bytes {
+    let name = state.backend.runtime_model(&runtime.spec);
+    if request["model"].as_str() == Some(name.as_str()) {
+        return body;
+    }
+    request["model"] = Value::String(name);
+    Bytes::from(serde_json::to_vec(&request).unwrap_or_default())
+}
+
+async fn relay(
+    state: &NodeState,
+    port: u16,
+    path: &str,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
     let guard = state.counters.start();
     let upstream = state
         .http

@@ -1,8 +1,10 @@
 //! The node API the router calls.
 
+mod capabilities;
 mod error;
 mod health;
 mod inference;
+mod tags;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,6 +24,11 @@ pub fn router(state: NodeState) -> Router {
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/completions", post(inference::completions))
         .route("/v1/embeddings", post(inference::embeddings))
+        .route("/api/tags", get(tags::tags))
+        .route("/api/chat", post(inference::ollama_chat))
+        .route("/api/generate", post(inference::ollama_generate))
+        .route("/api/embed", post(inference::ollama_embed))
+        .route("/api/embeddings", post(inference::ollama_embeddings))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -2,15 +2,19 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use llm_router_protocol::ollama::{ListModel, ModelDetails};
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::process::Command;
 
+use super::gguf::GgufInfo;
 use crate::config::ModelSpec;
 
-/// The command that serves `spec` on `127.0.0.1:port`.
-pub fn command(binary: &Path, spec: &ModelSpec, port: u16) -> Command {
+/// The command that serves `spec` on `127.0.0.1:port`. `gguf` is what the model file says of
+/// itself, when it could be read.
+pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInfo>) -> Command {
     let mut cmd = Command::new(binary);
     cmd.arg("--model")
         .arg(&spec.path)
@@ -32,6 +36,12 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16) -> Command {
     }
     if spec.embeddings == Some(true) {
         cmd.arg("--embeddings");
+        // A model not made for embeddings has no pooling type, and llama-server then refuses
+        // OpenAI embeddings ("pooling type 'none'"): pool by mean unless told otherwise.
+        let pooling_given = spec.args.iter().any(|a| a.starts_with("--pooling"));
+        if !pooling_given && gguf.is_some_and(|g| g.pooling_type.is_none()) {
+            cmd.args(["--pooling", "mean"]);
+        }
     }
     cmd.args(&spec.args)
         .stdin(Stdio::null())
@@ -105,4 +115,147 @@ pub async fn free_slots(http: &reqwest::Client, port: u16) -> Option<u32> {
         .await
         .ok()?;
     u32::try_from(slots.iter().filter(|s| !s.is_processing).count()).ok()
+}
+
+/// What llama-server and the model file say of the model, in Ollama's terms.
+pub async fn describe(
+    http: &reqwest::Client,
+    port: u16,
+    spec: &ModelSpec,
+    gguf: Option<&GgufInfo>,
+) -> ListModel {
+    let get = |path: &'static str| async move {
+        http.get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()
+    };
+    let models = get("/v1/models").await.unwrap_or_default();
+    let meta = &models["data"][0]["meta"];
+    let props = get("/props").await.unwrap_or_default();
+    let file = std::fs::metadata(&spec.path).ok();
+    let family = gguf
+        .and_then(|g| g.architecture.clone())
+        .unwrap_or_default();
+    let parameters = meta["n_params"]
+        .as_u64()
+        .or_else(|| gguf.and_then(|g| g.parameter_count));
+    let mut capabilities = vec!["completion".to_owned()];
+    if spec.embeddings == Some(true) {
+        capabilities.push("embedding".to_owned());
+    }
+    if props["modalities"]["vision"].as_bool() == Some(true) {
+        capabilities.push("vision".to_owned());
+    }
+    // Tools need jinja templates; a fixed built-in template (--chat-template) turns them off.
+    if spec.chat_template.is_none() {
+        capabilities.push("tools".to_owned());
+    }
+    ListModel {
+        name: spec.name.clone(),
+        model: spec.name.clone(),
+        modified_at: file
+            .as_ref()
+            .and_then(|f| f.modified().ok())
+            .map(|t| humantime::format_rfc3339_micros(t).to_string())
+            .unwrap_or_else(|| humantime::format_rfc3339_micros(SystemTime::now()).to_string()),
+        size: file.map(|f| f.len()).unwrap_or(0),
+        digest: String::new(),
+        details: ModelDetails {
+            parent_model: String::new(),
+            format: "gguf".to_owned(),
+            families: (!family.is_empty()).then(|| vec![family.clone()]),
+            family,
+            parameter_size: parameters.map(human_count).unwrap_or_default(),
+            quantization_level: gguf
+                .and_then(GgufInfo::quantization)
+                .map(str::to_owned)
+                .unwrap_or_default(),
+        },
+        capabilities,
+        context_length: meta["n_ctx"].as_u64().or(spec.ctx_size.map(u64::from)),
+    }
+}
+
+/// A parameter count as Ollama writes it: `268.10M`, `8.0B`.
+fn human_count(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1}B", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.2}M", n / 1e6)
+    } else {
+        format!("{:.0}K", n / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn spec(embeddings: bool, args: &[&str]) -> ModelSpec {
+        ModelSpec {
+            name: "m".into(),
+            path: PathBuf::from("/models/m.gguf"),
+            ctx_size: Some(2048),
+            parallel: Some(2),
+            threads: Some(1),
+            chat_template: Some("gemma".into()),
+            embeddings: Some(embeddings),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn embeddings_of_a_model_without_pooling_type_pool_by_mean() {
+        let no_pooling = GgufInfo::default();
+        let cmd = command(Path::new("ls"), &spec(true, &[]), 9, Some(&no_pooling));
+        assert!(
+            args(&cmd).windows(2).any(|w| w == ["--pooling", "mean"]),
+            "{:?}",
+            args(&cmd)
+        );
+    }
+
+    #[test]
+    fn a_model_pooling_type_or_a_given_one_is_kept() {
+        let pooled = GgufInfo {
+            pooling_type: Some(2),
+            ..GgufInfo::default()
+        };
+        let cmd = command(Path::new("ls"), &spec(true, &[]), 9, Some(&pooled));
+        assert!(!args(&cmd).contains(&"--pooling".to_owned()));
+        let cmd = command(
+            Path::new("ls"),
+            &spec(true, &["--pooling", "cls"]),
+            9,
+            Some(&GgufInfo::default()),
+        );
+        assert_eq!(args(&cmd).iter().filter(|a| *a == "--pooling").count(), 1);
+        let cmd = command(
+            Path::new("ls"),
+            &spec(false, &[]),
+            9,
+            Some(&GgufInfo::default()),
+        );
+        assert!(!args(&cmd).contains(&"--pooling".to_owned()));
+    }
+
+    #[test]
+    fn parameter_counts_read_like_ollama() {
+        assert_eq!(human_count(268_098_176), "268.10M");
+        assert_eq!(human_count(8_030_261_248), "8.0B");
+    }
 }

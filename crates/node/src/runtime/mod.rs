@@ -1,10 +1,14 @@
 //! LLM runtimes the node supervises, and the shared view of each model's runtime state.
 
+pub mod backend;
+pub mod gguf;
 pub mod llama_server;
+pub mod ollama;
 
 use std::sync::Arc;
 
 use llm_router_protocol::node::{ModelState, ModelStatus};
+use llm_router_protocol::ollama::ListModel;
 use tokio::sync::{Notify, watch};
 
 use crate::config::ModelSpec;
@@ -19,6 +23,8 @@ pub struct RuntimeState {
     pub error: Option<String>,
     /// How many times the runtime was (re)started.
     pub starts: u32,
+    /// The model in Ollama's terms (size, family, capabilities), once the runtime serves it.
+    pub info: Option<ListModel>,
 }
 
 /// One model served by this node: its settings and its runtime's live state.
@@ -38,6 +44,7 @@ impl ModelRuntime {
             slots_total: None,
             error: None,
             starts: 0,
+            info: None,
         });
         ModelRuntime {
             spec,
@@ -73,6 +80,16 @@ impl ModelRuntime {
         if changed {
             self.changed.notify_one();
         }
+    }
+
+    /// Whether the model can do `capability` (`vision`, `tools`, `embedding`); `true` while its
+    /// runtime has not said.
+    pub fn can(&self, capability: &str) -> bool {
+        self.state
+            .borrow()
+            .info
+            .as_ref()
+            .is_none_or(|i| i.capabilities.iter().any(|c| c == capability))
     }
 
     /// The model's status for registration and heartbeats; `slots_free` is filled by the caller.
