@@ -116,6 +116,25 @@ def main() -> None:
                            "no-such-model", "not found")
     expect_error(lambda: client.generate(model="no-such-model", prompt="x", stream=True), 404,
                  "no-such-model")
+    tools = expect_error(
+        lambda: client.chat(model=model, messages=messages, tools=[{
+            "type": "function",
+            "function": {"name": "weather", "description": "Weather in a city",
+                         "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                        "required": ["city"]}}}]),
+        400, "tools")
+
+    # Structured output: the answer follows the schema.
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
+    structured = client.chat(model=model, format=schema, options={**options, "num_predict": 48},
+                             messages=[{"role": "user", "content": "Bob is 42. Reply in JSON."}])
+    if structured.done_reason == "stop":
+        assert isinstance(json.loads(structured.message.content)["age"], int), structured.message
+    as_json = client.generate(model=model, prompt="A JSON object describing a cat:", format="json",
+                              options={**options, "num_predict": 48})
+    if as_json.done_reason == "stop":
+        json.loads(as_json.response)
+
     images = expect_error(
         lambda: client.chat(model=model, messages=[
             {"role": "user", "content": "What is this?", "images": [PNG]}]),
@@ -131,6 +150,8 @@ def main() -> None:
         "embedding_dims": len(embedded.embeddings[0]),
         "unknown_model_error": unknown,
         "image_error": images,
+        "tools_error": tools,
+        "structured": structured.message.content,
         "eval_count": generated.eval_count,
         "eval_duration_ns": generated.eval_duration,
         "total_duration_ns": generated.total_duration,

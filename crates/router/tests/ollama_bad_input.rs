@@ -283,3 +283,26 @@ async fn model_known_only_to_offline_nodes_is_a_503_with_retry_after() {
     }
     assert_eq!(fake.requests(), 0);
 }
+
+#[tokio::test]
+async fn model_management_routes_answer_an_ollama_shaped_501() {
+    let router = spawn_router(test_config()).await.unwrap();
+    for path in [
+        "/api/pull",
+        "/api/push",
+        "/api/create",
+        "/api/copy",
+        "/api/blobs/sha256:abc",
+    ] {
+        let response = post(&router, path, json!({"model": "m"}).to_string()).await;
+        let message = expect_ollama_error(response, StatusCode::NOT_IMPLEMENTED).await;
+        assert!(message.contains(path), "{message}");
+    }
+    let response = client()
+        .delete(router.url("/api/delete"))
+        .json(&json!({"model": "m"}))
+        .send()
+        .await
+        .unwrap();
+    expect_ollama_error(response, StatusCode::NOT_IMPLEMENTED).await;
+}

@@ -60,7 +60,8 @@ impl FakeOllamaNode {
                         "details": {"parent_model": "", "format": "gguf", "family": "gemma3",
                                     "families": ["gemma3"], "parameter_size": "268.10M",
                                     "quantization_level": "Q4_K_M"},
-                        "capabilities": ["completion", "tools"], "context_length": 2048
+                        "capabilities": ["completion", "tools"], "context_length": 2048,
+                        "model_info": {"general.architecture": "gemma3", "gemma3.context_length": 32768}
                     }]}))
                 }),
             )
@@ -177,6 +178,10 @@ async fn what_a_node_says_of_its_model_reaches_tags_ps_and_show() {
         m.get("capabilities").is_none(),
         "not part of Ollama's listing: {m}"
     );
+    assert!(
+        m.get("model_info").is_none(),
+        "not part of Ollama's listing: {m}"
+    );
 
     let ps: Value = client()
         .get(router.url("/api/ps"))
@@ -200,6 +205,6 @@ async fn what_a_node_says_of_its_model_reaches_tags_ps_and_show() {
         .unwrap();
     assert_eq!(show["capabilities"], json!(["completion", "tools"]));
     assert_eq!(show["model_info"]["general.architecture"], "gemma3");
-    assert_eq!(show["model_info"]["gemma3.context_length"], 2048);
+    assert_eq!(show["model_info"]["gemma3.context_length"], 32768);
     assert_eq!(show["details"]["parameter_size"], "268.10M");
 }

@@ -155,6 +155,22 @@ pub async fn describe(
     if spec.chat_template.is_none() {
         capabilities.push("tools".to_owned());
     }
+    let mut model_info = serde_json::Map::new();
+    if !family.is_empty() {
+        model_info.insert("general.architecture".into(), Value::from(family.clone()));
+        if let Some(ctx) = gguf.and_then(|g| g.context_length) {
+            model_info.insert(format!("{family}.context_length"), Value::from(ctx));
+        }
+        if let Some(n) = meta["n_embd"].as_u64() {
+            model_info.insert(format!("{family}.embedding_length"), Value::from(n));
+        }
+    }
+    if let Some(n) = parameters {
+        model_info.insert("general.parameter_count".into(), Value::from(n));
+    }
+    if let Some(t) = gguf.and_then(|g| g.file_type) {
+        model_info.insert("general.file_type".into(), Value::from(t));
+    }
     ListModel {
         name: spec.name.clone(),
         model: spec.name.clone(),
@@ -178,6 +194,7 @@ pub async fn describe(
         },
         capabilities,
         context_length: meta["n_ctx"].as_u64().or(spec.ctx_size.map(u64::from)),
+        model_info,
     }
 }
 

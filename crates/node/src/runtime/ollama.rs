@@ -187,6 +187,14 @@ pub async fn describe(http: &reqwest::Client, port: u16, name: &str, model: &str
                 .filter_map(|c| c.as_str().map(str::to_owned))
                 .collect();
         }
+        if let Some(model_info) = show["model_info"].as_object() {
+            // Scalars only: without `verbose`, token lists come as empty arrays or nulls.
+            info.model_info = model_info
+                .iter()
+                .filter(|(_, v)| v.is_string() || v.is_number() || v.is_boolean())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
         let arch = show["model_info"]["general.architecture"].as_str();
         if let Some(ctx) =
             arch.and_then(|a| show["model_info"][format!("{a}.context_length")].as_u64())

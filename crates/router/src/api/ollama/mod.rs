@@ -1,19 +1,21 @@
 //! The Ollama API: `/api/chat`, `/api/generate` (NDJSON streams by default, as Ollama), `/api/embed`,
-//! `/api/embeddings`, `/api/tags`, `/api/ps`, `/api/show`, `/api/version` and `/`. Every error on
-//! these routes is Ollama-shaped (`{"error": "..."}`), including a wrong method.
+//! `/api/embeddings`, `/api/tags`, `/api/ps`, `/api/show`, `/api/version` and `/`; model management
+//! (`/api/pull`, ...) answers 501. Every error on these routes is Ollama-shaped
+//! (`{"error": "..."}`), including a wrong method.
 
 mod chat;
 mod embed;
 pub mod error;
 mod generate;
 mod generation;
+mod manage;
 mod meta;
 mod models;
 mod node_info;
 mod target;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 pub use error::OllamaError;
 pub use meta::OLLAMA_API_VERSION;
@@ -32,6 +34,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/generate", ollama(post(generate::generate)))
         .route("/api/embed", ollama(post(embed::embed)))
         .route("/api/embeddings", ollama(post(embed::embeddings)))
+        .route("/api/pull", ollama(post(manage::unsupported)))
+        .route("/api/push", ollama(post(manage::unsupported)))
+        .route("/api/create", ollama(post(manage::unsupported)))
+        .route("/api/copy", ollama(post(manage::unsupported)))
+        .route("/api/delete", ollama(delete(manage::unsupported)))
+        .route(
+            "/api/blobs/{digest}",
+            ollama(post(manage::unsupported).head(manage::unsupported)),
+        )
 }
 
 /// `route` answering a wrong method with an Ollama-shaped 405.

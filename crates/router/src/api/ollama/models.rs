@@ -11,7 +11,7 @@ use llm_router_protocol::node::NodeStatus;
 use llm_router_protocol::ollama::{
     ListModel, ListResponse, ProcessResponse, RunningModel, ShowRequest, ShowResponse,
 };
-use serde_json::{Map, json};
+use serde_json::json;
 
 use super::error::OllamaResult;
 use super::node_info;
@@ -34,6 +34,7 @@ pub async fn tags(State(state): State<AppState>) -> Json<ListResponse> {
             // Node-side additions that Ollama's listing does not have.
             model.capabilities.clear();
             model.context_length = None;
+            model.model_info.clear();
             model
         })
         .collect();
@@ -88,15 +89,9 @@ pub async fn show(
     let mut details = node_info::collect(&state, &holders, &[target.model.as_str()]).await;
     let model = describe(&snapshot, &target.model, details.remove(&target.model));
     let served_by: Vec<&str> = holders.iter().map(|n| n.machine_name.as_str()).collect();
-    let mut model_info = Map::new();
-    if !model.details.family.is_empty() {
+    let mut model_info = model.model_info;
+    if model_info.is_empty() && !model.details.family.is_empty() {
         model_info.insert("general.architecture".into(), json!(model.details.family));
-        if let Some(ctx) = model.context_length {
-            model_info.insert(
-                format!("{}.context_length", model.details.family),
-                json!(ctx),
-            );
-        }
     }
     let capabilities = if model.capabilities.is_empty() {
         vec!["completion".to_owned()]

@@ -3,6 +3,7 @@
 use llm_router_protocol::ollama::{
     ChatResponse, ErrorResponse, GenerateResponse, Message, Metrics, ToolCall, ToolCallFunction,
 };
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Shape;
@@ -35,17 +36,25 @@ pub struct Done<'a> {
     pub metrics: Metrics,
 }
 
+/// A whole Ollama answer or one line of a stream, serialized with Ollama's field order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Chat(ChatResponse),
+    Generate(GenerateResponse),
+}
+
 impl Output {
     /// The Ollama object for `piece`; `done` makes it the final one.
-    pub fn render(&self, piece: Piece, done: Option<Done<'_>>) -> Value {
+    pub fn answer(&self, piece: Piece, done: Option<Done<'_>>) -> Answer {
         let created_at = super::clock::now();
         let (done_flag, done_reason, metrics) = match done {
             Some(d) => (true, Some(d.reason.to_owned()), Some(d.metrics)),
             None => (false, None, None),
         };
         let thinking = (!piece.thinking.is_empty()).then_some(piece.thinking);
-        let value = match self.shape {
-            Shape::Chat => serde_json::to_value(ChatResponse {
+        match self.shape {
+            Shape::Chat => Answer::Chat(ChatResponse {
                 model: self.model.clone(),
                 created_at,
                 message: Message {
@@ -57,7 +66,7 @@ impl Output {
                 done_reason,
                 metrics,
             }),
-            Shape::Generate => serde_json::to_value(GenerateResponse {
+            Shape::Generate => Answer::Generate(GenerateResponse {
                 model: self.model.clone(),
                 created_at,
                 response: piece.text,
@@ -66,18 +75,17 @@ impl Output {
                 done_reason,
                 metrics,
             }),
-        };
-        value.unwrap_or(Value::Null)
+        }
     }
 
-    /// `render` as one NDJSON line.
+    /// `answer` as one NDJSON line.
     pub fn line(&self, piece: Piece, done: Option<Done<'_>>) -> Vec<u8> {
-        to_line(&self.render(piece, done))
+        to_line(&self.answer(piece, done))
     }
 }
 
 /// `value` followed by a newline.
-pub fn to_line(value: &impl serde::Serialize) -> Vec<u8> {
+pub fn to_line(value: &impl Serialize) -> Vec<u8> {
     let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     line.push(b'\n');
     line
@@ -143,23 +151,46 @@ mod tests {
     }
 
     #[test]
+    fn lines_keep_ollamas_field_order() {
+        let output = Output {
+            shape: Shape::Generate,
+            model: "m".into(),
+        };
+        let line = String::from_utf8(output.line(Piece::default(), None)).unwrap();
+        assert!(
+            line.starts_with("{\"model\":\"m\",\"created_at\":"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(",\"response\":\"\",\"done\":false}\n"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn generate_line_has_response_and_chat_line_a_message() {
         let piece = Piece {
             text: "hi".into(),
             ..Piece::default()
         };
-        let generate = Output {
-            shape: Shape::Generate,
-            model: "m".into(),
-        }
-        .render(piece.clone(), None);
+        let generate = serde_json::to_value(
+            Output {
+                shape: Shape::Generate,
+                model: "m".into(),
+            }
+            .answer(piece.clone(), None),
+        )
+        .unwrap();
         assert_eq!(generate["response"], "hi");
         assert_eq!(generate["done"], false);
-        let chat = Output {
-            shape: Shape::Chat,
-            model: "m".into(),
-        }
-        .render(piece, None);
+        let chat = serde_json::to_value(
+            Output {
+                shape: Shape::Chat,
+                model: "m".into(),
+            }
+            .answer(piece, None),
+        )
+        .unwrap();
         assert_eq!(
             chat["message"],
             json!({"role": "assistant", "content": "hi"})

@@ -6,7 +6,7 @@ use llm_router_protocol::ollama::{EmbedResponse, EmbeddingsResponse, Metrics};
 use serde_json::Value;
 
 use super::Endpoint;
-use super::render::{Done, Output, Piece, done_reason, tool_call};
+use super::render::{Answer, Done, Output, Piece, done_reason, tool_call};
 use super::stats::Stats;
 use super::transcoder::error_text;
 
@@ -16,7 +16,7 @@ pub fn generation(
     endpoint: Endpoint,
     output: &Output,
     started: Instant,
-) -> Result<Value, String> {
+) -> Result<Answer, String> {
     let choice = answer["choices"]
         .get(0)
         .ok_or_else(|| format!("the node's answer has no choices: {}", truncated(answer)))?;
@@ -59,7 +59,7 @@ pub fn generation(
         reason: done_reason(choice["finish_reason"].as_str()),
         metrics: stats.metrics(Instant::now()),
     };
-    Ok(output.render(piece, Some(done)))
+    Ok(output.answer(piece, Some(done)))
 }
 
 /// `/v1/embeddings` answer as `/api/embed`'s, vectors in input order.
@@ -152,11 +152,14 @@ mod tests {
             "usage": {"prompt_tokens": 10, "completion_tokens": 4},
             "timings": {"prompt_ms": 92.7, "predicted_ms": 125.0}
         });
-        let out = generation(
-            &answer,
-            Endpoint::ChatCompletions,
-            &output(Shape::Chat),
-            Instant::now(),
+        let out = serde_json::to_value(
+            generation(
+                &answer,
+                Endpoint::ChatCompletions,
+                &output(Shape::Chat),
+                Instant::now(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(out["model"], "m:latest");
@@ -178,11 +181,14 @@ mod tests {
             "role": "assistant", "content": null,
             "tool_calls": [{"id": "c", "type": "function",
                             "function": {"name": "f", "arguments": "{\"a\":[1]}"}}]}}]});
-        let out = generation(
-            &answer,
-            Endpoint::ChatCompletions,
-            &output(Shape::Chat),
-            Instant::now(),
+        let out = serde_json::to_value(
+            generation(
+                &answer,
+                Endpoint::ChatCompletions,
+                &output(Shape::Chat),
+                Instant::now(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -195,11 +201,14 @@ mod tests {
     #[test]
     fn a_text_completion_becomes_a_generate_answer() {
         let answer = json!({"choices": [{"text": " Paris.", "finish_reason": "length"}]});
-        let out = generation(
-            &answer,
-            Endpoint::Completions,
-            &output(Shape::Generate),
-            Instant::now(),
+        let out = serde_json::to_value(
+            generation(
+                &answer,
+                Endpoint::Completions,
+                &output(Shape::Generate),
+                Instant::now(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(out["response"], " Paris.");
