@@ -82,9 +82,52 @@ async fn forward_native(
             state.backend.name()
         )));
     }
-    let (runtime, port, request) = route(state, &body)?;
-    let body = for_runtime(state, runtime, request, body);
+    let (runtime, port, mut request) = route(state, &body)?;
+    let body = if keep_loaded(&mut request) {
+        let name = state.backend.runtime_model(&runtime.spec);
+        request["model"] = Value::String(name);
+        Bytes::from(serde_json::to_vec(&request).unwrap_or_default())
+    } else {
+        for_runtime(state, runtime, request, body)
+    };
     relay(state, port, path, body).await
+}
+
+/// Options that would make Ollama unload or reload the model for everyone.
+const RELOADING_OPTIONS: &[&str] = &[
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "low_vram",
+    "f16_kv",
+    "logits_all",
+    "vocab_only",
+    "use_mmap",
+    "use_mlock",
+    "numa",
+    "num_thread",
+    "embedding_only",
+];
+
+/// Removes what a client could use to unload or reload the node's model (`keep_alive`, load-time
+/// options): the node keeps its models loaded with its own settings. True when it removed any.
+fn keep_loaded(request: &mut Value) -> bool {
+    let mut changed = false;
+    if let Some(map) = request.as_object_mut() {
+        changed |= map.remove("keep_alive").is_some();
+        if let Some(options) = map.get_mut("options").and_then(Value::as_object_mut) {
+            for key in RELOADING_OPTIONS {
+                changed |= options.remove(*key).is_some();
+            }
+        }
+    }
+    if changed {
+        tracing::debug!(
+            "keep_alive and load-time options removed: the node keeps its models loaded"
+        );
+    }
+    changed
 }
 
 /// The model's runtime and its port, and the parsed request.
@@ -151,4 +194,25 @@ async fn relay(
     response
         .body(Body::from_stream(stream))
         .map_err(|e| NodeApiError::Runtime(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn native_requests_cannot_unload_or_reload_the_model() {
+        let mut request = json!({
+            "model": "m", "keep_alive": 0,
+            "options": {"num_ctx": 65536, "num_gpu": 0, "temperature": 0.2}
+        });
+        assert!(keep_loaded(&mut request));
+        assert_eq!(
+            request,
+            json!({"model": "m", "options": {"temperature": 0.2}})
+        );
+        let mut plain = json!({"model": "m", "options": {"seed": 1}});
+        assert!(!keep_loaded(&mut plain));
+    }
 }
