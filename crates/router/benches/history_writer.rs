@@ -34,7 +34,7 @@ fn row(i: usize) -> RequestRecord {
         queue_ms: 0.0,
         prompt_tokens: Some(24),
         completion_tokens: Some(128),
-        streamed: i % 2 == 0,
+        streamed: i.is_multiple_of(2),
         error: None,
         client: Some("127.0.0.1:53412".into()),
         request_body: None,

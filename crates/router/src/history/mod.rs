@@ -136,6 +136,11 @@ impl Recording {
         self.recorder.metrics.record_overhead(overhead);
     }
 
+    /// The router answered by itself, without a node (e.g. an Ollama "load model" request).
+    pub fn answered_locally(&mut self, status: StatusCode) {
+        self.status = status.as_u16();
+    }
+
     /// A chunk of the answer went to the client.
     pub fn observe(&mut self, chunk: &[u8]) {
         if self.first_byte.is_none() {

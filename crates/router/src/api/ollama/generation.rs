@@ -101,6 +101,9 @@ pub async fn whole<T: serde::Serialize>(
 
 /// An answer the router gives itself (no node involved).
 pub fn local(value: &impl serde::Serialize, recording: &mut Rec) -> Response {
+    if let Some(r) = recording.as_mut() {
+        r.answered_locally(axum::http::StatusCode::OK);
+    }
     recorded_json(HeaderMap::new(), value, recording.take())
 }
 
