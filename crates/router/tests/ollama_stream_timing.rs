@@ -43,7 +43,10 @@ async fn lines_with_arrival(response: reqwest::Response) -> Vec<(Value, Instant)
 
 fn assert_paced(arrivals: &[Instant], sent: Instant) {
     let gaps: Vec<Duration> = arrivals.windows(2).map(|p| p[1] - p[0]).collect();
-    eprintln!("first line after {:?}, then gaps {gaps:?}", arrivals[0] - sent);
+    eprintln!(
+        "first line after {:?}, then gaps {gaps:?}",
+        arrivals[0] - sent
+    );
     for (i, pair) in arrivals.windows(2).enumerate() {
         let gap = pair[1] - pair[0];
         assert!(
