@@ -5,7 +5,7 @@
 //! read from whichever shape the answer had: OpenAI `usage`, llama.cpp `timings`, or Ollama's
 //! `prompt_eval_count` / `eval_count`.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 /// Bytes kept from the start of a body.
 const HEAD_BYTES: usize = 64 * 1024;
@@ -14,9 +14,12 @@ const TAIL_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct UsageTap {
+    /// The first bytes of the body.
     head: Vec<u8>,
+    /// Bytes after the head, of which the last `TAIL_BYTES` at least are kept.
     tail: Vec<u8>,
-    total: usize,
+    /// True once bytes were dropped from the front of `tail`.
+    tail_trimmed: bool,
 }
 
 /// Prompt and completion tokens, each when known.
@@ -27,15 +30,19 @@ pub struct Usage {
 }
 
 impl UsageTap {
-    pub fn observe(&mut self, chunk: &[u8]) {
-        self.total += chunk.len();
+    pub fn observe(&mut self, mut chunk: &[u8]) {
         if self.head.len() < HEAD_BYTES {
             let take = chunk.len().min(HEAD_BYTES - self.head.len());
             self.head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+        }
+        if chunk.is_empty() {
+            return;
         }
         self.tail.extend_from_slice(chunk);
         if self.tail.len() > 2 * TAIL_BYTES {
             self.tail.drain(..self.tail.len() - TAIL_BYTES);
+            self.tail_trimmed = true;
         }
     }
 
@@ -45,48 +52,84 @@ impl UsageTap {
     }
 
     pub fn usage(&self) -> Usage {
-        // A body that fit in the head is whole: a non-streamed JSON answer.
-        if self.total == self.head.len()
-            && let Ok(value) = serde_json::from_slice::<Value>(&self.head)
+        // A body that fit in the head may be a whole JSON answer.
+        if self.tail.is_empty()
+            && let Ok(counts) = serde_json::from_slice::<Counts>(&self.head)
         {
-            return usage_of(&value);
+            return counts.usage();
         }
         // A stream: the last event or line that carries counts.
-        let text = String::from_utf8_lossy(&self.tail);
-        text.lines()
+        let joined;
+        let bytes: &[u8] = if self.tail_trimmed {
+            &self.tail
+        } else if self.tail.is_empty() {
+            &self.head
+        } else {
+            joined = [self.head.as_slice(), self.tail.as_slice()].concat();
+            &joined
+        };
+        bytes
+            .split(|&b| b == b'\n')
             .rev()
             .filter_map(|line| {
-                let json = line.strip_prefix("data:").unwrap_or(line).trim();
-                json.starts_with('{')
-                    .then(|| serde_json::from_str::<Value>(json).ok())
+                let line = line.strip_prefix(b"data:").unwrap_or(line).trim_ascii();
+                line.starts_with(b"{")
+                    .then(|| serde_json::from_slice::<Counts>(line).ok())
                     .flatten()
             })
-            .map(|v| usage_of(&v))
+            .map(|c| c.usage())
             .find(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some())
             .unwrap_or_default()
     }
 }
 
-fn count(v: &Value, key: &str) -> Option<u32> {
-    v.get(key)?.as_u64().and_then(|n| u32::try_from(n).ok())
+/// The count-carrying fields of an answer, whatever its API; every other field is skipped.
+#[derive(Debug, Default, Deserialize)]
+struct Counts {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    timings: Option<Timings>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
 }
 
-fn usage_of(v: &Value) -> Usage {
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        return Usage {
-            prompt_tokens: count(u, "prompt_tokens"),
-            completion_tokens: count(u, "completion_tokens"),
-        };
-    }
-    if let Some(t) = v.get("timings").filter(|t| t.is_object()) {
-        return Usage {
-            prompt_tokens: count(t, "prompt_n"),
-            completion_tokens: count(t, "predicted_n"),
-        };
-    }
-    Usage {
-        prompt_tokens: count(v, "prompt_eval_count"),
-        completion_tokens: count(v, "eval_count"),
+#[derive(Debug, Default, Deserialize)]
+struct OpenAiUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Timings {
+    prompt_n: Option<u64>,
+    predicted_n: Option<u64>,
+}
+
+fn to_u32(v: Option<u64>) -> Option<u32> {
+    v.and_then(|n| u32::try_from(n).ok())
+}
+
+impl Counts {
+    fn usage(&self) -> Usage {
+        if let Some(u) = &self.usage {
+            return Usage {
+                prompt_tokens: to_u32(u.prompt_tokens),
+                completion_tokens: to_u32(u.completion_tokens),
+            };
+        }
+        if let Some(t) = &self.timings {
+            return Usage {
+                prompt_tokens: to_u32(t.prompt_n),
+                completion_tokens: to_u32(t.predicted_n),
+            };
+        }
+        Usage {
+            prompt_tokens: to_u32(self.prompt_eval_count),
+            completion_tokens: to_u32(self.eval_count),
+        }
     }
 }
 
@@ -149,6 +192,14 @@ mod tests {
     }
 
     #[test]
+    fn counts_straddling_head_and_tail_are_found() {
+        let mut t = UsageTap::default();
+        t.observe("x".repeat(HEAD_BYTES - 10).as_bytes());
+        t.observe(b"\ndata: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}\n\n");
+        assert_eq!(t.usage().completion_tokens, Some(5));
+    }
+
+    #[test]
     fn long_streams_keep_a_bounded_tail() {
         let mut t = UsageTap::default();
         let line = format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(1000));
@@ -157,6 +208,7 @@ mod tests {
         }
         t.observe(b"data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n");
         assert!(t.tail.len() <= 2 * TAIL_BYTES && t.head.len() <= HEAD_BYTES);
+        assert!(t.tail_trimmed);
         assert_eq!(t.usage().completion_tokens, Some(2));
     }
 }
