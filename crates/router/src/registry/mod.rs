@@ -77,7 +77,9 @@ pub struct ProbeTarget {
 }
 
 struct Entry {
-    node: Node,
+    /// Shared with the published snapshot; changed copy-on-write, so publishing a new snapshot
+    /// copies pointers, not nodes.
+    node: Arc<Node>,
     token: String,
     /// Per-model slot counters, kept across snapshots and re-registrations.
     slots: HashMap<String, Arc<SlotCounter>>,
@@ -90,7 +92,9 @@ impl Entry {
     fn apply(&mut self, event: HealthEvent, policy: &HealthPolicy) -> Option<Transition> {
         let from = self.node.status;
         let to = next_status(from, event, policy);
-        self.node.status = to;
+        if to != from {
+            Arc::make_mut(&mut self.node).status = to;
+        }
         if to == NodeStatus::Suspect && from != NodeStatus::Suspect {
             self.probe_backoff = PROBE_BACKOFF_MIN;
             self.next_probe = Instant::now();
@@ -136,7 +140,7 @@ impl Registry {
     }
 
     fn publish(&self, table: &HashMap<Arc<str>, Entry>) {
-        let nodes = table.values().map(|e| Arc::new(e.node.clone())).collect();
+        let nodes = table.values().map(|e| Arc::clone(&e.node)).collect();
         let snapshot = Snapshot::new(nodes, |id, model| {
             table
                 .get(id)
@@ -178,10 +182,10 @@ impl Registry {
         let previous = existing_id.as_ref().and_then(|id| table.remove(id));
         let id = existing_id.unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()));
         let (counters, slots) = previous
-            .map(|e| (e.node.counters, e.slots))
+            .map(|e| (Arc::clone(&e.node.counters), e.slots))
             .unwrap_or_default();
         let mut entry = Entry {
-            node: Node {
+            node: Arc::new(Node {
                 id: Arc::clone(&id),
                 base_url: req.base_url(),
                 machine_name: req.machine_name,
@@ -195,7 +199,7 @@ impl Registry {
                 registered_at: SystemTime::now(),
                 last_seen: Instant::now(),
                 counters,
-            },
+            }),
             token: token.clone(),
             slots,
             probe_backoff: PROBE_BACKOFF_MIN,
@@ -225,7 +229,7 @@ impl Registry {
                 .unwrap_or_default();
             let id: Arc<str> = Arc::from(known.id);
             let mut entry = Entry {
-                node: Node {
+                node: Arc::new(Node {
                     id: Arc::clone(&id),
                     machine_name: known.machine_name,
                     base_url: known.base_url,
@@ -239,7 +243,7 @@ impl Registry {
                     registered_at: known.first_seen,
                     last_seen: now.checked_sub(silent_for).unwrap_or(now),
                     counters: Arc::default(),
-                },
+                }),
                 token: new_secret(),
                 slots: HashMap::new(),
                 probe_backoff: PROBE_BACKOFF_MIN,
@@ -276,10 +280,11 @@ impl Registry {
         let entry = Self::authenticated(&mut table, &hb.node_id, token)?;
         let has_ready_model = hb.models.iter().any(|m| m.state == ModelState::Ready);
         let now = Instant::now();
-        entry.node.metrics = hb.metrics;
-        entry.node.metrics_at = Some(now);
-        entry.node.models = hb.models;
-        entry.node.last_seen = now;
+        let node = Arc::make_mut(&mut entry.node);
+        node.metrics = hb.metrics;
+        node.metrics_at = Some(now);
+        node.models = hb.models;
+        node.last_seen = now;
         ensure_slots(entry);
         let transition = entry.apply(HealthEvent::Heartbeat { has_ready_model }, &self.policy);
         let status = entry.node.status;
@@ -296,8 +301,9 @@ impl Registry {
     ) -> Result<(), AuthError> {
         let mut table = self.table();
         let entry = Self::authenticated(&mut table, id, token)?;
-        entry.node.metrics = metrics;
-        entry.node.metrics_at = Some(Instant::now());
+        let node = Arc::make_mut(&mut entry.node);
+        node.metrics = metrics;
+        node.metrics_at = Some(Instant::now());
         self.publish(&table);
         Ok(())
     }

@@ -136,6 +136,8 @@ pub enum Unavailable {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     nodes: Vec<Arc<Node>>,
+    /// Node id to its index in `nodes`.
+    by_id: HashMap<Arc<str>, usize>,
     models: HashMap<String, ModelEntry>,
 }
 
@@ -160,7 +162,16 @@ impl Snapshot {
                 }
             }
         }
-        Snapshot { nodes, models }
+        let by_id = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (Arc::clone(&n.id), i))
+            .collect();
+        Snapshot {
+            nodes,
+            by_id,
+            models,
+        }
     }
 
     pub fn nodes(&self) -> &[Arc<Node>] {
@@ -168,7 +179,7 @@ impl Snapshot {
     }
 
     pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
-        self.nodes.iter().find(|n| &*n.id == id)
+        self.by_id.get(id).map(|&i| &self.nodes[i])
     }
 
     /// Nodes that can serve `model` now (possibly all busy).

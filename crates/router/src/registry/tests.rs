@@ -196,3 +196,27 @@ fn metrics_push_needs_the_token_and_updates_freshness() {
     assert_eq!(node.metrics.cpu_percent, 42.0);
     assert!(Load::of(node).is_fresh(Instant::now(), Duration::from_secs(1)));
 }
+
+#[test]
+fn heartbeat_republishes_other_nodes_without_copying_them() {
+    let reg = registry();
+    let a = reg.register(request("a", &[]), &["m".into()]);
+    let b = reg.register(request("b", &[]), &["m".into()]);
+    let before = reg.snapshot();
+    let hb = Heartbeat {
+        node_id: a.node_id.clone(),
+        metrics: NodeMetrics::default(),
+        models: vec![status("m", ModelState::Ready)],
+    };
+    reg.heartbeat(hb, &a.node_token).unwrap();
+    let after = reg.snapshot();
+    assert!(Arc::ptr_eq(
+        before.node(&b.node_id).unwrap(),
+        after.node(&b.node_id).unwrap()
+    ));
+    assert!(!Arc::ptr_eq(
+        before.node(&a.node_id).unwrap(),
+        after.node(&a.node_id).unwrap()
+    ));
+    assert!(after.node(&a.node_id).unwrap().metrics_at.is_some());
+}
