@@ -5,7 +5,11 @@
 //! * [`ollama`] — the public Ollama API: lenient requests (unknown fields kept in `extra`) and the
 //!   answers the official Ollama clients read.
 //! * [`node`] — the strict router <-> node contract (registration, heartbeats).
+//! * [`Secret`] — credentials that never show in logs.
 
 pub mod node;
 pub mod ollama;
 pub mod openai;
+mod secret;
+
+pub use secret::Secret;

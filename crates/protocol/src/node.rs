@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Secret;
+
 /// Header carrying the node token on node -> router calls (besides `Authorization: Bearer`).
 pub const NODE_TOKEN_HEADER: &str = "x-llm-node-token";
 
@@ -20,6 +22,9 @@ pub struct RegisterRequest {
     pub runtime: RuntimeInfo,
     pub hardware: Hardware,
     pub models: Vec<ModelStatus>,
+    /// Bearer token the router must present on every call to the node's API (the node refuses
+    /// inference and pulls from anyone else).
+    pub api_token: Secret,
 }
 
 impl RegisterRequest {
@@ -39,7 +44,7 @@ impl RegisterRequest {
 pub struct RegisterResponse {
     pub node_id: String,
     /// Secret the node presents on heartbeats; valid for this node id only.
-    pub node_token: String,
+    pub node_token: Secret,
     /// How the router classified the node after calling its `/v1/models`.
     pub status: NodeStatus,
     pub heartbeat_interval_secs: u64,
@@ -209,6 +214,7 @@ mod tests {
                 gpus: vec![],
             },
             models: vec![],
+            api_token: Secret::new("t"),
         };
         assert_eq!(req.base_url(), "http://[::1]:9");
         req.address = "10.0.0.2".into();

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary, Store, StoreError,
-    StoreOp,
+    ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
+    RequestSummary, SessionRow, Store, StoreError, StoreOp, UserRow,
 };
 
 #[derive(Default)]
@@ -18,6 +18,10 @@ struct Tables {
     request_keys: HashMap<String, (u64, u64)>,
     metrics: BTreeMap<(String, u64), MetricSample>,
     inserted: u64,
+    users: BTreeMap<String, UserRow>,
+    sessions: HashMap<String, SessionRow>,
+    api_keys: BTreeMap<String, ApiKeyRow>,
+    settings: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -71,9 +75,76 @@ impl Store for MemoryStore {
                 StoreOp::DeleteNode(id) => {
                     t.nodes.remove(id);
                 }
+                StoreOp::UpsertUser(u) => {
+                    let created_ms = t
+                        .users
+                        .get(&u.id)
+                        .map_or(u.created_ms, |old| old.created_ms);
+                    t.users.insert(
+                        u.id.clone(),
+                        UserRow {
+                            created_ms,
+                            ..(**u).clone()
+                        },
+                    );
+                }
+                StoreOp::DeleteUser(id) => {
+                    t.users.remove(id);
+                    t.sessions.retain(|_, s| &s.user_id != id);
+                }
+                StoreOp::InsertSession(s) => {
+                    t.sessions.insert(s.token_hash.clone(), (**s).clone());
+                }
+                StoreOp::DeleteSession(hash) => {
+                    t.sessions.remove(hash);
+                }
+                StoreOp::DeleteSessionsOf(user_id) => {
+                    t.sessions.retain(|_, s| &s.user_id != user_id);
+                }
+                StoreOp::UpsertApiKey(k) => {
+                    let last_used_ms = t
+                        .api_keys
+                        .get(&k.id)
+                        .and_then(|old| old.last_used_ms)
+                        .max(k.last_used_ms);
+                    t.api_keys.insert(
+                        k.id.clone(),
+                        ApiKeyRow {
+                            last_used_ms,
+                            ..(**k).clone()
+                        },
+                    );
+                }
+                StoreOp::TouchApiKey { id, at_ms } => {
+                    if let Some(key) = t.api_keys.get_mut(id) {
+                        key.last_used_ms = key.last_used_ms.max(Some(*at_ms));
+                    }
+                }
+                StoreOp::SetSetting { key, value } => {
+                    t.settings.insert(key.clone(), value.clone());
+                }
             }
         }
         Ok(())
+    }
+
+    async fn credentials(&self, now_ms: u64) -> Result<Credentials, StoreError> {
+        let mut t = self.tables();
+        t.sessions.retain(|_, s| s.expires_ms > now_ms);
+        let mut users: Vec<UserRow> = t.users.values().cloned().collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        let mut api_keys: Vec<ApiKeyRow> = t.api_keys.values().cloned().collect();
+        api_keys.sort_by_key(|k| k.created_ms);
+        Ok(Credentials {
+            users,
+            sessions: t.sessions.values().cloned().collect(),
+            api_keys,
+            settings: t
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {

@@ -8,6 +8,7 @@
 pub mod fleet;
 mod memory;
 mod sqlite;
+mod sqlite_credentials;
 mod types;
 pub mod writer;
 
@@ -18,7 +19,8 @@ pub use fleet::FleetLog;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    Api, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary, StoreOp, unix_ms,
+    Api, ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
+    RequestSummary, SessionRow, StoreOp, UserRow, unix_ms,
 };
 pub use writer::{HistorySink, Retention, run_writer};
 
@@ -37,6 +39,9 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Applies the operations in one transaction, in order.
     async fn apply(&self, ops: &[StoreOp]) -> Result<(), StoreError>;
+
+    /// Users, live sessions, API keys and settings (to restore authentication at start-up).
+    async fn credentials(&self, now_ms: u64) -> Result<Credentials, StoreError>;
 
     /// Every known node (to restore the fleet at start-up).
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;

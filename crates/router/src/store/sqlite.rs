@@ -7,9 +7,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Api, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary, Store,
-    StoreError, StoreOp,
+    Api, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary,
+    Store, StoreError, StoreOp,
 };
+
+use super::sqlite_credentials;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -191,10 +193,15 @@ impl Store for SqliteStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                credential => sqlite_credentials::apply(&mut tx, credential).await?,
             }
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn credentials(&self, now_ms: u64) -> Result<Credentials, StoreError> {
+        sqlite_credentials::load(&self.pool, now_ms).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {

@@ -110,13 +110,85 @@ pub struct MetricSample {
     pub avg_response_ms: Option<f64>,
 }
 
-/// A write for the writer task.
+/// A dashboard or API user as persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// `admin` or `viewer`.
+    pub role: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// A login session as persisted: only the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+}
+
+/// An inference API key as persisted: only the hash of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub key_hash: String,
+    /// The key's first characters, to recognise it in a list.
+    pub prefix: String,
+    /// Allowed models; `None` allows every model.
+    pub models: Option<Vec<String>>,
+    pub created_by: Option<String>,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub revoked_ms: Option<u64>,
+    pub last_used_ms: Option<u64>,
+}
+
+/// Everything authentication keeps, loaded at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub users: Vec<UserRow>,
+    /// Sessions not yet expired.
+    pub sessions: Vec<SessionRow>,
+    pub api_keys: Vec<ApiKeyRow>,
+    pub settings: Vec<(String, String)>,
+}
+
+/// A write for the store. History and metrics go through the writer task in batches; credential
+/// changes are applied directly, so they are durable before the API answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreOp {
     Request(Box<RequestRecord>),
     Metrics(MetricSample),
     UpsertNode(Box<NodeRow>),
     DeleteNode(String),
+    /// Inserts or replaces a user (by id).
+    UpsertUser(Box<UserRow>),
+    /// Deletes a user and its sessions.
+    DeleteUser(String),
+    InsertSession(Box<SessionRow>),
+    /// Deletes the session with this token hash.
+    DeleteSession(String),
+    /// Deletes every session of a user.
+    DeleteSessionsOf(String),
+    /// Inserts or replaces an API key (by id).
+    UpsertApiKey(Box<ApiKeyRow>),
+    /// Records that an API key was used at `at_ms`.
+    TouchApiKey {
+        id: String,
+        at_ms: u64,
+    },
+    SetSetting {
+        key: String,
+        value: String,
+    },
 }
 
 /// Filters and paging of `GET /api/requests`.
