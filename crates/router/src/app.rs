@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::auth::{Auth, Generated};
 use crate::config::Config;
 use crate::health::{run_monitor, run_prober};
 use crate::queue::run_waker;
@@ -26,7 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The production route table over `state`.
 pub fn build_router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    api::routes()
+    api::routes(&state)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -48,7 +49,9 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let (sink, writes) = HistorySink::channel(config.history_buffer);
-        let state = AppState::new(config, store, sink.clone())?;
+        let (auth, generated) = Auth::open(Arc::clone(&store), sink.clone(), &config.auth).await?;
+        show_generated(&generated);
+        let state = AppState::new(config, store, sink.clone(), Arc::new(auth))?;
         let mut restored = Vec::with_capacity(known.len());
         for row in known {
             match fleet::known_node(row) {
@@ -149,6 +152,26 @@ impl Server {
         }
         tracing::info!("llm-router stopped");
         Ok(())
+    }
+}
+
+/// Prints secrets generated at first start, once, on stderr (not through the log, which may be
+/// shipped elsewhere).
+fn show_generated(generated: &Generated) {
+    if let Some((username, password)) = &generated.admin {
+        eprintln!(
+            "\n  llm-router: created the admin user '{username}' with password: {}\n  \
+             (shown once; set LLM_ROUTER_ADMIN_PASSWORD before the first start to choose it)\n",
+            password.expose()
+        );
+    }
+    if let Some(token) = &generated.enrollment_token {
+        eprintln!(
+            "\n  llm-router: nodes register with the enrolment token: {}\n  \
+             (shown once; start nodes with LLM_NODE_ENROLLMENT_TOKEN=<token>, or set \
+             LLM_ROUTER_ENROLLMENT_TOKEN to choose it)\n",
+            token.expose()
+        );
     }
 }
 

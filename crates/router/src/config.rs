@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use llm_router_protocol::Secret;
+
+use crate::auth::AuthConfig;
 use crate::balancer::BalancerMode;
 
 /// Every setting, each optional, as read from a file or from the command line / environment.
@@ -104,6 +107,36 @@ pub struct Settings {
     /// How requests are spread over the nodes that have the model ready. [default: auto]
     #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
     pub load_balancer_mode: Option<BalancerMode>,
+
+    /// Name of the first admin user, created at first start. [default: admin]
+    #[arg(long, env = "LLM_ROUTER_ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+
+    /// Password of the first admin user (at least 8 characters); used only when no user exists
+    /// yet. Unset: one is generated and printed once at first start. Prefer the environment
+    /// variable to the flag (flags show in `ps`).
+    #[arg(long, env = "LLM_ROUTER_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Token nodes must present to register (`llm-node --enrollment-token`). Unset: one is
+    /// generated at first start, stored in the database and printed once.
+    #[arg(long, env = "LLM_ROUTER_ENROLLMENT_TOKEN", hide_env_values = true)]
+    pub enrollment_token: Option<Secret>,
+
+    /// Serve /v1/* and the Ollama API without an API key (a warning is logged at start-up).
+    /// [default: false]
+    #[arg(
+        long,
+        env = "LLM_ROUTER_ALLOW_ANONYMOUS_INFERENCE",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_anonymous_inference: Option<bool>,
+
+    /// How long a login session lasts. [default: 24h]
+    #[arg(long, env = "LLM_ROUTER_SESSION_TTL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub session_ttl: Option<Duration>,
 }
 
 impl Settings {
@@ -130,6 +163,13 @@ impl Settings {
                 .or(lower.metrics_sample_interval),
             store_bodies: self.store_bodies.or(lower.store_bodies),
             history_buffer: self.history_buffer.or(lower.history_buffer),
+            admin_username: self.admin_username.or(lower.admin_username),
+            admin_password: self.admin_password.or(lower.admin_password),
+            enrollment_token: self.enrollment_token.or(lower.enrollment_token),
+            allow_anonymous_inference: self
+                .allow_anonymous_inference
+                .or(lower.allow_anonymous_inference),
+            session_ttl: self.session_ttl.or(lower.session_ttl),
         }
     }
 
@@ -169,6 +209,7 @@ pub struct Config {
     pub metrics_sample_interval: Duration,
     pub store_bodies: bool,
     pub history_buffer: usize,
+    pub auth: AuthConfig,
 }
 
 /// `sqlite://$XDG_DATA_HOME/llm-router/router.db` (or under `~/.local/share`).
@@ -201,6 +242,7 @@ impl Default for Config {
             metrics_sample_interval: Duration::from_secs(30),
             store_bodies: false,
             history_buffer: 65_536,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -231,7 +273,31 @@ impl TryFrom<Settings> for Config {
                 .unwrap_or(d.metrics_sample_interval),
             store_bodies: s.store_bodies.unwrap_or(d.store_bodies),
             history_buffer: s.history_buffer.unwrap_or(d.history_buffer),
+            auth: AuthConfig {
+                admin_username: s.admin_username.unwrap_or(d.auth.admin_username),
+                admin_password: s.admin_password,
+                enrollment_token: s.enrollment_token.filter(|t| !t.is_empty()),
+                allow_anonymous_inference: s
+                    .allow_anonymous_inference
+                    .unwrap_or(d.auth.allow_anonymous_inference),
+                session_ttl: s.session_ttl.unwrap_or(d.auth.session_ttl),
+            },
         };
+        if config
+            .auth
+            .admin_password
+            .as_ref()
+            .is_some_and(|p| p.expose().chars().count() < 8)
+        {
+            return Err(ConfigError::Invalid(
+                "admin_password must have at least 8 characters".into(),
+            ));
+        }
+        if config.auth.session_ttl.is_zero() {
+            return Err(ConfigError::Invalid(
+                "session_ttl must be above zero".into(),
+            ));
+        }
         if config.database_url != "memory" && !config.database_url.starts_with("sqlite:") {
             return Err(ConfigError::Invalid(format!(
                 "database_url must be `memory` or start with `sqlite:`, got '{}'",

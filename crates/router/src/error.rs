@@ -1,8 +1,8 @@
 //! The router's API error: one enum, mapped to an HTTP status exactly once, rendered in the shape of
 //! the API that was called.
 
-use axum::http::StatusCode;
-use axum::http::header::{HeaderValue, RETRY_AFTER};
+use axum::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use llm_router_protocol::openai::ErrorResponse;
 
@@ -38,6 +38,36 @@ pub enum ApiError {
     Internal(String),
     #[error("request {0} is not in the history")]
     RequestNotFound(String),
+    #[error(
+        "authentication required: log in with POST /api/auth/login and send the session token as 'Authorization: Bearer <token>' (or the session cookie)"
+    )]
+    Unauthenticated,
+    #[error("the session is invalid or has expired: log in again")]
+    InvalidSession,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins from this address: try again in {} s", .0.as_secs().max(1))]
+    TooManyLoginAttempts(std::time::Duration),
+    #[error(
+        "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (an admin creates keys with POST /api/keys)"
+    )]
+    MissingApiKey,
+    #[error("invalid API key: {0}")]
+    InvalidApiKey(&'static str),
+    #[error("this API key may not use the model '{0}'")]
+    ModelNotAllowed(String),
+    #[error("registration needs the router's enrolment token as 'Authorization: Bearer <token>'")]
+    MissingEnrollmentToken,
+    #[error("invalid enrolment token")]
+    InvalidEnrollmentToken,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("user '{0}' does not exist")]
+    UserNotFound(String),
+    #[error("API key '{0}' does not exist")]
+    ApiKeyNotFound(String),
 }
 
 impl ApiError {
@@ -50,7 +80,19 @@ impl ApiError {
             Self::ModelNotFound(_)
             | Self::NodeNotFound(_)
             | Self::RouteNotFound(_)
-            | Self::RequestNotFound(_) => StatusCode::NOT_FOUND,
+            | Self::RequestNotFound(_)
+            | Self::UserNotFound(_)
+            | Self::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthenticated
+            | Self::InvalidSession
+            | Self::InvalidCredentials
+            | Self::MissingApiKey
+            | Self::InvalidApiKey(_)
+            | Self::MissingEnrollmentToken
+            | Self::InvalidEnrollmentToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::TooManyLoginAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoNodeAvailable(_) | Self::QueueFull(_) | Self::QueueTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -65,6 +107,7 @@ impl ApiError {
     fn openai_type(&self) -> &'static str {
         match self.status_code() {
             StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
             s if s.is_client_error() => "invalid_request_error",
             _ => "server_error",
         }
@@ -85,6 +128,19 @@ impl ApiError {
             Self::NodeNotFound(_) => "node_not_found",
             Self::RequestNotFound(_) => "request_not_found",
             Self::InvalidNodeToken => "invalid_node_token",
+            Self::Unauthenticated => "unauthorized",
+            Self::InvalidSession => "invalid_session",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TooManyLoginAttempts(_) => "too_many_attempts",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey(_) => "invalid_api_key",
+            Self::ModelNotAllowed(_) => "model_not_allowed",
+            Self::MissingEnrollmentToken => "missing_enrollment_token",
+            Self::InvalidEnrollmentToken => "invalid_enrollment_token",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
+            Self::UserNotFound(_) => "user_not_found",
+            Self::ApiKeyNotFound(_) => "api_key_not_found",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => return None,
         })
@@ -120,11 +176,26 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self, "request refused");
         }
         let mut response = (status, axum::Json(self.to_openai())).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        }
+        self.add_headers(response.headers_mut());
         response
+    }
+}
+
+impl ApiError {
+    /// Headers that go with the status, whatever the body's shape: `Retry-After` on 503 and 429,
+    /// `WWW-Authenticate` on 401.
+    pub fn add_headers(&self, headers: &mut HeaderMap) {
+        match self {
+            Self::TooManyLoginAttempts(wait) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            }
+            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ if self.status_code() == StatusCode::UNAUTHORIZED => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
     }
 }

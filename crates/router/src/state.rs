@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::health::HealthPolicy;
 use crate::history::Recorder;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub recorder: Arc<Recorder>,
     pub fleet_log: Arc<FleetLog>,
     pub metrics: Arc<Metrics>,
+    /// Users, sessions, API keys, the enrolment token.
+    pub auth: Arc<Auth>,
     pub started_at: SystemTime,
 }
 
@@ -36,6 +39,7 @@ impl AppState {
         config: Config,
         store: Arc<dyn Store>,
         sink: HistorySink,
+        auth: Arc<Auth>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -70,6 +74,7 @@ impl AppState {
             recorder,
             fleet_log,
             metrics,
+            auth,
             started_at: SystemTime::now(),
         })
     }

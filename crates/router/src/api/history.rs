@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiResult;
+use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stats::Window;
@@ -37,25 +38,44 @@ fn check(q: &RequestQuery) -> ApiResult<()> {
     }
 }
 
+/// Stored request and response bodies are for admins only.
+fn visible_to(staff: &Staff, mut record: RequestRecord) -> RequestRecord {
+    if !staff.is_admin() {
+        record.request_body = None;
+        record.response_body = None;
+    }
+    record
+}
+
 /// `GET /api/requests?limit&offset&model&node&status&since&until`, newest first.
 pub async fn list(
     State(state): State<AppState>,
+    staff: Staff,
     q: Result<Query<RequestQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<RequestRecord>>> {
     let q = query(q)?;
     check(&q)?;
-    Ok(Json(state.store.requests(&q).await?))
+    let page = state.store.requests(&q).await?;
+    Ok(Json(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| visible_to(&staff, r))
+            .collect(),
+        ..page
+    }))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    staff: Staff,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestRecord>> {
     state
         .store
         .request(&id)
         .await?
-        .map(Json)
+        .map(|r| Json(visible_to(&staff, r)))
         .ok_or(ApiError::RequestNotFound(id))
 }
 
@@ -73,6 +93,7 @@ pub struct ExportQuery {
 /// `GET /api/requests/export?format=csv|jsonl` (same filters as the list), newest first.
 pub async fn export(
     State(state): State<AppState>,
+    staff: Staff,
     q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
@@ -103,12 +124,13 @@ pub async fn export(
     loop {
         let page = state.store.requests(&filter).await?;
         let n = page.items.len() as u32;
-        for r in &page.items {
+        for r in page.items {
+            let r = visible_to(&staff, r);
             if csv {
-                csv_row(&mut out, r);
+                csv_row(&mut out, &r);
             } else {
                 out.push_str(
-                    &serde_json::to_string(r).map_err(|e| ApiError::Internal(e.to_string()))?,
+                    &serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?,
                 );
                 out.push('\n');
             }

@@ -1,6 +1,19 @@
-//! HTTP routes, one module per endpoint group.
+//! HTTP routes, one module per endpoint group, each behind the guard its credential needs.
+//!
+//! | routes                                              | credential                         |
+//! |-----------------------------------------------------|------------------------------------|
+//! | `/health`, `/api/version`, `/`, `/api/auth/login`   | none                               |
+//! | `/v1/*`, Ollama's `/api/*`                           | API key (unless anonymous allowed) |
+//! | `/api/agents/register`                              | enrolment token                    |
+//! | `/api/health`, `POST /api/agents/{id}/metrics`      | the node's own token               |
+//! | fleet, queue, stats, history (reading), `/api/auth/*` | a session (viewer or admin)      |
+//! | node removal, users, keys, enrolment token          | an admin session                   |
+//! | `/metrics`                                          | a session or an API key            |
+//!
+//! README's "Who may call what" table lists every route; `crates/router/tests/access.rs` walks it.
 
 pub mod agents;
+pub mod auth;
 pub(crate) mod extract;
 pub mod history;
 pub mod ollama;
@@ -8,26 +21,24 @@ pub mod openai;
 mod ops;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
 
+use crate::auth::guard;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every route of the router, without state or layers.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
-        .route("/api/requests", get(history::list))
-        .route("/api/requests/export", get(history::export))
-        .route("/api/requests/{id}", get(history::get))
-        .route("/api/stats", get(history::stats))
-        .route(
-            "/api/agents/{id}/metrics/history",
-            get(agents::fleet::metrics_history),
-        )
+/// Every route of the router, without body limits.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let viewer = |route: MethodRouter<AppState>| {
+        route.route_layer(from_fn_with_state(state.clone(), guard::viewer))
+    };
+    let admin = |route: MethodRouter<AppState>| {
+        route.route_layer(from_fn_with_state(state.clone(), guard::admin))
+    };
+    let openai = Router::new()
         .route("/v1/models", get(openai::models::list))
         .route("/v1/models/{*id}", get(openai::models::get))
         .route(
@@ -36,19 +47,64 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/completions", post(openai::inference::completions))
         .route("/v1/embeddings", post(openai::inference::embeddings))
+        .route_layer(from_fn_with_state(state.clone(), guard::openai_key));
+    let ollama = ollama::inference_routes()
+        .route_layer(from_fn_with_state(state.clone(), guard::ollama_key));
+
+    Router::new()
+        // Open: liveness, and the door to a session.
+        .route("/health", get(ops::health))
+        .route("/api/auth/login", post(auth::login))
+        .merge(ollama::open_routes())
+        // Nodes: the enrolment token, then their own token (checked by the handlers).
         .route("/api/agents/register", post(agents::register::register))
         .route("/api/health", post(agents::heartbeat::heartbeat))
-        .route("/api/agents", get(agents::fleet::list))
         .route(
             "/api/agents/{id}/metrics",
             post(agents::heartbeat::push_metrics),
         )
-        .route("/api/queue", get(agents::fleet::queue))
+        // Inference: API keys.
+        .merge(openai)
+        .merge(ollama)
+        // Operators.
+        .route(
+            "/metrics",
+            get(ops::metrics).route_layer(from_fn_with_state(state.clone(), guard::metrics)),
+        )
+        .route("/api/auth/logout", viewer(post(auth::logout)))
+        .route("/api/auth/me", viewer(get(auth::me)))
+        .route("/api/auth/password", viewer(put(auth::change_password)))
+        .route(
+            "/api/auth/enrollment-token",
+            admin(get(auth::enrollment_token)),
+        )
+        .route(
+            "/api/users",
+            admin(get(auth::list_users).post(auth::create_user)),
+        )
+        .route(
+            "/api/users/{id}",
+            admin(patch(auth::update_user).delete(auth::delete_user)),
+        )
+        .route(
+            "/api/keys",
+            admin(get(auth::list_keys).post(auth::create_key)),
+        )
+        .route("/api/keys/{id}", admin(delete(auth::revoke_key)))
+        .route("/api/agents", viewer(get(agents::fleet::list)))
         .route(
             "/api/agents/{id}",
-            get(agents::fleet::get).delete(agents::fleet::delete),
+            viewer(get(agents::fleet::get)).merge(admin(delete(agents::fleet::delete))),
         )
-        .merge(ollama::routes())
+        .route(
+            "/api/agents/{id}/metrics/history",
+            viewer(get(agents::fleet::metrics_history)),
+        )
+        .route("/api/queue", viewer(get(agents::fleet::queue)))
+        .route("/api/stats", viewer(get(history::stats)))
+        .route("/api/requests", viewer(get(history::list)))
+        .route("/api/requests/export", viewer(get(history::export)))
+        .route("/api/requests/{id}", viewer(get(history::get)))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
 }

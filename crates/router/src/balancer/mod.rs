@@ -105,6 +105,7 @@ pub mod testing {
             registered_at: SystemTime::now(),
             last_seen: Instant::now(),
             counters: Arc::default(),
+            authorization: None,
         }
     }
 

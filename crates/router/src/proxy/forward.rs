@@ -111,9 +111,9 @@ async fn send(
     path: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, String> {
-    let request = state
-        .http
-        .post(format!("{}{}", lease.node().base_url, path))
+    let request = lease
+        .node()
+        .request(&state.http, reqwest::Method::POST, path)
         .header(CONTENT_TYPE, "application/json")
         .body(body)
         .send();

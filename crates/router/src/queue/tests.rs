@@ -34,6 +34,7 @@ fn register(registry: &Registry, name: &str, slots: u32) {
                 slots_free: Some(slots),
                 error: None,
             }],
+            api_token: llm_router_protocol::Secret::new("t"),
         },
         &[],
     );

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
 pub use snapshot::{Candidate, Load, ModelEntry, SlotCounter, Snapshot, Unavailable};
 
+use crate::auth::secrets::{constant_time_eq, new_token};
 use crate::health::{HealthEvent, HealthPolicy, next_status};
 
 /// First delay between probes of a suspect node; doubled after each failed probe.
@@ -172,6 +173,7 @@ impl Registry {
         }
         let has_ready_model = models.iter().any(|m| m.state == ModelState::Ready);
         let token = new_secret();
+        let authorization = api_authorization(req.api_token.expose());
 
         let mut table = self.table();
         let existing_id = table
@@ -199,6 +201,7 @@ impl Registry {
                 registered_at: SystemTime::now(),
                 last_seen: Instant::now(),
                 counters,
+                authorization,
             }),
             token: token.clone(),
             slots,
@@ -243,6 +246,7 @@ impl Registry {
                     registered_at: known.first_seen,
                     last_seen: now.checked_sub(silent_for).unwrap_or(now),
                     counters: Arc::default(),
+                    authorization: None,
                 }),
                 token: new_secret(),
                 slots: HashMap::new(),
@@ -385,21 +389,19 @@ fn ensure_slots(entry: &mut Entry) {
     }
 }
 
-/// A random secret: two v4 UUIDs (244 random bits), hex without dashes.
-fn new_secret() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+/// The `Authorization` header for a node's API token (`None` if empty or not a valid header).
+pub fn api_authorization(token: &str) -> Option<axum::http::HeaderValue> {
+    if token.is_empty() {
+        return None;
+    }
+    let mut value = axum::http::HeaderValue::try_from(format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
-/// Compares two secrets in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// A fresh node token (256 random bits).
+fn new_secret() -> String {
+    new_token("llmn_")
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
 use llm_router_protocol::node::{
     Hardware, ModelState, ModelStatus, NodeMetrics, NodeStatus, RuntimeInfo,
 };
@@ -70,9 +72,26 @@ pub struct Node {
     pub registered_at: SystemTime,
     pub last_seen: Instant,
     pub counters: Arc<NodeCounters>,
+    /// `Authorization` header of every call to the node (its API token, marked sensitive);
+    /// `None` for a node restored from the store until it registers again.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl Node {
+    /// A request to the node's API, carrying its token.
+    pub fn request(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = http.request(method, format!("{}{path}", self.base_url));
+        match &self.authorization {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
+    }
+
     pub fn has_ready_model(&self, name: &str) -> bool {
         self.models
             .iter()

@@ -2,10 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use llm_router_protocol::node::{Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER, NodeMetrics};
 
+use crate::api::extract::bearer;
 use crate::api::{ApiJson, ApiResult};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,12 +57,8 @@ pub async fn push_metrics(
 
 /// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.
 fn node_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(bearer) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim());
+    if let Some(token) = bearer(headers) {
+        return Some(token);
     }
     headers
         .get(NODE_TOKEN_HEADER)

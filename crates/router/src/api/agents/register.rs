@@ -1,20 +1,30 @@
-//! `POST /api/agents/register`: a node announces itself; the router checks it can reach the node's
-//! API before listing it.
+//! `POST /api/agents/register`: a node announces itself with the router's enrolment token; the
+//! router checks it can reach the node's API (with the node's API token) before listing it.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
+use llm_router_protocol::Secret;
 use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
 use llm_router_protocol::openai::ModelList;
 
+use crate::api::extract::bearer;
 use crate::api::{ApiJson, ApiResult};
 use crate::error::ApiError;
+use crate::registry::api_authorization;
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all, fields(node = %req.machine_name))]
 pub async fn register(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
+    if let Err(e) = state.auth.check_enrollment(bearer(&headers)) {
+        tracing::warn!(node = %req.machine_name, error = %e, "registration refused");
+        return Err(e);
+    }
     if req.machine_name.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
             "'machine_name' must not be empty".into(),
@@ -23,7 +33,12 @@ pub async fn register(
     if req.port == 0 {
         return Err(ApiError::InvalidRequest("'port' must not be 0".into()));
     }
-    let ready = ready_models(&state, &req.base_url()).await?;
+    let Some(authorization) = api_authorization(req.api_token.expose()) else {
+        return Err(ApiError::InvalidRequest(
+            "'api_token' must be a non-empty token of visible ASCII characters".into(),
+        ));
+    };
+    let ready = ready_models(&state, &req.base_url(), authorization).await?;
     let base_url = req.base_url();
     let registered = state.registry.register(req, &ready);
     if let Some(node) = state.registry.snapshot().node(&registered.node_id) {
@@ -39,14 +54,18 @@ pub async fn register(
     );
     Ok(Json(RegisterResponse {
         node_id: registered.node_id,
-        node_token: registered.node_token,
+        node_token: Secret::new(registered.node_token),
         status: registered.status,
         heartbeat_interval_secs: state.config.heartbeat_interval.as_secs().max(1),
     }))
 }
 
 /// Calls the node's `GET /v1/models`: the node must answer; the models it lists are ready.
-async fn ready_models(state: &AppState, base_url: &str) -> ApiResult<Vec<String>> {
+async fn ready_models(
+    state: &AppState,
+    base_url: &str,
+    authorization: HeaderValue,
+) -> ApiResult<Vec<String>> {
     let url = format!("{base_url}/v1/models");
     let unreachable = |e: reqwest::Error| {
         ApiError::Upstream(format!(
@@ -56,6 +75,7 @@ async fn ready_models(state: &AppState, base_url: &str) -> ApiResult<Vec<String>
     let list: ModelList = state
         .http
         .get(&url)
+        .header(AUTHORIZATION, authorization)
         .timeout(state.config.registration_timeout)
         .send()
         .await

@@ -16,6 +16,7 @@ use super::generation::{Rec, close, local, native, note, whole};
 use super::target::{Route, Target, native_body, parse, required_model};
 use crate::api::ClientAddr;
 use crate::api::extract::body_rejection;
+use crate::auth::KeyScope;
 use crate::proxy;
 use crate::proxy::ollama::relay::upstream_error;
 use crate::proxy::ollama::{request, response};
@@ -27,16 +28,18 @@ const EMBEDDINGS: &str = "/v1/embeddings";
 #[tracing::instrument(skip_all, name = "ollama_embed")]
 pub async fn embed(
     State(state): State<AppState>,
+    scope: KeyScope,
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut recording = Some(state.recorder.start(Api::Ollama, "/api/embed", client));
-    let result = handle_embed(&state, body, &mut recording).await;
+    let result = handle_embed(&state, &scope, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle_embed(
     state: &AppState,
+    scope: &KeyScope,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
@@ -44,6 +47,7 @@ async fn handle_embed(
     let request: EmbedRequest = parse(&body)?;
     let body = body.map_err(|e| body_rejection(&e))?;
     let requested = required_model(request.model.as_deref())?;
+    scope.check(&requested)?;
     let snapshot = state.registry.snapshot();
     let target = Target::of(&snapshot, &requested);
     note(recording, &target.model, false, &body);
@@ -80,22 +84,25 @@ async fn handle_embed(
 #[tracing::instrument(skip_all, name = "ollama_embeddings")]
 pub async fn embeddings(
     State(state): State<AppState>,
+    scope: KeyScope,
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut recording = Some(state.recorder.start(Api::Ollama, "/api/embeddings", client));
-    let result = handle_embeddings(&state, body, &mut recording).await;
+    let result = handle_embeddings(&state, &scope, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle_embeddings(
     state: &AppState,
+    scope: &KeyScope,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let request: EmbeddingsRequest = parse(&body)?;
     let body = body.map_err(|e| body_rejection(&e))?;
     let requested = required_model(request.model.as_deref())?;
+    scope.check(&requested)?;
     let snapshot = state.registry.snapshot();
     let target = Target::of(&snapshot, &requested);
     note(recording, &target.model, false, &body);

@@ -38,7 +38,9 @@ impl IntoResponse for OllamaError {
         } else {
             tracing::debug!(status = status.as_u16(), error = %self.0, "Ollama request refused");
         }
-        error_response(status, self.message())
+        let mut response = error_response(status, self.message());
+        self.0.add_headers(response.headers_mut());
+        response
     }
 }
 

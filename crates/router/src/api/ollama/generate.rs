@@ -13,6 +13,7 @@ use super::generation::{Rec, close, local, native, note, translated};
 use super::target::{Route, Target, is_unload, native_body, parse, required_model};
 use crate::api::ClientAddr;
 use crate::api::extract::body_rejection;
+use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy::ollama::{Output, Shape, clock, request};
 use crate::state::AppState;
@@ -23,16 +24,18 @@ const PATH: &str = "/api/generate";
 #[tracing::instrument(skip_all, name = "ollama_generate")]
 pub async fn generate(
     State(state): State<AppState>,
+    scope: KeyScope,
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut recording = Some(state.recorder.start(Api::Ollama, PATH, client));
-    let result = handle(&state, body, &mut recording).await;
+    let result = handle(&state, &scope, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle(
     state: &AppState,
+    scope: &KeyScope,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
@@ -40,6 +43,7 @@ async fn handle(
     let request: GenerateRequest = parse(&body)?;
     let body = body.map_err(|e| body_rejection(&e))?;
     let requested = required_model(request.model.as_deref())?;
+    scope.check(&requested)?;
     let stream = request.stream.unwrap_or(true);
     let snapshot = state.registry.snapshot();
     let target = Target::of(&snapshot, &requested);

@@ -22,11 +22,16 @@ pub use meta::OLLAMA_API_VERSION;
 
 use crate::state::AppState;
 
-/// The Ollama routes, to merge into the router's table.
-pub fn routes() -> Router<AppState> {
+/// The Ollama routes anyone may call: `/` and `/api/version` (what clients probe first).
+pub fn open_routes() -> Router<AppState> {
     Router::new()
         .route("/", ollama(get(meta::root)))
         .route("/api/version", ollama(get(meta::version)))
+}
+
+/// The Ollama routes that need an API key.
+pub fn inference_routes() -> Router<AppState> {
+    Router::new()
         .route("/api/tags", ollama(get(models::tags)))
         .route("/api/ps", ollama(get(models::ps)))
         .route("/api/show", ollama(post(models::show)))

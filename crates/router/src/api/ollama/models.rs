@@ -16,6 +16,7 @@ use serde_json::json;
 use super::error::OllamaResult;
 use super::node_info;
 use super::target::{Target, parse, required_model};
+use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy::ollama::clock;
 use crate::registry::{Node, Snapshot};
@@ -23,9 +24,10 @@ use crate::state::AppState;
 
 /// `GET /api/tags`: every model ready somewhere in the fleet, once, with what its nodes say of it.
 #[tracing::instrument(skip_all, name = "ollama_tags")]
-pub async fn tags(State(state): State<AppState>) -> Json<ListResponse> {
+pub async fn tags(State(state): State<AppState>, scope: KeyScope) -> Json<ListResponse> {
     let snapshot = state.registry.snapshot();
-    let names = snapshot.ready_models();
+    let mut names = snapshot.ready_models();
+    names.retain(|name| scope.permits(name));
     let mut details = node_info::collect(&state, snapshot.nodes(), &names).await;
     let models = names
         .iter()
@@ -44,9 +46,10 @@ pub async fn tags(State(state): State<AppState>) -> Json<ListResponse> {
 /// `GET /api/ps`: the models loaded in the fleet (all ready models: nodes keep them loaded), with
 /// the nodes that have each.
 #[tracing::instrument(skip_all, name = "ollama_ps")]
-pub async fn ps(State(state): State<AppState>) -> Json<ProcessResponse> {
+pub async fn ps(State(state): State<AppState>, scope: KeyScope) -> Json<ProcessResponse> {
     let snapshot = state.registry.snapshot();
-    let names = snapshot.ready_models();
+    let mut names = snapshot.ready_models();
+    names.retain(|name| scope.permits(name));
     let mut details = node_info::collect(&state, snapshot.nodes(), &names).await;
     let models = names
         .iter()
@@ -76,10 +79,12 @@ pub async fn ps(State(state): State<AppState>) -> Json<ProcessResponse> {
 #[tracing::instrument(skip_all, name = "ollama_show")]
 pub async fn show(
     State(state): State<AppState>,
+    scope: KeyScope,
     body: Result<Bytes, BytesRejection>,
 ) -> OllamaResult<Json<ShowResponse>> {
     let request: ShowRequest = parse(&body)?;
     let requested = required_model(request.model.as_deref().or(request.name.as_deref()))?;
+    scope.check(&requested)?;
     let snapshot = state.registry.snapshot();
     let target = Target::of(&snapshot, &requested);
     let holders = holders(&snapshot, &target.model);

@@ -52,11 +52,8 @@ pub async fn collect(
 }
 
 async fn fetch(state: &AppState, node: &Node) -> Option<ListResponse> {
-    let url = format!("{}/api/tags", node.base_url);
     let result = async {
-        state
-            .http
-            .get(&url)
+        node.request(&state.http, reqwest::Method::GET, "/api/tags")
             .timeout(NODE_INFO_TIMEOUT)
             .send()
             .await?

@@ -11,6 +11,7 @@ use llm_router_protocol::openai::{
 
 use crate::api::extract::body_rejection;
 use crate::api::{ApiResult, ClientAddr};
+use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy;
 use crate::state::AppState;
@@ -19,40 +20,45 @@ use crate::store::Api;
 #[tracing::instrument(skip_all, name = "chat_completions")]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    scope: KeyScope,
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<ChatCompletionView>(&state, "/v1/chat/completions", client, body).await
+    forward::<ChatCompletionView>(&state, "/v1/chat/completions", &scope, client, body).await
 }
 
 #[tracing::instrument(skip_all, name = "completions")]
 pub async fn completions(
     State(state): State<AppState>,
+    scope: KeyScope,
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<CompletionView>(&state, "/v1/completions", client, body).await
+    forward::<CompletionView>(&state, "/v1/completions", &scope, client, body).await
 }
 
 #[tracing::instrument(skip_all, name = "embeddings")]
 pub async fn embeddings(
     State(state): State<AppState>,
+    scope: KeyScope,
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<EmbeddingView>(&state, "/v1/embeddings", client, body).await
+    forward::<EmbeddingView>(&state, "/v1/embeddings", &scope, client, body).await
 }
 
 async fn forward<V: RequestView>(
     state: &AppState,
     path: &'static str,
+    scope: &KeyScope,
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let mut recording = state.recorder.start(Api::Openai, path, client);
     let checked = body
         .map_err(|e| body_rejection(&e))
-        .and_then(|body| parse_view::<V>(&body).map(|envelope| (body, envelope)));
+        .and_then(|body| parse_view::<V>(&body).map(|envelope| (body, envelope)))
+        .and_then(|(body, envelope)| scope.check(&envelope.model).map(|()| (body, envelope)));
     let (body, envelope) = match checked {
         Ok(checked) => checked,
         Err(e) => {

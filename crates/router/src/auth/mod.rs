@@ -1,0 +1,409 @@
+//! Who may do what: users (admin, viewer) with argon2-hashed passwords and login sessions, API keys
+//! for inference, and the enrolment token nodes register with.
+//!
+//! [`Auth`] holds every credential in memory (loaded from the [`Store`] at start-up) so checking one
+//! never touches the database; a change is written to the store first and applied in memory once
+//! it is durable. Secrets are kept only as digests (tokens, keys) or argon2 hashes (passwords).
+//! The route guards are in [`guard`].
+
+pub mod guard;
+mod keys;
+mod limiter;
+mod password;
+pub(crate) mod secrets;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+use llm_router_protocol::Secret;
+
+pub use guard::{KeyScope, Staff};
+pub use keys::{ApiKey, ApiKeyView, NewApiKey};
+pub use limiter::LoginLimiter;
+pub use users::{NewUser, Role, User, UserPatch, UserView};
+
+use crate::api::extract::bearer;
+use crate::error::ApiError;
+use crate::store::{Credentials, HistorySink, SessionRow, Store, StoreOp, unix_ms};
+use secrets::{Digest, SESSION_PREFIX, constant_time_eq, digest, new_token};
+
+/// Name of the session cookie set by `POST /api/auth/login`.
+pub const SESSION_COOKIE: &str = "llm_router_session";
+/// Header carrying an API key (besides `Authorization: Bearer`).
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// Settings key of a generated enrolment token.
+const ENROLLMENT_SETTING: &str = "enrollment_token";
+
+/// Authentication settings (part of [`Config`](crate::Config)).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Name of the first admin, created when there is no user yet.
+    pub admin_username: String,
+    /// Password of the first admin; generated and printed once when unset.
+    pub admin_password: Option<Secret>,
+    /// Token nodes must present to register; generated, stored and printed once when unset.
+    pub enrollment_token: Option<Secret>,
+    /// Serve `/v1/*` and the Ollama routes without an API key.
+    pub allow_anonymous_inference: bool,
+    pub session_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            admin_username: "admin".to_owned(),
+            admin_password: None,
+            enrollment_token: None,
+            allow_anonymous_inference: false,
+            session_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Secrets generated at start-up, to show the operator once.
+#[derive(Debug, Default)]
+pub struct Generated {
+    pub admin: Option<(String, Secret)>,
+    pub enrollment_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    user_id: String,
+    expires_ms: u64,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub token: Secret,
+    pub expires_ms: u64,
+    pub user: UserView,
+}
+
+pub struct Auth {
+    store: Arc<dyn Store>,
+    /// Writes that may be lost without harm (API key last-use times).
+    sink: HistorySink,
+    users: RwLock<HashMap<String, User>>,
+    sessions: RwLock<HashMap<Digest, Session>>,
+    /// Read on every inference request: lock-free.
+    keys: ArcSwap<HashMap<Digest, Arc<ApiKey>>>,
+    enrollment: Secret,
+    allow_anonymous_inference: bool,
+    session_ttl: Duration,
+    limiter: LoginLimiter,
+    /// Hash of a random password, verified against when the user is unknown.
+    decoy_hash: String,
+    /// Serialises changes, so two admins cannot interleave (e.g. both demote the last two admins).
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Auth {
+    /// Loads credentials from `store`; creates the first admin and the enrolment token when there
+    /// are none. Returns what was generated, for the operator to see once.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        sink: HistorySink,
+        config: &AuthConfig,
+    ) -> anyhow::Result<(Auth, Generated)> {
+        let now_ms = unix_ms(SystemTime::now());
+        let Credentials {
+            users,
+            sessions,
+            api_keys,
+            settings,
+        } = store.credentials(now_ms).await?;
+        let mut generated = Generated::default();
+
+        let mut users: HashMap<String, User> = users
+            .into_iter()
+            .filter_map(|row| match User::try_from(row) {
+                Ok(user) => Some((user.id.clone(), user)),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a stored user");
+                    None
+                }
+            })
+            .collect();
+        if users.is_empty() {
+            let password = match &config.admin_password {
+                Some(p) => p.clone(),
+                None => {
+                    let p = Secret::new(new_token("")[..24].to_owned());
+                    generated.admin = Some((config.admin_username.clone(), p.clone()));
+                    p
+                }
+            };
+            password::check_strength(password.expose())
+                .map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
+            let admin = User::new(
+                config.admin_username.clone(),
+                password::hash(password.expose().to_owned()).await?,
+                Role::Admin,
+                now_ms,
+            );
+            store
+                .apply(&[StoreOp::UpsertUser(Box::new(admin.row()))])
+                .await?;
+            tracing::info!(username = %admin.username, "created the first admin user");
+            users.insert(admin.id.clone(), admin);
+        } else if config.admin_password.is_some() {
+            tracing::info!(
+                "users exist already: the configured admin password is used only to create the first admin"
+            );
+        }
+
+        let enrollment = match &config.enrollment_token {
+            Some(token) if !token.is_empty() => token.clone(),
+            _ => match settings.iter().find(|(k, _)| k == ENROLLMENT_SETTING) {
+                Some((_, stored)) => Secret::new(stored.clone()),
+                None => {
+                    let token = Secret::new(new_token("llme_"));
+                    store
+                        .apply(&[StoreOp::SetSetting {
+                            key: ENROLLMENT_SETTING.to_owned(),
+                            value: token.expose().to_owned(),
+                        }])
+                        .await?;
+                    generated.enrollment_token = Some(token.clone());
+                    token
+                }
+            },
+        };
+
+        let sessions = sessions
+            .into_iter()
+            .filter_map(
+                |SessionRow {
+                     token_hash,
+                     user_id,
+                     expires_ms,
+                     ..
+                 }| {
+                    let mut d: Digest = [0; 32];
+                    hex::decode_to_slice(&token_hash, &mut d).ok()?;
+                    Some((
+                        d,
+                        Session {
+                            user_id,
+                            expires_ms,
+                        },
+                    ))
+                },
+            )
+            .collect();
+        let keys = api_keys
+            .into_iter()
+            .filter_map(|row| match ApiKey::from_row(row) {
+                Ok((d, key)) => Some((d, Arc::new(key))),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a stored API key");
+                    None
+                }
+            })
+            .collect();
+        if config.allow_anonymous_inference {
+            tracing::warn!(
+                "inference authentication is OFF (allow_anonymous_inference): anyone who can reach the router can use its models"
+            );
+        }
+        Ok((
+            Auth {
+                store,
+                sink,
+                users: RwLock::new(users),
+                sessions: RwLock::new(sessions),
+                keys: ArcSwap::from_pointee(keys),
+                enrollment,
+                allow_anonymous_inference: config.allow_anonymous_inference,
+                session_ttl: config.session_ttl,
+                limiter: LoginLimiter::default(),
+                decoy_hash: password::hash(new_token("")).await?,
+                changes: tokio::sync::Mutex::new(()),
+            },
+            generated,
+        ))
+    }
+
+    pub fn allows_anonymous_inference(&self) -> bool {
+        self.allow_anonymous_inference
+    }
+
+    pub fn enrollment_token(&self) -> &Secret {
+        &self.enrollment
+    }
+
+    /// Checks a node's enrolment token.
+    pub fn check_enrollment(&self, token: Option<&str>) -> Result<(), ApiError> {
+        match token {
+            Some(t) if constant_time_eq(&digest(t), &digest(self.enrollment.expose())) => Ok(()),
+            Some(_) => Err(ApiError::InvalidEnrollmentToken),
+            None => Err(ApiError::MissingEnrollmentToken),
+        }
+    }
+
+    /// Logs `username` in from `client` (an address, for throttling).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<LoggedIn, ApiError> {
+        if let Err(retry_after) = self.limiter.check(client, Instant::now()) {
+            return Err(ApiError::TooManyLoginAttempts(retry_after));
+        }
+        let user = self
+            .read_users()
+            .values()
+            .find(|u| u.username == username)
+            .cloned();
+        // An unknown user costs the same argon2 work as a wrong password.
+        let phc = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let matches = password::verify(password.to_owned(), phc).await;
+        let Some(user) = user.filter(|_| matches) else {
+            self.limiter.failed(client, Instant::now());
+            tracing::info!(%username, %client, "login failed");
+            return Err(ApiError::InvalidCredentials);
+        };
+        self.limiter.succeeded(client);
+        let token = new_token(SESSION_PREFIX);
+        let now_ms = unix_ms(SystemTime::now());
+        let expires_ms = now_ms + u64::try_from(self.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let d = digest(&token);
+        self.store
+            .apply(&[StoreOp::InsertSession(Box::new(SessionRow {
+                token_hash: hex::encode(d),
+                user_id: user.id.clone(),
+                created_ms: now_ms,
+                expires_ms,
+            }))])
+            .await?;
+        self.sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                d,
+                Session {
+                    user_id: user.id.clone(),
+                    expires_ms,
+                },
+            );
+        tracing::info!(username = %user.username, role = user.role.as_str(), "logged in");
+        Ok(LoggedIn {
+            token: Secret::new(token),
+            expires_ms,
+            user: user.view(),
+        })
+    }
+
+    /// Ends the session `staff` came with.
+    pub async fn logout(&self, staff: &Staff) -> Result<(), ApiError> {
+        self.store
+            .apply(&[StoreOp::DeleteSession(hex::encode(staff.session))])
+            .await?;
+        self.sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&staff.session);
+        Ok(())
+    }
+
+    /// The user behind a session token from `Authorization: Bearer` or the session cookie.
+    pub fn staff(&self, headers: &HeaderMap) -> Result<Staff, ApiError> {
+        let token = bearer(headers)
+            .filter(|t| t.starts_with(SESSION_PREFIX))
+            .or_else(|| session_cookie(headers))
+            .ok_or(ApiError::Unauthenticated)?;
+        let d = digest(token);
+        let session = self
+            .sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&d)
+            .cloned()
+            .ok_or(ApiError::InvalidSession)?;
+        if session.expires_ms <= unix_ms(SystemTime::now()) {
+            return Err(ApiError::InvalidSession);
+        }
+        let users = self.read_users();
+        let user = users
+            .get(&session.user_id)
+            .ok_or(ApiError::InvalidSession)?;
+        Ok(Staff {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            role: user.role,
+            session: d,
+        })
+    }
+
+    /// What an inference request may use: `Ok(KeyScope::Anonymous)` when anonymous inference is
+    /// allowed and no key was sent; otherwise the key must be valid.
+    pub fn inference_scope(&self, headers: &HeaderMap) -> Result<KeyScope, ApiError> {
+        match api_key(headers) {
+            None if self.allow_anonymous_inference => Ok(KeyScope::Anonymous),
+            None => Err(ApiError::MissingApiKey),
+            Some(key) => self.api_key(key).map(KeyScope::Key),
+        }
+    }
+
+    /// Checks an API key and records its use.
+    pub fn api_key(&self, key: &str) -> Result<Arc<ApiKey>, ApiError> {
+        let found = self
+            .keys
+            .load()
+            .get(&digest(key))
+            .cloned()
+            .ok_or(ApiError::InvalidApiKey("unknown key"))?;
+        let now_ms = unix_ms(SystemTime::now());
+        found.usable_at(now_ms).map_err(ApiError::InvalidApiKey)?;
+        if found.touch(now_ms) {
+            self.sink.send(StoreOp::TouchApiKey {
+                id: found.id.clone(),
+                at_ms: now_ms,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Whether the request carries a valid API key (for `/metrics`).
+    pub fn scrape_key(&self, headers: &HeaderMap) -> bool {
+        api_key(headers).is_some_and(|key| self.api_key(key).is_ok())
+    }
+
+    fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, User>> {
+        self.users.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An API key from `Authorization: Bearer` or `X-API-Key`.
+fn api_key(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| {
+        headers
+            .get(API_KEY_HEADER)?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
