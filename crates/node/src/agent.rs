@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_router_protocol::Secret;
 use llm_router_protocol::node::{
     Heartbeat, HeartbeatResponse, ModelStatus, NodeMetrics, RegisterRequest, RegisterResponse,
     RuntimeInfo,
@@ -21,6 +22,8 @@ const ROUTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Agent {
     pub router_url: String,
+    /// Proves to the router that this node may join.
+    pub enrollment_token: Secret,
     pub address: String,
     pub port: u16,
     pub runtime_version: Option<String>,
@@ -111,10 +114,12 @@ impl Agent {
             },
             hardware: self.metrics.hardware(),
             models: self.model_statuses().await,
+            api_token: self.state.api_token.clone(),
         };
         let response = self
             .http
             .post(format!("{}/api/agents/register", self.router_url))
+            .bearer_auth(self.enrollment_token.expose())
             .timeout(ROUTER_TIMEOUT)
             .json(&request)
             .send()
@@ -123,6 +128,12 @@ impl Agent {
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(format!(
+                    "the router refused this node's enrolment token (check --enrollment-token / \
+                     LLM_NODE_ENROLLMENT_TOKEN): {body}"
+                ));
+            }
             return Err(format!("router answered {status}: {body}"));
         }
         response.json().await.map_err(|e| e.to_string())
@@ -147,7 +158,7 @@ impl Agent {
         let result = self
             .http
             .post(format!("{}/api/health", self.router_url))
-            .bearer_auth(&registration.node_token)
+            .bearer_auth(registration.node_token.expose())
             .timeout(ROUTER_TIMEOUT)
             .json(&body)
             .send()

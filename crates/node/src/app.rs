@@ -86,6 +86,7 @@ impl Node {
             models: Arc::clone(&models),
             counters: Arc::new(RequestCounters::default()),
             http: http.clone(),
+            api_token: config.api_token.clone(),
         };
 
         let tasks = TaskTracker::new();
@@ -101,6 +102,7 @@ impl Node {
         }
         let agent = Agent {
             router_url: config.router_url.clone(),
+            enrollment_token: config.enrollment_token.clone(),
             address,
             port: local.port(),
             runtime_version: runtime_version.clone(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use llm_router_protocol::Secret;
 use serde::Deserialize;
 
 /// One model the node serves: a name clients ask for and what is behind it — for llama-server the
@@ -143,6 +144,16 @@ pub struct Settings {
     #[arg(long, env = "LLM_NODE_READY_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub ready_timeout: Option<Duration>,
+
+    /// The router's enrolment token (printed by the router at its first start; admins read it
+    /// with GET /api/auth/enrollment-token). Required.
+    #[arg(long, env = "LLM_NODE_ENROLLMENT_TOKEN", hide_env_values = true)]
+    pub enrollment_token: Option<Secret>,
+
+    /// Token the router must present on this node's API; sent to the router when registering.
+    /// [default: a random one per start]
+    #[arg(long, env = "LLM_NODE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<Secret>,
 }
 
 impl Settings {
@@ -165,6 +176,8 @@ impl Settings {
             chat_template: self.chat_template.or(lower.chat_template),
             embeddings: self.embeddings.or(lower.embeddings),
             ready_timeout: self.ready_timeout.or(lower.ready_timeout),
+            enrollment_token: self.enrollment_token.or(lower.enrollment_token),
+            api_token: self.api_token.or(lower.api_token),
         }
     }
 
@@ -195,6 +208,8 @@ pub struct Config {
     /// The binary of `runtime`.
     pub runtime_binary: PathBuf,
     pub ready_timeout: Duration,
+    pub enrollment_token: Secret,
+    pub api_token: Secret,
 }
 
 impl TryFrom<Settings> for Config {
@@ -262,6 +277,25 @@ impl TryFrom<Settings> for Config {
                 ..m
             });
         }
+        let Some(enrollment_token) = s.enrollment_token.filter(|t| !t.is_empty()) else {
+            return Err(ConfigError::Invalid(
+                "no enrollment_token: give the router's enrolment token with --enrollment-token or \
+                 LLM_NODE_ENROLLMENT_TOKEN (the router prints it at its first start; admins read \
+                 it with GET /api/auth/enrollment-token)"
+                    .to_owned(),
+            ));
+        };
+        let api_token = match s.api_token {
+            Some(t)
+                if t.expose().len() < 16 || !t.expose().bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                return Err(ConfigError::Invalid(
+                    "api_token must be at least 16 visible ASCII characters".to_owned(),
+                ));
+            }
+            Some(t) => t,
+            None => random_token(),
+        };
         if s.heartbeat_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::Invalid(
                 "heartbeat_interval must be above zero".into(),
@@ -283,8 +317,18 @@ impl TryFrom<Settings> for Config {
                 RuntimeChoice::Ollama => s.ollama_bin.unwrap_or_else(|| default_binary("ollama")),
             },
             ready_timeout: s.ready_timeout.unwrap_or(Duration::from_secs(300)),
+            enrollment_token,
+            api_token,
         })
     }
+}
+
+/// 256 random bits in hex.
+fn random_token() -> Secret {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    Secret::new(hex::encode(bytes))
 }
 
 /// `name` on PATH, else the one the project's install script puts in its cache.
@@ -340,7 +384,7 @@ mod tests {
         let gguf = dir.join("m.gguf");
         std::fs::write(&gguf, b"x").unwrap();
         let text = format!(
-            "parallel = 4\n[[models]]\nname = \"a\"\npath = \"{}\"\nctx_size = 512\n",
+            "parallel = 4\nenrollment_token = \"e\"\n[[models]]\nname = \"a\"\npath = \"{}\"\nctx_size = 512\n",
             gguf.display()
         );
         let settings: Settings = toml::from_str(&text).unwrap();
@@ -356,12 +400,36 @@ mod tests {
             runtime: Some(RuntimeChoice::Ollama),
             ollama_bin: Some(PathBuf::from("/opt/ollama")),
             models: Some(vec!["gemma3-270m=gemma3:270m".parse().unwrap()]),
+            enrollment_token: Some(Secret::new("e")),
             ..Settings::default()
         };
         let config = Config::try_from(settings).unwrap();
         assert_eq!(config.runtime, RuntimeChoice::Ollama);
         assert_eq!(config.runtime_binary, PathBuf::from("/opt/ollama"));
         assert_eq!(config.models[0].path, PathBuf::from("gemma3:270m"));
+    }
+
+    #[test]
+    fn the_enrolment_token_is_required_and_the_api_token_generated() {
+        let settings = Settings {
+            runtime: Some(RuntimeChoice::Ollama),
+            models: Some(vec!["a=a:1b".parse().unwrap()]),
+            ..Settings::default()
+        };
+        let error = Config::try_from(settings.clone()).unwrap_err().to_string();
+        assert!(error.contains("enrollment_token"), "{error}");
+        let with_token = Settings {
+            enrollment_token: Some(Secret::new("e")),
+            ..settings
+        };
+        let a = Config::try_from(with_token.clone()).unwrap();
+        let b = Config::try_from(with_token).unwrap();
+        assert_eq!(a.api_token.expose().len(), 64);
+        assert_ne!(a.api_token, b.api_token, "a fresh token per start");
+        assert!(
+            !format!("{a:?}").contains(a.api_token.expose()),
+            "never in Debug"
+        );
     }
 
     #[test]

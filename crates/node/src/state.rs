@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use llm_router_protocol::Secret;
+
 use crate::counters::RequestCounters;
 use crate::runtime::ModelRuntime;
 use crate::runtime::backend::Backend;
@@ -15,6 +17,8 @@ pub struct NodeState {
     pub counters: Arc<RequestCounters>,
     /// Client for calls to the local runtimes.
     pub http: reqwest::Client,
+    /// What the router must present on the node API.
+    pub api_token: Secret,
 }
 
 impl NodeState {

@@ -19,6 +19,10 @@ pub enum NodeApiError {
     Runtime(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error(
+        "this node serves its router only: send the API token it registered with as 'Authorization: Bearer <token>'"
+    )]
+    Unauthorized,
 }
 
 impl NodeApiError {
@@ -28,6 +32,7 @@ impl NodeApiError {
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::ModelNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Runtime(_) => StatusCode::BAD_GATEWAY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -39,6 +44,7 @@ impl NodeApiError {
             Self::NotCapable { .. } => "model_not_capable",
             Self::Runtime(_) => "runtime_error",
             Self::RouteNotFound(_) => "not_found",
+            Self::Unauthorized => "unauthorized",
         }
     }
 }

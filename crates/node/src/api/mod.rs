@@ -1,5 +1,8 @@
-//! The node API the router calls.
+//! The node API the router calls. Everything but `GET /health` needs the API token the node
+//! registered with (the router sends it as `Authorization: Bearer`): inference and pulls come
+//! from the node's router only.
 
+mod auth;
 mod capabilities;
 mod error;
 mod health;
@@ -8,6 +11,7 @@ mod tags;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 pub use error::NodeApiError;
@@ -18,8 +22,8 @@ use crate::state::NodeState;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn router(state: NodeState) -> Router {
+    let token = state.api_token.clone();
     Router::new()
-        .route("/health", get(health::health))
         .route("/v1/models", get(health::models))
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/completions", post(inference::completions))
@@ -29,6 +33,8 @@ pub fn router(state: NodeState) -> Router {
         .route("/api/generate", post(inference::ollama_generate))
         .route("/api/embed", post(inference::ollama_embed))
         .route("/api/embeddings", post(inference::ollama_embeddings))
+        .route_layer(from_fn_with_state(token, auth::require_router))
+        .route("/health", get(health::health))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
