@@ -28,6 +28,13 @@ assert body["choices"][0]["message"]["role"] == "assistant", body
 assert body["usage"]["completion_tokens"] > 0, body
 PY
 
+router="http://127.0.0.1:$LLM_ROUTER_PORT"
+status="$(curl -s -o /dev/null -w '%{http_code}' "$router/v1/models")"
+[ "$status" = 401 ] || { echo "smoke: /v1/models without a key answered $status, not 401" >&2; exit 1; }
+status="$(curl -s -o /dev/null -w '%{http_code}' "$router/api/agents")"
+[ "$status" = 401 ] || { echo "smoke: /api/agents without a session answered $status, not 401" >&2; exit 1; }
+echo "smoke: without credentials: 401 on /v1/models and /api/agents"
+
 kill -TERM "$run_pid"
 wait "$run_pid" || true
 sleep 0.5

@@ -4,6 +4,7 @@ Usage: python ollama_client.py BASE_URL MODEL
 Exits non-zero on the first failed check; prints a JSON summary on success.
 """
 
+import os
 import base64
 import json
 import sys
@@ -20,7 +21,8 @@ PROMPT = "The capital of France is"
 def http(base_url, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base_url + path, data=data,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {os.environ['LLM_ROUTER_API_KEY']}"})
     with urllib.request.urlopen(req, timeout=120) as r:
         return r.status, r.read().decode()
 
@@ -41,7 +43,13 @@ def expect_error(call, status, *words):
 
 def main() -> None:
     base_url, model = sys.argv[1], sys.argv[2]
-    client = ollama.Client(host=base_url, timeout=120)
+    client = ollama.Client(
+        host=base_url,
+        timeout=120,
+        headers={"Authorization": f"Bearer {os.environ['LLM_ROUTER_API_KEY']}"},
+    )
+    # Without the key: the client sees the router's 401 as a ResponseError.
+    expect_error(lambda: ollama.Client(host=base_url, timeout=120).list(), 401, "API key")
     # `cache_prompt` is not an Ollama option: it reaches llama-server unchanged (unknown options are
     # passed on). Without the prompt cache every request evaluates its prompt the same way, so
     # greedy answers to the same prompt are identical whichever node and slot serve them.

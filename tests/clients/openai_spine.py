@@ -5,14 +5,24 @@ Exits non-zero on the first failed check; prints a JSON summary on success.
 """
 
 import json
+import os
 import sys
 
+import openai
 from openai import OpenAI
 
 
 def main() -> None:
     base_url, model = sys.argv[1], sys.argv[2]
-    client = OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    client = OpenAI(base_url=f"{base_url}/v1", api_key=os.environ["LLM_ROUTER_API_KEY"],
+                    max_retries=0, timeout=120)
+    # A wrong key is refused the way the client expects: AuthenticationError (401).
+    stranger = OpenAI(base_url=f"{base_url}/v1", api_key="sk-llmr-not-a-key", max_retries=0)
+    try:
+        stranger.models.list()
+        raise AssertionError("a wrong API key was accepted")
+    except openai.AuthenticationError as e:
+        assert e.status_code == 401 and e.code == "invalid_api_key", (e.status_code, e.code)
     messages = [{"role": "user", "content": "Name three colours."}]
     params = dict(model=model, messages=messages, max_tokens=24, temperature=0, seed=42)
 

@@ -28,7 +28,7 @@ async fn killing_a_node_under_load_loses_no_request_and_takes_it_out_of_rotation
 
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::new();
+    let client = router.client().await.unwrap();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (next, done, client) = (next.clone(), done.clone(), client.clone());

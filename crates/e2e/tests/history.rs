@@ -7,14 +7,15 @@ use std::time::Duration;
 use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime, wait_for};
 use serde_json::{Value, json};
 
-async fn get(url: String) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+/// `GET path` as the admin (whose session, like the API key, survives the restarts below).
+async fn get(router: &RouterProcess, path: &str) -> Value {
+    router.get_as_admin(path).await.unwrap()
 }
 
 /// Sends one plain and one streamed chat completion and one unknown-model request; returns the
 /// token counts the plain answer reported.
 async fn traffic(router: &RouterProcess) -> (u64, u64) {
-    let client = reqwest::Client::new();
+    let client = router.client().await.unwrap();
     let chat = |stream: bool| {
         json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}],
                "max_tokens": 8, "temperature": 0, "stream": stream,
@@ -51,9 +52,8 @@ async fn traffic(router: &RouterProcess) -> (u64, u64) {
 }
 
 async fn wait_rows(router: &RouterProcess, n: u64) -> Value {
-    let url = format!("{}/api/requests?limit=10", router.url);
     wait_for("history rows", Duration::from_secs(10), || async {
-        let page = get(url.clone()).await;
+        let page = get(router, "/api/requests?limit=10").await;
         (page["total"].as_u64() == Some(n)).then_some(page)
     })
     .await
@@ -100,13 +100,18 @@ async fn check_history_survives(signal: &str) {
     assert!(plain["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(plain["error"].is_null());
 
-    let stats = get(format!("{}/api/stats", router.url)).await;
+    let stats = get(&router, "/api/stats").await;
     assert_eq!(stats["since_start"]["total"]["requests"], 3, "{stats}");
     assert_eq!(
         stats["since_start"]["by_node"]["node-h"]["requests"], 2,
         "{stats}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", router.url))
+    let metrics = router
+        .client()
+        .await
+        .unwrap()
+        .get(format!("{}/metrics", router.url))
+        .send()
         .await
         .unwrap()
         .text()
@@ -124,7 +129,7 @@ async fn check_history_survives(signal: &str) {
     let agents = router.agents().await.unwrap();
     assert_eq!(agents.len(), 1, "{agents:?}");
     assert_eq!(agents[0]["id"], node_id);
-    let page = get(format!("{}/api/requests", router.url)).await;
+    let page = get(&router, "/api/requests").await;
     assert_eq!(page["total"], 3, "history survived SIGTERM/SIGKILL: {page}");
     // The node re-registers under its old id and serves again.
     router

@@ -32,6 +32,7 @@ async fn official_ollama_client_works_through_the_router_against_two_llama_serve
     let output = Command::new(&runtime.python)
         .arg(&script)
         .args([&router.url, MODEL])
+        .env("LLM_ROUTER_API_KEY", router.api_key().await.unwrap())
         .output()
         .unwrap();
     assert!(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use llm_router_testkit::TEST_ENROLLMENT_TOKEN;
 use llm_router_testkit::processes::{
     ChildProcess, RouterProcess, binary, free_port, is_alive, live_children, wait_for,
 };
@@ -49,6 +50,7 @@ fn start_node(router: &RouterProcess, log: &Path) -> ChildProcess {
         .arg(fake_ollama())
         .args(["--models", "chat=fake-chat:1b,present=present"])
         .args(["--parallel", "3", "--ready-timeout", "20s"])
+        .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
         .env("FAKE_OLLAMA_LOG", log)
         .env("FAKE_OLLAMA_MODELS", "present:latest")
         .env("FAKE_OLLAMA_PULL_STEPS", "8")
@@ -73,7 +75,7 @@ async fn node_runs_one_fake_ollama_per_model_pulls_the_absent_one_and_forwards_r
         .await
         .unwrap();
     let mut node = start_node(&router, &log);
-    let http = reqwest::Client::new();
+    let http = router.client().await.unwrap();
 
     // The absent model is seen downloading, then the node comes online with both models.
     wait_for("the model to be reported downloading", READY, || async {

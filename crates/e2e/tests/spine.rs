@@ -40,7 +40,7 @@ async fn fleet(runtime: &Runtime) -> (RouterProcess, NodeProcess, NodeProcess) {
 /// Sends `n` short completions one after another; returns how many each node served, read from
 /// the `x-llm-router-node` header.
 async fn completions(router: &RouterProcess, n: usize) -> HashMap<String, usize> {
-    let client = reqwest::Client::new();
+    let client = router.client().await.unwrap();
     let mut served = HashMap::new();
     for i in 0..n {
         let response = client
@@ -66,7 +66,12 @@ async fn openai_client_works_through_router_and_requests_alternate_between_two_n
     let runtime = Runtime::from_env().unwrap();
     let (router, a, b) = fleet(&runtime).await;
 
-    let models: Value = reqwest::get(format!("{}/v1/models", router.url))
+    let models: Value = router
+        .client()
+        .await
+        .unwrap()
+        .get(format!("{}/v1/models", router.url))
+        .send()
         .await
         .unwrap()
         .json()
@@ -88,6 +93,7 @@ async fn openai_client_works_through_router_and_requests_alternate_between_two_n
     let output = Command::new(&runtime.python)
         .arg(&script)
         .args([&router.url, MODEL])
+        .env("LLM_ROUTER_API_KEY", router.api_key().await.unwrap())
         .output()
         .unwrap();
     assert!(

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llm_router::{Config, Server};
-use llm_router_testkit::{FakeNode, Reply};
+use llm_router_protocol::Secret;
+use llm_router_testkit::{FakeNode, Reply, TEST_ENROLLMENT_TOKEN};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -48,18 +49,28 @@ async fn run() -> anyhow::Result<()> {
         .await?;
     // BENCH_DATABASE_URL=sqlite:///tmp/x.db measures with history written to SQLite.
     let database_url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "memory".into());
-    let server = Server::bind(Config {
+    let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: database_url.clone(),
         ..Config::default()
-    })
-    .await?;
+    };
+    config.auth.admin_password = Some(Secret::new(BENCH_PASSWORD));
+    config.auth.enrollment_token = Some(Secret::new(TEST_ENROLLMENT_TOKEN));
+    let server = Server::bind(config).await?;
     let router_url = format!("http://{}", server.local_addr()?);
     let cancel = CancellationToken::new();
     let router = tokio::spawn(server.run(cancel.clone()));
     fake.register(&router_url).await?;
 
+    // Every request carries an API key, as in production: its check is part of the figure.
+    let key = api_key(&router_url).await?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::try_from(format!("Bearer {key}"))?,
+    );
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
@@ -163,4 +174,33 @@ async fn load(
         latencies,
         wall: started.elapsed(),
     })
+}
+
+const BENCH_PASSWORD: &str = "bench-admin-password";
+
+/// Logs in as admin and creates an API key.
+async fn api_key(router_url: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let login: serde_json::Value = http
+        .post(format!("{router_url}/api/auth/login"))
+        .json(&json!({"username": "admin", "password": BENCH_PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let session = login["token"].as_str().unwrap_or_default();
+    let created: serde_json::Value = http
+        .post(format!("{router_url}/api/keys"))
+        .bearer_auth(session)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    created["key"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no key in {created}"))
 }

@@ -287,7 +287,7 @@ async fn heartbeat_with_a_wrong_token_is_unauthorized() {
         .send_heartbeat(
             &router.base_url(),
             &registration.node_id,
-            &registration.node_token,
+            registration.node_token.expose(),
         )
         .await
         .unwrap();

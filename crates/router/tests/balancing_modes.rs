@@ -38,7 +38,7 @@ async fn push_cpu(router: &TestRouter, node: &FakeNode, registration: &RegisterR
         .push_metrics(
             &router.base_url(),
             &registration.node_id,
-            &registration.node_token,
+            registration.node_token.expose(),
             &metrics,
         )
         .await

@@ -276,7 +276,7 @@ async fn request_for_a_loading_model_is_served_once_a_heartbeat_reports_it_ready
     };
     let response = client()
         .post(router.url("/api/health"))
-        .bearer_auth(&registration.node_token)
+        .bearer_auth(registration.node_token.expose())
         .json(&ready)
         .send()
         .await

@@ -13,9 +13,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
+use llm_router_protocol::Secret;
 use llm_router_protocol::node::{
     Hardware, ModelState, ModelStatus, RegisterRequest, RuntimeInfo, RuntimeKind,
 };
+use llm_router_testkit::TEST_ENROLLMENT_TOKEN;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -94,9 +96,11 @@ impl FakeOllamaNode {
                 slots_free: Some(2),
                 error: None,
             }],
+            api_token: Secret::new("fake-ollama-node-token"),
         };
         let response = client()
             .post(router.url("/api/agents/register"))
+            .bearer_auth(TEST_ENROLLMENT_TOKEN)
             .json(&request)
             .send()
             .await

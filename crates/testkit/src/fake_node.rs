@@ -98,6 +98,8 @@ impl FakeNodeBuilder {
             in_flight: Arc::new(Gauge::default()),
             gate: watch::Sender::new(true),
             healthy: AtomicBool::new(true),
+            api_token: format!("fake-node-api-token-{}", uuid_like(addr.port())),
+            unauthorized: AtomicU64::new(0),
         });
         let server = serve(listener, addr, Arc::clone(&shared));
         let http = reqwest::Client::builder().no_proxy().build()?;
@@ -108,6 +110,15 @@ impl FakeNodeBuilder {
             server: Some(server),
         })
     }
+}
+
+/// A token different for every fake of a test run.
+fn uuid_like(port: u16) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{port}-{nanos:x}")
 }
 
 /// The serving task of a fake and what stops it.
@@ -186,6 +197,16 @@ impl FakeNode {
     /// since the fake was spawned.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Calls the fake refused because they lacked its API token (the router must never make one).
+    pub fn unauthorized_requests(&self) -> u64 {
+        self.shared.unauthorized.load(Ordering::SeqCst)
+    }
+
+    /// The API token the fake registers with and requires.
+    pub fn api_token(&self) -> &str {
+        &self.shared.api_token
     }
 
     /// Inference requests the fake is answering now (held, delayed or streaming).

@@ -6,7 +6,12 @@ use llm_router_protocol::node::{
     Hardware, Heartbeat, NodeMetrics, RegisterRequest, RegisterResponse, RuntimeInfo, RuntimeKind,
 };
 
+use llm_router_protocol::Secret;
+
 use crate::fake_node::FakeNode;
+
+/// The enrolment token test routers are started with.
+pub const TEST_ENROLLMENT_TOKEN: &str = "test-enrollment-token-0123456789abcdef";
 
 impl FakeNode {
     /// A valid registration body for this fake: its ready models as `ready` with the slots set by
@@ -32,20 +37,33 @@ impl FakeNode {
                 .ready_statuses()
                 .chain(shared.announced.iter().cloned())
                 .collect(),
+            api_token: Secret::new(shared.api_token.clone()),
         }
     }
 
-    /// Registers this fake with the router at `router_base_url`.
-    pub async fn register(&self, router_base_url: &str) -> anyhow::Result<RegisterResponse> {
+    /// Sends this fake's registration with `enrollment_token` (if any) as `Authorization:
+    /// Bearer`; returns the router's answer whatever its status.
+    pub async fn send_registration(
+        &self,
+        router_base_url: &str,
+        enrollment_token: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
             "{}/api/agents/register",
             router_base_url.trim_end_matches('/')
         );
+        let mut request = self.http().post(url).json(&self.register_request());
+        if let Some(token) = enrollment_token {
+            request = request.bearer_auth(token);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// Registers this fake with the router at `router_base_url`, which must have been started
+    /// with [`TEST_ENROLLMENT_TOKEN`].
+    pub async fn register(&self, router_base_url: &str) -> anyhow::Result<RegisterResponse> {
         let response = self
-            .http()
-            .post(url)
-            .json(&self.register_request())
-            .send()
+            .send_registration(router_base_url, Some(TEST_ENROLLMENT_TOKEN))
             .await?;
         let status = response.status();
         if !status.is_success() {

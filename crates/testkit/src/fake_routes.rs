@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{StatusCode, Uri};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use llm_router_protocol::node::{ModelState, ModelStatus, NodeHealth};
@@ -36,6 +38,11 @@ pub(crate) struct Shared {
     pub(crate) gate: watch::Sender<bool>,
     /// `false` makes `GET /health` answer 503.
     pub(crate) healthy: AtomicBool,
+    /// The API token the fake registers with and requires, as `llm-node` does, on every route
+    /// but `/health`.
+    pub(crate) api_token: String,
+    /// Calls refused for a missing or wrong token.
+    pub(crate) unauthorized: AtomicU64,
 }
 
 impl Shared {
@@ -56,13 +63,35 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
-    let mut router = Router::new()
-        .route("/v1/models", get(list_models))
-        .route("/health", get(health));
+    let mut router = Router::new().route("/v1/models", get(list_models));
     for path in INFERENCE_PATHS {
         router = router.route(path, post(inference));
     }
-    router.fallback(not_found).with_state(shared)
+    router
+        .route_layer(from_fn_with_state(Arc::clone(&shared), require_token))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// Refuses (401, counted) a call without the fake's API token, as `llm-node` does.
+async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let expected = format!("Bearer {}", shared.api_token);
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if presented == Some(expected.as_str()) {
+        return next.run(req).await;
+    }
+    shared.unauthorized.fetch_add(1, Ordering::SeqCst);
+    let body = json!({"error": {
+        "message": "fake node: missing or wrong API token",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "unauthorized"
+    }});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
 }
 
 async fn list_models(State(shared): State<Arc<Shared>>) -> axum::Json<ModelList> {

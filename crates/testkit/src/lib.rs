@@ -11,6 +11,7 @@ mod gauge;
 mod reply;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
+pub use fake_registration::TEST_ENROLLMENT_TOKEN;
 pub use reply::{Reply, SSE_DONE, sse_event};
 
 pub mod processes;

@@ -5,12 +5,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::{Mutex, PoisonError};
+
 use anyhow::{Context, bail};
 use llm_router_protocol::node::NodeHealth;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::TEST_ENROLLMENT_TOKEN;
 
 /// Name of the model the end-to-end fleet serves.
 pub const MODEL: &str = "gemma3-270m";
+
+/// Password of the `admin` user of the routers these helpers start.
+pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// Where the runtime, the model and the Python test clients are.
 #[derive(Debug, Clone)]
@@ -183,6 +190,10 @@ pub struct RouterProcess {
     pub process: ChildProcess,
     pub database: PathBuf,
     args: Vec<String>,
+    /// Session token of `admin`, once logged in (sessions survive restarts).
+    session: Mutex<Option<String>>,
+    /// An API key for inference, once created.
+    api_key: Mutex<Option<String>>,
 }
 
 impl RouterProcess {
@@ -205,6 +216,8 @@ impl RouterProcess {
             process,
             database,
             args,
+            session: Mutex::new(None),
+            api_key: Mutex::new(None),
         })
     }
 
@@ -215,6 +228,8 @@ impl RouterProcess {
             .arg("--database-url")
             .arg(format!("sqlite://{}", database.display()))
             .args(args)
+            .env("LLM_ROUTER_ADMIN_PASSWORD", TEST_ADMIN_PASSWORD)
+            .env("LLM_ROUTER_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
             .env("RUST_LOG", "info");
         let process = ChildProcess::spawn("llm-router", cmd)?;
         let client = reqwest::Client::new();
@@ -247,13 +262,93 @@ impl RouterProcess {
         Ok(())
     }
 
-    /// `GET /api/agents`.
-    pub async fn agents(&self) -> anyhow::Result<Vec<Value>> {
-        Ok(reqwest::get(format!("{}/api/agents", self.url))
+    /// A session token of the `admin` user (logs in the first time).
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        if let Some(token) = self
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(token);
+        }
+        let login: Value = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", self.url))
+            .json(&json!({"username": "admin", "password": TEST_ADMIN_PASSWORD}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = login["token"]
+            .as_str()
+            .context("no token in the login answer")?
+            .to_owned();
+        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
+        Ok(token)
+    }
+
+    /// `GET path` as the admin, as JSON.
+    pub async fn get_as_admin(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(self.admin_token().await?)
+            .send()
             .await?
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// A new API key for inference, created by the admin.
+    pub async fn create_api_key(&self, name: &str) -> anyhow::Result<String> {
+        let created: Value = reqwest::Client::new()
+            .post(format!("{}/api/keys", self.url))
+            .bearer_auth(self.admin_token().await?)
+            .json(&json!({"name": name}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["key"]
+            .as_str()
+            .context("no key in the answer")?
+            .to_owned())
+    }
+
+    /// The API key of this test's clients (created by the admin the first time).
+    pub async fn api_key(&self) -> anyhow::Result<String> {
+        if let Some(key) = self
+            .api_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(key);
+        }
+        let key = self.create_api_key("e2e").await?;
+        *self.api_key.lock().unwrap_or_else(PoisonError::into_inner) = Some(key.clone());
+        Ok(key)
+    }
+
+    /// An HTTP client that sends [`api_key`](Self::api_key) with every request.
+    pub async fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut auth =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {}", self.api_key().await?))?;
+        auth.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        Ok(reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?)
+    }
+
+    /// `GET /api/agents`.
+    pub async fn agents(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(serde_json::from_value(
+            self.get_as_admin("/api/agents").await?,
+        )?)
     }
 
     /// The status the router shows for the node named `name`, if it is registered.
@@ -321,6 +416,7 @@ impl NodeProcess {
             .args(["--chat-template", "gemma", "--heartbeat-interval", "1s"])
             .args(["--ctx-size", "2048", "--parallel", "2", "--threads", "1"])
             .args(extra)
+            .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
             .env("RUST_LOG", "info");
         let process = ChildProcess::spawn(&format!("llm-node {name}"), cmd)?;
         Ok(NodeProcess {

@@ -13,16 +13,22 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use llm_router::{Config, Server};
+use llm_router_protocol::Secret;
+use llm_router_testkit::TEST_ENROLLMENT_TOKEN;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Password of the `admin` user of test routers.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// A router serving on `127.0.0.1:<random port>`; cancelled when dropped.
 pub struct TestRouter {
     addr: SocketAddr,
     cancel: CancellationToken,
     _task: JoinHandle<anyhow::Result<()>>,
+    session: tokio::sync::OnceCell<String>,
 }
 
 impl TestRouter {
@@ -33,6 +39,37 @@ impl TestRouter {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// A session token of `admin` (logged in once).
+    pub async fn admin_token(&self) -> String {
+        self.session
+            .get_or_init(|| async { login(self, "admin", ADMIN_PASSWORD).await })
+            .await
+            .clone()
+    }
+
+    /// `GET path` as the admin.
+    pub async fn get_as_admin(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(self.url(path))
+            .bearer_auth(self.admin_token().await)
+            .send()
+            .await
+            .expect("the router answered")
+    }
+}
+
+/// Logs `username` in; the session token.
+pub async fn login(router: &TestRouter, username: &str, password: &str) -> String {
+    let response = client()
+        .post(router.url("/api/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("the router answered");
+    assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+    let body: Value = response.json().await.expect("login JSON");
+    body["token"].as_str().expect("a session token").to_owned()
 }
 
 impl Drop for TestRouter {
@@ -41,12 +78,18 @@ impl Drop for TestRouter {
     }
 }
 
-/// The default configuration, listening on `127.0.0.1:0`.
+/// The default configuration, listening on `127.0.0.1:0`, with a known admin password and
+/// enrolment token. Inference needs no API key here (these tests are about routing; `access.rs`
+/// tests the keys).
 pub fn test_config() -> Config {
-    Config {
+    let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..Config::default()
-    }
+    };
+    config.auth.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+    config.auth.enrollment_token = Some(Secret::new(TEST_ENROLLMENT_TOKEN));
+    config.auth.allow_anonymous_inference = true;
+    config
 }
 
 /// Starts the production router built from `config`, on `127.0.0.1:0` whatever `config.listen`
@@ -64,6 +107,7 @@ pub async fn spawn_router(config: Config) -> anyhow::Result<TestRouter> {
         addr,
         cancel,
         _task: task,
+        session: tokio::sync::OnceCell::new(),
     })
 }
 
@@ -158,11 +202,9 @@ pub fn served_by(response: &reqwest::Response) -> String {
 
 /// `GET /api/queue`.
 pub async fn queue_stats(router: &TestRouter) -> Value {
-    client()
-        .get(router.url("/api/queue"))
-        .send()
+    router
+        .get_as_admin("/api/queue")
         .await
-        .expect("GET /api/queue")
         .json()
         .await
         .expect("queue stats JSON")
@@ -170,11 +212,9 @@ pub async fn queue_stats(router: &TestRouter) -> Value {
 
 /// The entry of `GET /api/agents` for the node named `machine_name`.
 pub async fn agent(router: &TestRouter, machine_name: &str) -> Value {
-    let fleet: Value = client()
-        .get(router.url("/api/agents"))
-        .send()
+    let fleet: Value = router
+        .get_as_admin("/api/agents")
         .await
-        .expect("GET /api/agents")
         .json()
         .await
         .expect("fleet JSON");
