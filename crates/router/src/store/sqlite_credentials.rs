@@ -78,8 +78,8 @@ pub(super) async fn apply(
                  expires_ms, revoked_ms, last_used_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, models = excluded.models,
                  expires_ms = excluded.expires_ms, revoked_ms = excluded.revoked_ms,
-                 last_used_ms = MAX(COALESCE(api_keys.last_used_ms, 0),
-                                    COALESCE(excluded.last_used_ms, 0))",
+                 last_used_ms = COALESCE(MAX(api_keys.last_used_ms, excluded.last_used_ms),
+                                         api_keys.last_used_ms, excluded.last_used_ms)",
             )
             .bind(&k.id)
             .bind(&k.name)

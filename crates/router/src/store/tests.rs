@@ -326,3 +326,107 @@ async fn full_sink_drops_and_counts_instead_of_blocking() {
         3
     );
 }
+
+fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        username: name.into(),
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        role: "viewer".into(),
+        created_ms: 10,
+        updated_ms: 10,
+    }
+}
+
+fn key(id: &str, created_ms: u64) -> ApiKeyRow {
+    ApiKeyRow {
+        id: id.into(),
+        name: format!("key {id}"),
+        key_hash: format!("{id:0>64}"),
+        prefix: "sk-llmr-abcdef".into(),
+        models: Some(vec!["m".into()]),
+        created_by: Some("admin".into()),
+        created_ms,
+        expires_ms: None,
+        revoked_ms: None,
+        last_used_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn credentials_round_trip_and_sessions_go_with_their_user_or_expiry() {
+    for (name, store) in stores().await {
+        let session = |hash: &str, user_id: &str, expires_ms: u64| {
+            StoreOp::InsertSession(Box::new(SessionRow {
+                token_hash: hash.into(),
+                user_id: user_id.into(),
+                created_ms: 1,
+                expires_ms,
+            }))
+        };
+        store
+            .apply(&[
+                StoreOp::UpsertUser(Box::new(user("u1", "alice"))),
+                StoreOp::UpsertUser(Box::new(user("u2", "bob"))),
+                session("s1", "u1", 1_000),
+                session("s2", "u2", 1_000),
+                session("old", "u1", 50),
+                StoreOp::UpsertApiKey(Box::new(key("k2", 2))),
+                StoreOp::UpsertApiKey(Box::new(key("k1", 1))),
+                StoreOp::SetSetting {
+                    key: "enrollment_token".into(),
+                    value: "e".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        let c = store.credentials(100).await.unwrap();
+        assert_eq!(c.users.len(), 2, "{name}");
+        assert_eq!(c.users[0], user("u1", "alice"), "{name}");
+        let mut sessions: Vec<&str> = c.sessions.iter().map(|s| s.token_hash.as_str()).collect();
+        sessions.sort_unstable();
+        assert_eq!(sessions, ["s1", "s2"], "{name}: the expired one is gone");
+        assert_eq!(c.api_keys, vec![key("k1", 1), key("k2", 2)], "{name}");
+        assert_eq!(c.settings, vec![("enrollment_token".into(), "e".into())]);
+
+        // A role change keeps the creation time; deleting a user takes its sessions.
+        let mut admin = user("u1", "alice");
+        admin.role = "admin".into();
+        admin.created_ms = 99;
+        store
+            .apply(&[
+                StoreOp::UpsertUser(Box::new(admin)),
+                StoreOp::DeleteUser("u2".into()),
+                StoreOp::DeleteSession("s1".into()),
+                StoreOp::TouchApiKey {
+                    id: "k1".into(),
+                    at_ms: 70,
+                },
+                StoreOp::TouchApiKey {
+                    id: "k1".into(),
+                    at_ms: 60,
+                },
+            ])
+            .await
+            .unwrap();
+        let mut revoked = key("k2", 2);
+        revoked.revoked_ms = Some(80);
+        store
+            .apply(&[StoreOp::UpsertApiKey(Box::new(revoked.clone()))])
+            .await
+            .unwrap();
+        let c = store.credentials(100).await.unwrap();
+        assert_eq!(c.users.len(), 1, "{name}");
+        assert_eq!(
+            (c.users[0].role.as_str(), c.users[0].created_ms),
+            ("admin", 10)
+        );
+        assert!(c.sessions.is_empty(), "{name}: {:?}", c.sessions);
+        assert_eq!(
+            c.api_keys[0].last_used_ms,
+            Some(70),
+            "{name}: latest use kept"
+        );
+        assert_eq!(c.api_keys[1], revoked, "{name}");
+    }
+}
