@@ -8,6 +8,7 @@ pub mod config;
 pub mod counters;
 pub mod metrics;
 mod process;
+pub mod pull;
 pub mod runtime;
 pub mod state;
 mod supervisor;
