@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use llm_router_protocol::Secret;
 use llm_router_protocol::node::{
-    Heartbeat, HeartbeatResponse, ModelStatus, NodeMetrics, RegisterRequest, RegisterResponse,
-    RuntimeInfo,
+    Heartbeat, HeartbeatResponse, ModelState, ModelStatus, NodeMetrics, RegisterRequest,
+    RegisterResponse, RuntimeInfo,
 };
 use reqwest::StatusCode;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::MetricsCollector;
-use crate::state::NodeState;
+use crate::state::{NodeState, Registration};
 
 const REGISTER_BACKOFF_MIN: Duration = Duration::from_millis(500);
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -52,6 +52,11 @@ impl Agent {
             let interval = self.heartbeat_interval.unwrap_or(Duration::from_secs(
                 registration.heartbeat_interval_secs.max(1),
             ));
+            self.state.router.set(Registration {
+                router_url: self.router_url.clone(),
+                node_id: registration.node_id.clone(),
+                node_token: registration.node_token.clone(),
+            });
             tracing::info!(
                 router = %self.router_url,
                 node_id = %registration.node_id,
@@ -178,10 +183,23 @@ impl Agent {
         }
     }
 
-    /// Every model's state, with free slots read from its runtime when it is ready.
+    /// Every model's state, with free slots read from its runtime when it is ready; models being
+    /// pulled count as `downloading`, so requests for them wait at the router instead of failing.
     async fn model_statuses(&self) -> Vec<ModelStatus> {
-        let mut statuses = Vec::with_capacity(self.state.models.len());
-        for model in self.state.models.iter() {
+        let models = self.state.models.list();
+        let mut statuses = Vec::with_capacity(models.len());
+        for name in self.state.pulls.running() {
+            if !models.iter().any(|m| m.name() == name) {
+                statuses.push(ModelStatus {
+                    name,
+                    state: ModelState::Downloading,
+                    slots_total: None,
+                    slots_free: None,
+                    error: None,
+                });
+            }
+        }
+        for model in &models {
             let mut status = model.status();
             if let Some(port) = model.ready_port() {
                 status.slots_free = self.state.backend.free_slots(&self.state.http, port).await;

@@ -1,5 +1,6 @@
 //! Starting and stopping a node: the API server, one supervisor per model, the router agent.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +15,9 @@ use crate::api;
 use crate::config::Config;
 use crate::counters::RequestCounters;
 use crate::metrics::MetricsCollector;
-use crate::runtime::ModelRuntime;
+use crate::pull::{Downloader, ProxySettings, PullOptions, Pulls, RetryPolicy, download_client};
 use crate::runtime::backend::Backend;
-use crate::state::NodeState;
-use crate::supervisor::Supervisor;
+use crate::state::{Models, NodeState};
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -75,31 +75,44 @@ impl Node {
             .no_proxy()
             .build()?;
         let changed = Arc::new(Notify::new());
-        let models: Arc<[Arc<ModelRuntime>]> = config
-            .models
-            .iter()
-            .map(|spec| Arc::new(ModelRuntime::new(spec.clone(), Arc::clone(&changed))))
-            .collect();
+        let tasks = TaskTracker::new();
+        let background = CancellationToken::new();
+        let models = Arc::new(Models::new(
+            Arc::clone(&backend),
+            http.clone(),
+            config.ready_timeout,
+            Arc::clone(&changed),
+            tasks.clone(),
+            background.clone(),
+        ));
+        for spec in &config.models {
+            models.serve(spec.clone());
+        }
+        let downloader = Downloader::new(
+            download_client(&ProxySettings::from_env())?,
+            PullOptions {
+                progress_interval: config.progress_interval,
+                retry: RetryPolicy {
+                    max_attempts: config.pull_attempts,
+                    ..RetryPolicy::default()
+                },
+                terminal_progress: std::io::stderr().is_terminal(),
+                available_space_override: None,
+            },
+        );
         let state = NodeState {
             machine_name: Arc::from(machine_name.as_str()),
             backend: Arc::clone(&backend),
-            models: Arc::clone(&models),
+            models,
             counters: Arc::new(RequestCounters::default()),
             http: http.clone(),
             api_token: config.api_token.clone(),
+            pulls: Pulls::new(downloader, background.clone()),
+            models_dir: config.models_dir.clone(),
+            model_defaults: Arc::new(config.model_defaults.clone()),
+            router: Arc::default(),
         };
 
-        let tasks = TaskTracker::new();
-        let background = CancellationToken::new();
-        for runtime in models.iter() {
-            let supervisor = Supervisor {
-                runtime: Arc::clone(runtime),
-                backend: Arc::clone(&backend),
-                ready_timeout: config.ready_timeout,
-                http: http.clone(),
-            };
-            tasks.spawn(supervisor.run(background.clone()));
-        }
         let agent = Agent {
             router_url: config.router_url.clone(),
             enrollment_token: config.enrollment_token.clone(),

@@ -33,6 +33,22 @@ pub struct ModelSpec {
     pub args: Vec<String>,
 }
 
+impl ModelSpec {
+    /// Fills every unset setting from `defaults` (name, path and args stay).
+    pub fn or(self, defaults: &ModelSpec) -> ModelSpec {
+        ModelSpec {
+            ctx_size: self.ctx_size.or(defaults.ctx_size),
+            parallel: self.parallel.or(defaults.parallel),
+            threads: self.threads.or(defaults.threads),
+            chat_template: self
+                .chat_template
+                .or_else(|| defaults.chat_template.clone()),
+            embeddings: self.embeddings.or(defaults.embeddings),
+            ..self
+        }
+    }
+}
+
 impl FromStr for ModelSpec {
     type Err = String;
 
@@ -150,6 +166,22 @@ pub struct Settings {
     #[arg(long, env = "LLM_NODE_ENROLLMENT_TOKEN", hide_env_values = true)]
     pub enrollment_token: Option<Secret>,
 
+    /// Where models pulled at the router's request are stored.
+    /// [default: $LLM_ROUTER_CACHE/models, else ~/.cache/llm-router/models]
+    #[arg(long, env = "LLM_NODE_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// Least time between two progress reports of a download (to the router and the terminal).
+    /// [default: 1s]
+    #[arg(long, env = "LLM_NODE_PROGRESS_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub progress_interval: Option<Duration>,
+
+    /// Attempts of a download before its task fails (1, 2, 4 … s apart, at most 60 s).
+    /// [default: 5]
+    #[arg(long, env = "LLM_NODE_PULL_ATTEMPTS")]
+    pub pull_attempts: Option<u32>,
+
     /// Token the router must present on this node's API; sent to the router when registering.
     /// [default: a random one per start]
     #[arg(long, env = "LLM_NODE_API_TOKEN", hide_env_values = true)]
@@ -178,6 +210,9 @@ impl Settings {
             ready_timeout: self.ready_timeout.or(lower.ready_timeout),
             enrollment_token: self.enrollment_token.or(lower.enrollment_token),
             api_token: self.api_token.or(lower.api_token),
+            models_dir: self.models_dir.or(lower.models_dir),
+            progress_interval: self.progress_interval.or(lower.progress_interval),
+            pull_attempts: self.pull_attempts.or(lower.pull_attempts),
         }
     }
 
@@ -210,6 +245,11 @@ pub struct Config {
     pub ready_timeout: Duration,
     pub enrollment_token: Secret,
     pub api_token: Secret,
+    pub models_dir: PathBuf,
+    /// Node-wide settings for models pulled later (name and path empty).
+    pub model_defaults: ModelSpec,
+    pub progress_interval: Duration,
+    pub pull_attempts: u32,
 }
 
 impl TryFrom<Settings> for Config {
@@ -226,18 +266,23 @@ impl TryFrom<Settings> for Config {
                 "router_url must start with http:// or https://, got '{router_url}'"
             )));
         }
+        // No model is fine: the router places models on the node and it pulls them.
         let models = s.models.unwrap_or_default();
-        if models.is_empty() {
-            return Err(ConfigError::Invalid(
-                "no models to serve: give --models NAME=PATH or [[models]] in the config file"
-                    .to_owned(),
-            ));
-        }
         let runtime = s.runtime.unwrap_or(RuntimeChoice::LlamaServer);
         let mut seen = std::collections::HashSet::new();
         let threads_default = std::thread::available_parallelism()
             .map(|n| u32::try_from(n.get()).unwrap_or(1))
             .unwrap_or(1);
+        let model_defaults = ModelSpec {
+            name: String::new(),
+            path: PathBuf::new(),
+            ctx_size: s.ctx_size.or(Some(4096)),
+            parallel: s.parallel.or(Some(2)),
+            threads: s.threads.or(Some(threads_default)),
+            chat_template: s.chat_template.clone(),
+            embeddings: s.embeddings.or(Some(false)),
+            args: Vec::new(),
+        };
         let mut resolved = Vec::with_capacity(models.len());
         for m in models {
             if !seen.insert(m.name.clone()) {
@@ -268,14 +313,7 @@ impl TryFrom<Settings> for Config {
                 }
                 _ => {}
             }
-            resolved.push(ModelSpec {
-                ctx_size: m.ctx_size.or(s.ctx_size).or(Some(4096)),
-                parallel: m.parallel.or(s.parallel).or(Some(2)),
-                threads: m.threads.or(s.threads).or(Some(threads_default)),
-                chat_template: m.chat_template.or_else(|| s.chat_template.clone()),
-                embeddings: m.embeddings.or(s.embeddings).or(Some(false)),
-                ..m
-            });
+            resolved.push(m.or(&model_defaults));
         }
         let Some(enrollment_token) = s.enrollment_token.filter(|t| !t.is_empty()) else {
             return Err(ConfigError::Invalid(
@@ -319,6 +357,10 @@ impl TryFrom<Settings> for Config {
             ready_timeout: s.ready_timeout.unwrap_or(Duration::from_secs(300)),
             enrollment_token,
             api_token,
+            models_dir: s.models_dir.unwrap_or_else(|| cache_dir().join("models")),
+            model_defaults,
+            progress_interval: s.progress_interval.unwrap_or(Duration::from_secs(1)),
+            pull_attempts: s.pull_attempts.unwrap_or(5).max(1),
         })
     }
 }
@@ -341,11 +383,15 @@ fn default_binary(name: &str) -> PathBuf {
             }
         }
     }
-    let cache = std::env::var_os("LLM_ROUTER_CACHE")
+    cache_dir().join("bin").join(name)
+}
+
+/// The project's cache: `$LLM_ROUTER_CACHE`, else `~/.cache/llm-router`.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("LLM_ROUTER_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llm-router")))
-        .unwrap_or_else(|| PathBuf::from(".cache/llm-router"));
-    cache.join("bin").join(name)
+        .unwrap_or_else(|| PathBuf::from(".cache/llm-router"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -174,6 +174,82 @@ pub enum ModelState {
     Failed,
 }
 
+/// `POST /pull` (router -> node): fetch a model file, verify it, then serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The router's download task; progress is reported to `/api/tasks/{task_id}/progress`.
+    pub task_id: String,
+    /// Name the model is served under.
+    pub model: String,
+    /// GGUF to download (http or https).
+    pub url: String,
+    /// Hex SHA-256 of the file; the download is refused when it differs.
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
+    /// File name under the node's models directory.
+    pub file_name: String,
+    /// Extra runtime arguments and settings from the catalog.
+    pub args: Vec<String>,
+    pub chat_template: Option<String>,
+    pub ctx_size: Option<u32>,
+}
+
+/// Where a download task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Downloading,
+    Verifying,
+    Loading,
+    Ready,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Downloading => "downloading",
+            TaskStatus::Verifying => "verifying",
+            TaskStatus::Loading => "loading",
+            TaskStatus::Ready => "ready",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        [
+            TaskStatus::Pending,
+            TaskStatus::Downloading,
+            TaskStatus::Verifying,
+            TaskStatus::Loading,
+            TaskStatus::Ready,
+            TaskStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// `ready` and `failed` are final.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStatus::Ready | TaskStatus::Failed)
+    }
+}
+
+/// `POST /api/tasks/{id}/progress` (node -> router, with the node token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskProgress {
+    pub node_id: String,
+    pub status: TaskStatus,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    pub bytes_per_sec: u64,
+    pub error: Option<String>,
+}
+
 /// `GET /health` of a node: liveness plus its request counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

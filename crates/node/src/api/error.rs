@@ -23,6 +23,10 @@ pub enum NodeApiError {
         "this node serves its router only: send the API token it registered with as 'Authorization: Bearer <token>'"
     )]
     Unauthorized,
+    #[error("not enough free disk: {needed} bytes needed, {available} available")]
+    DiskFull { needed: u64, available: u64 },
+    #[error("storage error: {0}")]
+    Storage(String),
 }
 
 impl NodeApiError {
@@ -33,6 +37,8 @@ impl NodeApiError {
             Self::ModelNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Runtime(_) => StatusCode::BAD_GATEWAY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -45,6 +51,8 @@ impl NodeApiError {
             Self::Runtime(_) => "runtime_error",
             Self::RouteNotFound(_) => "not_found",
             Self::Unauthorized => "unauthorized",
+            Self::DiskFull { .. } => "insufficient_storage",
+            Self::Storage(_) => "storage_error",
         }
     }
 }

@@ -14,7 +14,7 @@ pub async fn health(State(state): State<NodeState>) -> Json<NodeHealth> {
         machine_name: state.machine_name.to_string(),
         active_requests: state.counters.active(),
         requests_total: state.counters.total(),
-        models: state.models.iter().map(|m| m.status()).collect(),
+        models: state.models.list().iter().map(|m| m.status()).collect(),
     })
 }
 
@@ -22,6 +22,7 @@ pub async fn health(State(state): State<NodeState>) -> Json<NodeHealth> {
 pub async fn models(State(state): State<NodeState>) -> Json<ModelList> {
     let data = state
         .models
+        .list()
         .iter()
         .filter(|m| m.ready_port().is_some())
         .map(|m| ModelObject::new(m.name(), state.machine_name.to_string()))

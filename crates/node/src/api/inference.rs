@@ -2,6 +2,8 @@
 //! OpenAI routes (`/v1/...`) work on every runtime; Ollama routes (`/api/chat`, ...) only on an
 //! Ollama runtime, which gets them untouched (the router sends them only to Ollama nodes).
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -65,8 +67,8 @@ pub async fn ollama_embeddings(
 
 async fn forward(state: &NodeState, path: &str, body: Bytes) -> Result<Response, NodeApiError> {
     let (runtime, port, request) = route(state, &body)?;
-    capabilities::check(path, &request, runtime)?;
-    let body = for_runtime(state, runtime, request, body);
+    capabilities::check(path, &request, &runtime)?;
+    let body = for_runtime(state, &runtime, request, body);
     relay(state, port, path, body).await
 }
 
@@ -88,7 +90,7 @@ async fn forward_native(
         request["model"] = Value::String(name);
         Bytes::from(serde_json::to_vec(&request).unwrap_or_default())
     } else {
-        for_runtime(state, runtime, request, body)
+        for_runtime(state, &runtime, request, body)
     };
     relay(state, port, path, body).await
 }
@@ -131,10 +133,7 @@ fn keep_loaded(request: &mut Value) -> bool {
 }
 
 /// The model's runtime and its port, and the parsed request.
-fn route<'s>(
-    state: &'s NodeState,
-    body: &[u8],
-) -> Result<(&'s ModelRuntime, u16, Value), NodeApiError> {
+fn route(state: &NodeState, body: &[u8]) -> Result<(Arc<ModelRuntime>, u16, Value), NodeApiError> {
     let request: Value =
         serde_json::from_slice(body).map_err(|e| NodeApiError::InvalidRequest(e.to_string()))?;
     let model = request["model"]

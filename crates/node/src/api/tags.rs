@@ -10,6 +10,7 @@ use crate::state::NodeState;
 pub async fn tags(State(state): State<NodeState>) -> Json<ListResponse> {
     let models = state
         .models
+        .list()
         .iter()
         .filter(|m| m.ready_port().is_some())
         .filter_map(|m| m.state().info)

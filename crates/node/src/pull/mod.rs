@@ -19,6 +19,7 @@ mod request;
 mod retry;
 
 pub use client::{ProxySettings, download_client};
+pub use disk::available_space;
 pub use download::{Downloader, part_path};
 pub use error::PullError;
 pub use progress::{Phase, Progress};
