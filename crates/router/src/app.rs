@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api;
 use crate::auth::{Auth, Generated};
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::health::{run_monitor, run_prober};
 use crate::queue::run_waker;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 use crate::store::{
     HistorySink, MemoryStore, Retention, SqliteStore, Store, StoreOp, fleet, run_writer,
 };
+use crate::tasks::Tasks;
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -51,7 +53,22 @@ impl Server {
         let (sink, writes) = HistorySink::channel(config.history_buffer);
         let (auth, generated) = Auth::open(Arc::clone(&store), sink.clone(), &config.auth).await?;
         show_generated(&generated);
-        let state = AppState::new(config, store, sink.clone(), Arc::new(auth))?;
+        let catalog = Catalog::load(config.catalog.as_deref())?;
+        tracing::info!(
+            models = catalog.entries().len(),
+            file = ?config.catalog,
+            auto_distribute = config.auto_distribute,
+            "model catalog loaded"
+        );
+        let tasks = Tasks::new(sink.clone(), store.tasks(crate::tasks::KEPT).await?);
+        let state = AppState::new(
+            config,
+            store,
+            sink.clone(),
+            Arc::new(auth),
+            Arc::new(catalog),
+            Arc::new(tasks),
+        )?;
         let mut restored = Vec::with_capacity(known.len());
         for row in known {
             match fleet::known_node(row) {

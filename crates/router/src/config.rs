@@ -133,6 +133,16 @@ pub struct Settings {
     )]
     pub allow_anonymous_inference: Option<bool>,
 
+    /// Model catalog (TOML) read over the shipped one: its entries replace or add to the
+    /// built-in ones, its `[placement]` replaces the GPU memory tiers. [default: built-in only]
+    #[arg(long, env = "LLM_ROUTER_CATALOG")]
+    pub catalog: Option<PathBuf>,
+
+    /// Send each registering node the catalog models its GPU memory tier calls for.
+    /// [default: true]
+    #[arg(long, env = "LLM_ROUTER_AUTO_DISTRIBUTE")]
+    pub auto_distribute: Option<bool>,
+
     /// How long a login session lasts. [default: 24h]
     #[arg(long, env = "LLM_ROUTER_SESSION_TTL", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
@@ -170,6 +180,8 @@ impl Settings {
                 .allow_anonymous_inference
                 .or(lower.allow_anonymous_inference),
             session_ttl: self.session_ttl.or(lower.session_ttl),
+            catalog: self.catalog.or(lower.catalog),
+            auto_distribute: self.auto_distribute.or(lower.auto_distribute),
         }
     }
 
@@ -210,6 +222,9 @@ pub struct Config {
     pub store_bodies: bool,
     pub history_buffer: usize,
     pub auth: AuthConfig,
+    /// User catalog file over the built-in catalog.
+    pub catalog: Option<PathBuf>,
+    pub auto_distribute: bool,
 }
 
 /// `sqlite://$XDG_DATA_HOME/llm-router/router.db` (or under `~/.local/share`).
@@ -243,6 +258,8 @@ impl Default for Config {
             store_bodies: false,
             history_buffer: 65_536,
             auth: AuthConfig::default(),
+            catalog: None,
+            auto_distribute: true,
         }
     }
 }
@@ -282,6 +299,8 @@ impl TryFrom<Settings> for Config {
                     .unwrap_or(d.auth.allow_anonymous_inference),
                 session_ttl: s.session_ttl.unwrap_or(d.auth.session_ttl),
             },
+            catalog: s.catalog,
+            auto_distribute: s.auto_distribute.unwrap_or(d.auto_distribute),
         };
         if config
             .auth

@@ -68,6 +68,14 @@ pub enum ApiError {
     UserNotFound(String),
     #[error("API key '{0}' does not exist")]
     ApiKeyNotFound(String),
+    #[error("the model '{0}' is not in the catalog (GET /api/models/available lists it)")]
+    UnknownCatalogModel(String),
+    #[error("node '{0}' is offline")]
+    NodeOffline(String),
+    #[error("not enough disk space: {0}")]
+    InsufficientStorage(String),
+    #[error("task {0} does not exist")]
+    TaskNotFound(String),
 }
 
 impl ApiError {
@@ -82,7 +90,11 @@ impl ApiError {
             | Self::RouteNotFound(_)
             | Self::RequestNotFound(_)
             | Self::UserNotFound(_)
-            | Self::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
+            | Self::ApiKeyNotFound(_)
+            | Self::TaskNotFound(_) => StatusCode::NOT_FOUND,
+            Self::UnknownCatalogModel(_) => StatusCode::BAD_REQUEST,
+            Self::NodeOffline(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Unauthenticated
             | Self::InvalidSession
             | Self::InvalidCredentials
@@ -141,6 +153,10 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::UserNotFound(_) => "user_not_found",
             Self::ApiKeyNotFound(_) => "api_key_not_found",
+            Self::UnknownCatalogModel(_) => "unknown_model",
+            Self::NodeOffline(_) => "node_offline",
+            Self::InsufficientStorage(_) => "insufficient_storage",
+            Self::TaskNotFound(_) => "task_not_found",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => return None,
         })

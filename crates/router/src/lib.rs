@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod balancer;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod tasks;
 
 pub use app::{Server, build_router};
 pub use config::{Config, Settings};

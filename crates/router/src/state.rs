@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::auth::Auth;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::health::HealthPolicy;
 use crate::history::Recorder;
@@ -11,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::queue::Dispatcher;
 use crate::registry::Registry;
 use crate::store::{FleetLog, HistorySink, Store};
+use crate::tasks::Tasks;
 
 /// Metrics older than this many heartbeat intervals count as missing for balancing.
 const METRICS_MAX_AGE_HEARTBEATS: u32 = 3;
@@ -30,6 +32,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Users, sessions, API keys, the enrolment token.
     pub auth: Arc<Auth>,
+    /// Models the router can distribute, and where they go.
+    pub catalog: Arc<Catalog>,
+    /// Model downloads ordered from nodes.
+    pub tasks: Arc<Tasks>,
     pub started_at: SystemTime,
 }
 
@@ -40,6 +46,8 @@ impl AppState {
         store: Arc<dyn Store>,
         sink: HistorySink,
         auth: Arc<Auth>,
+        catalog: Arc<Catalog>,
+        tasks: Arc<Tasks>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -75,6 +83,8 @@ impl AppState {
             fleet_log,
             metrics,
             auth,
+            catalog,
+            tasks,
             started_at: SystemTime::now(),
         })
     }

@@ -48,7 +48,7 @@ const CREDENTIALS: [Credential; 6] = [
 
 struct Row {
     method: &'static str,
-    /// `{node}`, `{user}`, `{key}`, `{request}` are replaced by a fresh target for each call.
+    /// `{node}`, `{user}`, `{key}`, `{request}`, `{task}` are replaced by a fresh target for each call.
     path: &'static str,
     body: Option<&'static str>,
     /// Status for each credential, in [`CREDENTIALS`] order.
@@ -221,6 +221,30 @@ const TABLE: &[Row] = &[
     row("GET", "/api/requests", None, VIEWER_200),
     row("GET", "/api/requests/export", None, VIEWER_200),
     row("GET", "/api/requests/{request}", None, VIEWER_200),
+    row("GET", "/api/models/available", None, VIEWER_200),
+    row(
+        "POST",
+        "/api/models/distribute",
+        Some(r#"{"model":"gemma3-270m","target":"{node}"}"#),
+        [401, 403, 202, 401, 401, 401],
+    ),
+    row("GET", "/api/agents/{node}/models", None, VIEWER_200),
+    row(
+        "POST",
+        "/api/agents/{node}/models/pull",
+        Some(r#"{"model":"gemma3-270m"}"#),
+        [401, 403, 202, 401, 401, 401],
+    ),
+    row("GET", "/api/tasks", None, VIEWER_200),
+    row("GET", "/api/tasks/{task}", None, VIEWER_200),
+    row(
+        "POST",
+        "/api/tasks/{task}/progress",
+        Some(
+            r#"{"node_id":"{node}","status":"downloading","bytes_done":1,"bytes_total":2,"bytes_per_sec":1,"error":null}"#,
+        ),
+        [401, 401, 401, 401, 204, 401],
+    ),
 ];
 
 /// The table as README.md shows it.
@@ -401,8 +425,18 @@ async fn call_row(w: &World, r: &Row, credential: Credential, n: usize) -> Statu
         json!({"name": format!("throwaway-{n}")}),
     )
     .await;
+    let task = as_json(
+        &w.router,
+        &w.setup,
+        "POST",
+        &format!("/api/agents/{node_id}/models/pull"),
+        json!({"model": "gemma3-270m"}),
+    )
+    .await;
+    let task_id = task["task_ids"][0].as_str().unwrap().to_owned();
     let fill = |s: &str| {
         s.replace("{node}", &node_id)
+            .replace("{task}", &task_id)
             .replace("{user}", user["id"].as_str().unwrap())
             .replace("{key}", key["id"].as_str().unwrap())
             .replace("{request}", &w.request_id)

@@ -100,6 +100,7 @@ impl FakeNodeBuilder {
             healthy: AtomicBool::new(true),
             api_token: format!("fake-node-api-token-{}", uuid_like(addr.port())),
             unauthorized: AtomicU64::new(0),
+            pulls: AtomicU64::new(0),
         });
         let server = serve(listener, addr, Arc::clone(&shared));
         let http = reqwest::Client::builder().no_proxy().build()?;
@@ -202,6 +203,11 @@ impl FakeNode {
     /// Calls the fake refused because they lacked its API token (the router must never make one).
     pub fn unauthorized_requests(&self) -> u64 {
         self.shared.unauthorized.load(Ordering::SeqCst)
+    }
+
+    /// `POST /pull` calls the fake accepted.
+    pub fn pulls(&self) -> u64 {
+        self.shared.pulls.load(Ordering::SeqCst)
     }
 
     /// The API token the fake registers with and requires.

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) api_token: String,
     /// Calls refused for a missing or wrong token.
     pub(crate) unauthorized: AtomicU64,
+    /// `POST /pull` calls received.
+    pub(crate) pulls: AtomicU64,
 }
 
 impl Shared {
@@ -63,7 +65,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
-    let mut router = Router::new().route("/v1/models", get(list_models));
+    let mut router = Router::new()
+        .route("/v1/models", get(list_models))
+        .route("/pull", post(pull));
     for path in INFERENCE_PATHS {
         router = router.route(path, post(inference));
     }
@@ -72,6 +76,12 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .with_state(shared)
+}
+
+/// `POST /pull`: accepted (202) and counted; the fake downloads nothing and reports nothing.
+async fn pull(State(shared): State<Arc<Shared>>) -> Response {
+    shared.pulls.fetch_add(1, Ordering::SeqCst);
+    (StatusCode::ACCEPTED, axum::Json(json!({"accepted": true}))).into_response()
 }
 
 /// Refuses (401, counted) a call without the fake's API token, as `llm-node` does.

@@ -405,13 +405,28 @@ impl NodeProcess {
         port: u16,
         extra: &[&str],
     ) -> anyhow::Result<NodeProcess> {
+        let models = format!("{MODEL}={}", runtime.model.display());
+        Self::start_serving(runtime, router_url, name, port, Some(&models), extra)
+    }
+
+    /// [`start`](Self::start) with `--models models`, or with no model at all (the router places
+    /// models on it).
+    pub fn start_serving(
+        runtime: &Runtime,
+        router_url: &str,
+        name: &str,
+        port: u16,
+        models: Option<&str>,
+        extra: &[&str],
+    ) -> anyhow::Result<NodeProcess> {
         let port = if port == 0 { free_port()? } else { port };
         let mut cmd = Command::new(binary("llm-node")?);
         cmd.args(["--router-url", router_url, "--name", name])
-            .args(["--port", &port.to_string()])
-            .arg("--models")
-            .arg(format!("{MODEL}={}", runtime.model.display()))
-            .arg("--llama-server")
+            .args(["--port", &port.to_string()]);
+        if let Some(models) = models {
+            cmd.args(["--models", models]);
+        }
+        cmd.arg("--llama-server")
             .arg(&runtime.llama_server)
             .args(["--chat-template", "gemma", "--heartbeat-interval", "1s"])
             .args(["--ctx-size", "2048", "--parallel", "2", "--threads", "1"])

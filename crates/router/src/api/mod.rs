@@ -5,9 +5,9 @@
 //! | `/health`, `/api/version`, `/`, `/api/auth/login`   | none                               |
 //! | `/v1/*`, Ollama's `/api/*`                           | API key (unless anonymous allowed) |
 //! | `/api/agents/register`                              | enrolment token                    |
-//! | `/api/health`, `POST /api/agents/{id}/metrics`      | the node's own token               |
+//! | `/api/health`, `POST /api/agents/{id}/metrics`, task progress | the node's own token     |
 //! | fleet, queue, stats, history (reading), `/api/auth/*` | a session (viewer or admin)      |
-//! | node removal, users, keys, enrolment token          | an admin session                   |
+//! | node removal, users, keys, enrolment token, distribution | an admin session              |
 //! | `/metrics`                                          | a session or an API key            |
 //!
 //! README's "Who may call what" table lists every route; `crates/router/tests/access.rs` walks it.
@@ -16,6 +16,7 @@ pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
 pub mod history;
+pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
@@ -63,6 +64,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/agents/{id}/metrics",
             post(agents::heartbeat::push_metrics),
         )
+        .route("/api/tasks/{id}/progress", post(models::progress))
         // Inference: API keys.
         .merge(openai)
         .merge(ollama)
@@ -101,6 +103,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             viewer(get(agents::fleet::metrics_history)),
         )
         .route("/api/queue", viewer(get(agents::fleet::queue)))
+        .route("/api/models/available", viewer(get(models::available)))
+        .route(
+            "/api/models/distribute",
+            admin(post(models::distribute_model)),
+        )
+        .route("/api/agents/{id}/models", viewer(get(models::agent_models)))
+        .route(
+            "/api/agents/{id}/models/pull",
+            admin(post(models::pull_to_agent)),
+        )
+        .route("/api/tasks", viewer(get(models::tasks)))
+        .route("/api/tasks/{id}", viewer(get(models::task)))
         .route("/api/stats", viewer(get(history::stats)))
         .route("/api/requests", viewer(get(history::list)))
         .route("/api/requests/export", viewer(get(history::export)))

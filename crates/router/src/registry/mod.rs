@@ -296,6 +296,12 @@ impl Registry {
         Ok((status, transition))
     }
 
+    /// Checks that `token` is the node token of node `id` (for reports from nodes).
+    pub fn check_token(&self, id: &str, token: &str) -> Result<(), AuthError> {
+        let mut table = self.table();
+        Self::authenticated(&mut table, id, token).map(drop)
+    }
+
     /// Stores a metrics push (`POST /api/agents/{id}/metrics`).
     pub fn push_metrics(
         &self,

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
     ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
-    RequestSummary, SessionRow, Store, StoreError, StoreOp, UserRow,
+    RequestSummary, SessionRow, Store, StoreError, StoreOp, TaskRow, UserRow,
 };
 
 #[derive(Default)]
@@ -22,6 +22,7 @@ struct Tables {
     sessions: HashMap<String, SessionRow>,
     api_keys: BTreeMap<String, ApiKeyRow>,
     settings: BTreeMap<String, String>,
+    tasks: HashMap<String, TaskRow>,
 }
 
 #[derive(Default)]
@@ -123,6 +124,9 @@ impl Store for MemoryStore {
                 StoreOp::SetSetting { key, value } => {
                     t.settings.insert(key.clone(), value.clone());
                 }
+                StoreOp::UpsertTask(task) => {
+                    t.tasks.insert(task.id.clone(), (**task).clone());
+                }
             }
         }
         Ok(())
@@ -145,6 +149,13 @@ impl Store for MemoryStore {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         })
+    }
+
+    async fn tasks(&self, limit: u32) -> Result<Vec<TaskRow>, StoreError> {
+        let mut tasks: Vec<TaskRow> = self.tables().tasks.values().cloned().collect();
+        tasks.sort_by(|a, b| (b.created_ms, &b.id).cmp(&(a.created_ms, &a.id)));
+        tasks.truncate(limit as usize);
+        Ok(tasks)
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {

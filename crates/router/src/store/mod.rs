@@ -20,7 +20,7 @@ pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     Api, ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
-    RequestSummary, SessionRow, StoreOp, UserRow, unix_ms,
+    RequestSummary, SessionRow, StoreOp, TaskRow, UserRow, unix_ms,
 };
 pub use writer::{HistorySink, Retention, run_writer};
 
@@ -42,6 +42,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Users, live sessions, API keys and settings (to restore authentication at start-up).
     async fn credentials(&self, now_ms: u64) -> Result<Credentials, StoreError>;
+
+    /// The newest `limit` download tasks, newest first.
+    async fn tasks(&self, limit: u32) -> Result<Vec<TaskRow>, StoreError>;
 
     /// Every known node (to restore the fleet at start-up).
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;

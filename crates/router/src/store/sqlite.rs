@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
     Api, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord, RequestSummary,
-    Store, StoreError, StoreOp,
+    Store, StoreError, StoreOp, TaskRow,
 };
 
 use super::sqlite_credentials;
@@ -193,6 +193,27 @@ impl Store for SqliteStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                StoreOp::UpsertTask(t) => {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO download_tasks (id, node_id, node_name, model,
+                         status, bytes_done, bytes_total, bytes_per_sec, error, reason, created_ms,
+                         updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&t.id)
+                    .bind(&t.node_id)
+                    .bind(&t.node_name)
+                    .bind(&t.model)
+                    .bind(&t.status)
+                    .bind(i64_of(t.bytes_done))
+                    .bind(t.bytes_total.map(i64_of))
+                    .bind(i64_of(t.bytes_per_sec))
+                    .bind(&t.error)
+                    .bind(&t.reason)
+                    .bind(i64_of(t.created_ms))
+                    .bind(i64_of(t.updated_ms))
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 credential => sqlite_credentials::apply(&mut tx, credential).await?,
             }
         }
@@ -202,6 +223,32 @@ impl Store for SqliteStore {
 
     async fn credentials(&self, now_ms: u64) -> Result<Credentials, StoreError> {
         sqlite_credentials::load(&self.pool, now_ms).await
+    }
+
+    async fn tasks(&self, limit: u32) -> Result<Vec<TaskRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM download_tasks ORDER BY created_ms DESC, id DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskRow {
+                    id: row.try_get("id")?,
+                    node_id: row.try_get("node_id")?,
+                    node_name: row.try_get("node_name")?,
+                    model: row.try_get("model")?,
+                    status: row.try_get("status")?,
+                    bytes_done: u64_of(row.try_get("bytes_done")?),
+                    bytes_total: row.try_get::<Option<i64>, _>("bytes_total")?.map(u64_of),
+                    bytes_per_sec: u64_of(row.try_get("bytes_per_sec")?),
+                    error: row.try_get("error")?,
+                    reason: row.try_get("reason")?,
+                    created_ms: u64_of(row.try_get("created_ms")?),
+                    updated_ms: u64_of(row.try_get("updated_ms")?),
+                })
+            })
+            .collect()
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {

@@ -113,7 +113,8 @@ pub(super) async fn apply(
         StoreOp::Request(_)
         | StoreOp::Metrics(_)
         | StoreOp::UpsertNode(_)
-        | StoreOp::DeleteNode(_) => {}
+        | StoreOp::DeleteNode(_)
+        | StoreOp::UpsertTask(_) => {}
     }
     Ok(())
 }

@@ -151,6 +151,25 @@ pub struct ApiKeyRow {
     pub last_used_ms: Option<u64>,
 }
 
+/// A model download task as persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub id: String,
+    pub node_id: String,
+    pub node_name: Option<String>,
+    pub model: String,
+    /// `pending`, `downloading`, `verifying`, `loading`, `ready` or `failed`.
+    pub status: String,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    pub bytes_per_sec: u64,
+    pub error: Option<String>,
+    /// Why the router ordered it (placement, or who asked).
+    pub reason: Option<String>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
 /// Everything authentication keeps, loaded at start-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -189,6 +208,8 @@ pub enum StoreOp {
         key: String,
         value: String,
     },
+    /// Inserts or replaces a download task (by id).
+    UpsertTask(Box<TaskRow>),
 }
 
 /// Filters and paging of `GET /api/requests`.

@@ -89,6 +89,8 @@ pub fn test_config() -> Config {
     config.auth.admin_password = Some(Secret::new(ADMIN_PASSWORD));
     config.auth.enrollment_token = Some(Secret::new(TEST_ENROLLMENT_TOKEN));
     config.auth.allow_anonymous_inference = true;
+    // Fakes have no GPU: placement would send them the small model.
+    config.auto_distribute = false;
     config
 }
 

@@ -1,6 +1,8 @@
 //! `POST /api/agents/register`: a node announces itself with the router's enrolment token; the
 //! router checks it can reach the node's API (with the node's API token) before listing it.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +16,7 @@ use crate::api::{ApiJson, ApiResult};
 use crate::error::ApiError;
 use crate::registry::api_authorization;
 use crate::state::AppState;
+use crate::tasks::distribute::place;
 
 #[tracing::instrument(skip_all, fields(node = %req.machine_name))]
 pub async fn register(
@@ -43,6 +46,7 @@ pub async fn register(
     let registered = state.registry.register(req, &ready);
     if let Some(node) = state.registry.snapshot().node(&registered.node_id) {
         state.fleet_log.node_changed(node);
+        place(&state, Arc::clone(node));
     }
     tracing::info!(
         node_id = %registered.node_id,
