@@ -188,6 +188,30 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         router.node_status("node-p").await.unwrap().as_deref(),
         Some("initializing")
     );
+    // While the model downloads everywhere, a request for it waits in the queue.
+    let node_id = task["node_id"].as_str().unwrap().to_owned();
+    wait_for(
+        "the node to report the download",
+        Duration::from_secs(10),
+        || async {
+            let models = router
+                .get_as_admin(&format!("/api/agents/{node_id}/models"))
+                .await
+                .ok()?;
+            (models["models"][0]["state"] == "downloading").then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let client = router.client().await.unwrap();
+    let chat = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}],
+                      "max_tokens": 8, "temperature": 0});
+    let early = tokio::spawn({
+        let request = client
+            .post(format!("{}/v1/chat/completions", router.url))
+            .json(&chat);
+        async move { request.send().await.unwrap().status() }
+    });
     let (done, seen) = follow(
         &router,
         task["id"].as_str().unwrap(),
@@ -211,9 +235,11 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         .wait_node_status("node-p", "online", Duration::from_secs(60))
         .await
         .unwrap();
-    let client = router.client().await.unwrap();
-    let chat = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}],
-                      "max_tokens": 8, "temperature": 0});
+    assert_eq!(
+        early.await.unwrap(),
+        200,
+        "the early request waited and was served"
+    );
     let answer: Value = client
         .post(format!("{}/v1/chat/completions", router.url))
         .json(&chat)

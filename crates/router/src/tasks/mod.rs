@@ -214,3 +214,69 @@ impl Tasks {
         self.tasks.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(node_id: &str, status: TaskStatus, done: u64, total: Option<u64>) -> TaskProgress {
+        TaskProgress {
+            node_id: node_id.into(),
+            status,
+            bytes_done: done,
+            bytes_total: total,
+            bytes_per_sec: 10,
+            error: None,
+        }
+    }
+
+    fn tasks() -> Tasks {
+        let (sink, _rx) = HistorySink::channel(64);
+        Tasks::new(sink, Vec::new())
+    }
+
+    #[test]
+    fn progress_sets_percent_and_only_the_owner_may_report() {
+        let tasks = tasks();
+        let task = tasks.create("n1", "node-1", "m", "placement");
+        assert_eq!(tasks.active("n1", "m").map(|t| t.id), Some(task.id.clone()));
+        let t = tasks
+            .report(
+                &task.id,
+                report("n1", TaskStatus::Downloading, 25, Some(100)),
+            )
+            .unwrap();
+        assert_eq!(t.percent, Some(25.0));
+        assert!(matches!(
+            tasks.report(&task.id, report("n2", TaskStatus::Ready, 0, None)),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            tasks.report("nope", report("n1", TaskStatus::Ready, 0, None)),
+            Err(ApiError::TaskNotFound(_))
+        ));
+        let t = tasks
+            .report(&task.id, report("n1", TaskStatus::Ready, 0, None))
+            .unwrap();
+        assert_eq!((t.status, t.percent), (TaskStatus::Ready, Some(100.0)));
+        assert!(tasks.active("n1", "m").is_none());
+        // A final task stays final.
+        let t = tasks
+            .report(
+                &task.id,
+                report("n1", TaskStatus::Downloading, 1, Some(100)),
+            )
+            .unwrap();
+        assert_eq!(t.status, TaskStatus::Ready);
+    }
+
+    #[test]
+    fn tasks_running_when_the_router_stopped_come_back_failed() {
+        let (sink, _rx) = HistorySink::channel(64);
+        let running = tasks().create("n1", "node-1", "m", "r").row();
+        let tasks = Tasks::new(sink, vec![running.clone()]);
+        let t = tasks.get(&running.id).unwrap();
+        assert_eq!(t.status, TaskStatus::Failed);
+        assert!(t.error.unwrap().contains("restarted"));
+    }
+}
