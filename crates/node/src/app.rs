@@ -12,11 +12,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::agent::Agent;
 use crate::api;
-use crate::config::Config;
+use crate::config::{Config, RuntimeChoice};
 use crate::counters::RequestCounters;
 use crate::metrics::MetricsCollector;
 use crate::pull::{Downloader, ProxySettings, PullOptions, Pulls, RetryPolicy, download_client};
 use crate::runtime::backend::Backend;
+use crate::runtime::install;
 use crate::state::{Models, NodeState};
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
@@ -60,6 +61,23 @@ impl Node {
                 local.ip().to_string()
             }
         });
+        let mut config = config;
+        if !config.runtime_binary.is_file()
+            && let Some((url, sha256)) = &config.runtime_archive
+        {
+            let name = match config.runtime {
+                RuntimeChoice::LlamaServer => "llama-server",
+                RuntimeChoice::Ollama => "ollama",
+            };
+            config.runtime_binary = install::fetch(
+                url,
+                sha256,
+                &config.runtimes_dir,
+                name,
+                std::io::stderr().is_terminal(),
+            )
+            .await?;
+        }
         let backend = Arc::new(Backend::from_config(&config));
         if !backend.binary().is_file() {
             anyhow::bail!(

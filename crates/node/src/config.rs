@@ -166,6 +166,20 @@ pub struct Settings {
     #[arg(long, env = "LLM_NODE_ENROLLMENT_TOKEN", hide_env_values = true)]
     pub enrollment_token: Option<Secret>,
 
+    /// Where to fetch the runtime when its binary is missing: a .tar.gz holding `llama-server`
+    /// (or `ollama`) and its libraries. Needs --runtime-sha256. Unset: a missing runtime is an
+    /// error (scripts/install-runtime.sh installs llama-server on these machines).
+    #[arg(long, env = "LLM_NODE_RUNTIME_URL")]
+    pub runtime_url: Option<String>,
+
+    /// SHA-256 of the --runtime-url archive.
+    #[arg(long, env = "LLM_NODE_RUNTIME_SHA256")]
+    pub runtime_sha256: Option<String>,
+
+    /// Where fetched runtimes are unpacked. [default: ~/.cache/llm-router/runtimes]
+    #[arg(long, env = "LLM_NODE_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+
     /// Where models pulled at the router's request are stored.
     /// [default: $LLM_ROUTER_CACHE/models, else ~/.cache/llm-router/models]
     #[arg(long, env = "LLM_NODE_MODELS_DIR")]
@@ -211,6 +225,9 @@ impl Settings {
             enrollment_token: self.enrollment_token.or(lower.enrollment_token),
             api_token: self.api_token.or(lower.api_token),
             models_dir: self.models_dir.or(lower.models_dir),
+            runtime_url: self.runtime_url.or(lower.runtime_url),
+            runtime_sha256: self.runtime_sha256.or(lower.runtime_sha256),
+            runtimes_dir: self.runtimes_dir.or(lower.runtimes_dir),
             progress_interval: self.progress_interval.or(lower.progress_interval),
             pull_attempts: self.pull_attempts.or(lower.pull_attempts),
         }
@@ -246,6 +263,10 @@ pub struct Config {
     pub enrollment_token: Secret,
     pub api_token: Secret,
     pub models_dir: PathBuf,
+    /// Archive to fetch the runtime from when its binary is missing, and its SHA-256.
+    pub runtime_archive: Option<(String, String)>,
+    /// Where fetched runtimes are unpacked.
+    pub runtimes_dir: PathBuf,
     /// Node-wide settings for models pulled later (name and path empty).
     pub model_defaults: ModelSpec,
     pub progress_interval: Duration,
@@ -334,6 +355,21 @@ impl TryFrom<Settings> for Config {
             Some(t) => t,
             None => random_token(),
         };
+        let runtime_archive = match (s.runtime_url.clone(), s.runtime_sha256.clone()) {
+            (None, None) => None,
+            (Some(url), Some(sha))
+                if (url.starts_with("http://") || url.starts_with("https://"))
+                    && sha.len() == 64
+                    && sha.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Some((url, sha.to_ascii_lowercase()))
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "runtime_url needs runtime_sha256 (64 hex digits) and an http(s) URL".into(),
+                ));
+            }
+        };
         if s.heartbeat_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::Invalid(
                 "heartbeat_interval must be above zero".into(),
@@ -358,6 +394,11 @@ impl TryFrom<Settings> for Config {
             enrollment_token,
             api_token,
             models_dir: s.models_dir.unwrap_or_else(|| cache_dir().join("models")),
+            runtime_archive,
+            runtimes_dir: s
+                .runtimes_dir
+                .clone()
+                .unwrap_or_else(|| cache_dir().join("runtimes")),
             model_defaults,
             progress_interval: s.progress_interval.unwrap_or(Duration::from_secs(1)),
             pull_attempts: s.pull_attempts.unwrap_or(5).max(1),

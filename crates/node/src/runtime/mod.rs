@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod gguf;
+pub mod install;
 pub mod llama_server;
 pub mod ollama;
 

@@ -1,0 +1,126 @@
+//! A node whose `llama-server` is missing fetches it: the real `llama-server` and its libraries,
+//! packed as a .tar.gz and served by a local file server, are downloaded, checked against their
+//! SHA-256, unpacked and run; the node then serves a chat completion. A wrong digest stops the
+//! node with a clear error and leaves no runtime behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use llm_router_testkit::processes::{
+    MODEL, NodeProcess, RouterProcess, Runtime, binary, free_port,
+};
+use llm_router_testkit::{FileServer, TEST_ENROLLMENT_TOKEN};
+use serde_json::{Value, json};
+
+fn temp_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "llm-router-{what}-{}-{}",
+        std::process::id(),
+        free_port().unwrap()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Packs the directory holding the real `llama-server` (it finds its libraries next to it) as
+/// `runtime.tar.gz` in `into`; its SHA-256.
+fn pack_runtime(runtime: &Runtime, into: &Path) -> String {
+    let real = std::fs::canonicalize(&runtime.llama_server).unwrap();
+    let bin = real.parent().unwrap();
+    let archive = into.join("runtime.tar.gz");
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(bin.parent().unwrap())
+        .arg(bin.file_name().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("sha256sum").arg(&archive).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_without_llama_server_fetches_verifies_and_runs_it() {
+    let runtime = Runtime::from_env().unwrap();
+    let work = temp_dir("runtime-fetch");
+    let sha256 = pack_runtime(&runtime, &work);
+    let server = FileServer::spawn(&work, 200_000_000, None).await.unwrap();
+    let runtimes = work.join("runtimes");
+    let url = server.url("runtime.tar.gz");
+
+    // A wrong digest: the node stops with a clear error and unpacks nothing.
+    let wrong = "0".repeat(64);
+    let mut cmd = tokio::process::Command::new(binary("llm-node").unwrap());
+    cmd.args(["--router-url", "http://127.0.0.1:9", "--port", "0"])
+        .arg("--llama-server")
+        .arg(work.join("missing/llama-server"))
+        .args(["--runtime-url", &url, "--runtime-sha256", &wrong])
+        .arg("--runtimes-dir")
+        .arg(&runtimes)
+        .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the node gave up in time")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sha256 mismatch"), "{stderr}");
+    assert!(
+        std::fs::read_dir(&runtimes)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "nothing left in {}",
+        runtimes.display()
+    );
+
+    // The right digest: fetched, unpacked, started, serving.
+    let router = RouterProcess::start(&["--node-timeout", "3s", "--heartbeat-interval", "1s"])
+        .await
+        .unwrap();
+    let missing = Runtime {
+        llama_server: work.join("missing/llama-server"),
+        ..runtime.clone()
+    };
+    let runtimes_arg = runtimes.to_str().unwrap().to_owned();
+    let node = NodeProcess::start(
+        &missing,
+        &router.url,
+        "node-r",
+        0,
+        &[
+            "--runtime-url",
+            &url,
+            "--runtime-sha256",
+            &sha256,
+            "--runtimes-dir",
+            &runtimes_arg,
+        ],
+    )
+    .unwrap();
+    router
+        .wait_node_status("node-r", "online", Duration::from_secs(120))
+        .await
+        .unwrap();
+    let unpacked = runtimes.join(&sha256[..16]).join("bin/llama-server");
+    assert!(unpacked.is_file(), "{}", unpacked.display());
+    let answer: Value = router
+        .client()
+        .await
+        .unwrap()
+        .post(format!("{}/v1/completions", router.url))
+        .json(&json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["object"], "text_completion", "{answer}");
+    drop(node);
+    let _ = std::fs::remove_dir_all(&work);
+}
