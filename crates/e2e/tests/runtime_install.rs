@@ -1,7 +1,8 @@
 //! A node whose `llama-server` is missing fetches it: the real `llama-server` and its libraries,
 //! packed as a .tar.gz and served by a local file server, are downloaded, checked against their
-//! SHA-256, unpacked and run; the node then serves a chat completion. A wrong digest stops the
-//! node with a clear error and leaves no runtime behind.
+//! SHA-256, unpacked and run; the node then serves a completion. A wrong digest stops the node
+//! with a clear error and leaves no runtime behind; the download honours `HTTP_PROXY` (a local
+//! forward proxy sees it) and `NO_PROXY` (it does not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use llm_router_testkit::processes::{
     MODEL, NodeProcess, RouterProcess, Runtime, binary, free_port,
 };
-use llm_router_testkit::{FileServer, TEST_ENROLLMENT_TOKEN};
+use llm_router_testkit::{FileServer, ForwardProxy, TEST_ENROLLMENT_TOKEN};
 use serde_json::{Value, json};
 
 fn temp_dir(what: &str) -> PathBuf {
@@ -52,24 +53,42 @@ async fn a_node_without_llama_server_fetches_verifies_and_runs_it() {
     let runtimes = work.join("runtimes");
     let url = server.url("runtime.tar.gz");
 
-    // A wrong digest: the node stops with a clear error and unpacks nothing.
-    let wrong = "0".repeat(64);
-    let mut cmd = tokio::process::Command::new(binary("llm-node").unwrap());
-    cmd.args(["--router-url", "http://127.0.0.1:9", "--port", "0"])
-        .arg("--llama-server")
-        .arg(work.join("missing/llama-server"))
-        .args(["--runtime-url", &url, "--runtime-sha256", &wrong])
-        .arg("--runtimes-dir")
-        .arg(&runtimes)
-        .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the node gave up in time")
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sha256 mismatch"), "{stderr}");
+    // A wrong digest, fetched through HTTP_PROXY: the node stops with a clear error and unpacks
+    // nothing. Then again with NO_PROXY covering the server: the proxy sees nothing new.
+    let proxy = ForwardProxy::start().await.unwrap();
+    let wrong_digest = |no_proxy: Option<&str>| {
+        let mut cmd = tokio::process::Command::new(binary("llm-node").unwrap());
+        cmd.args(["--router-url", "http://127.0.0.1:9", "--port", "0"])
+            .arg("--llama-server")
+            .arg(work.join("missing/llama-server"))
+            .args(["--runtime-url", &url, "--runtime-sha256", &"0".repeat(64)])
+            .arg("--runtimes-dir")
+            .arg(&runtimes)
+            .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
+            .env("HTTP_PROXY", proxy.url())
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("http_proxy")
+            .kill_on_drop(true);
+        if let Some(no_proxy) = no_proxy {
+            cmd.env("NO_PROXY", no_proxy);
+        }
+        cmd
+    };
+    for no_proxy in [None, Some("127.0.0.1")] {
+        let out = tokio::time::timeout(Duration::from_secs(60), wrong_digest(no_proxy).output())
+            .await
+            .expect("the node gave up in time")
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("sha256 mismatch"), "{stderr}");
+        assert_eq!(
+            proxy.seen(),
+            [format!("GET {url} HTTP/1.1")],
+            "through the proxy, then past it (NO_PROXY={no_proxy:?})"
+        );
+    }
     assert!(
         std::fs::read_dir(&runtimes)
             .map(|d| d.count() == 0)

@@ -16,7 +16,7 @@ use llm_node::pull::{
 };
 use tokio_util::sync::CancellationToken;
 
-use support::proxy::ForwardProxy;
+use llm_router_testkit::ForwardProxy;
 use support::server::{FileServer, Reply, ServerOptions};
 use support::{TempDir, bounded, content, sha256_hex};
 
@@ -236,7 +236,7 @@ async fn persistent_failure_gives_up_after_max_attempts() {
 async fn http_proxy_carries_the_download_and_no_proxy_bypasses_it() {
     let body = content(48 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let proxy = ForwardProxy::start().await;
+    let proxy = ForwardProxy::start().await.unwrap();
     let dir = TempDir::new("proxy");
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 

@@ -8,12 +8,14 @@ mod fake_node;
 mod fake_registration;
 mod fake_routes;
 mod file_server;
+mod forward_proxy;
 mod gauge;
 mod reply;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
 pub use fake_registration::TEST_ENROLLMENT_TOKEN;
 pub use file_server::FileServer;
+pub use forward_proxy::ForwardProxy;
 pub use reply::{Reply, SSE_DONE, sse_event};
 
 pub mod processes;

@@ -1,6 +1,6 @@
-//! Loopback helpers for the pull tests: a scripted file server, a forward proxy, temp dirs.
+//! Loopback helpers for the pull tests: a scripted file server and temp dirs (the forward proxy
+//! is `llm_router_testkit::ForwardProxy`).
 
-pub mod proxy;
 pub mod server;
 
 use std::path::{Path, PathBuf};

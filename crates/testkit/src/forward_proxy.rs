@@ -1,30 +1,32 @@
-//! A plain HTTP forward proxy: takes `GET http://host:port/path`, records the request line and
-//! relays the exchange to the origin.
+//! [`ForwardProxy`]: a plain HTTP forward proxy for tests. It takes `GET http://host:port/path`,
+//! records the request line and relays the exchange to the origin (no CONNECT, no TLS).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[derive(Debug)]
 pub struct ForwardProxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl ForwardProxy {
-    pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    pub async fn start() -> io::Result<ForwardProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        tokio::spawn(async move {
+        let log = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(relay(conn, log.clone()));
+                tokio::spawn(relay(conn, Arc::clone(&log)));
             }
         });
-        Self { addr, seen }
+        Ok(ForwardProxy { addr, seen, task })
     }
 
     pub fn url(&self) -> String {
@@ -33,7 +35,16 @@ impl ForwardProxy {
 
     /// Request lines received, e.g. `GET http://127.0.0.1:4000/x HTTP/1.1`.
     pub fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for ForwardProxy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -51,14 +62,17 @@ async fn relay(mut client: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> io::Resu
         }
     };
     let text = String::from_utf8_lossy(&head[..head_end]).into_owned();
-    let (line, rest) = text.split_once("\r\n").unwrap();
-    seen.lock().unwrap().push(line.to_owned());
+    let Some((line, rest)) = text.split_once("\r\n") else {
+        return Ok(());
+    };
+    seen.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(line.to_owned());
     let mut parts = line.splitn(3, ' ');
-    let (method, target, version) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(());
+    };
     let Some(authority_and_path) = target.strip_prefix("http://") else {
         client
             .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
