@@ -64,6 +64,9 @@ pub async fn distribute_model(
     staff: Staff,
     ApiJson(req): ApiJson<DistributeRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    if state.catalog.get(&req.model).is_none() {
+        return Err(ApiError::UnknownCatalogModel(req.model));
+    }
     let snapshot = state.registry.snapshot();
     let nodes: Vec<Arc<Node>> = match req.target {
         Target::One(all) if all == "all" => snapshot
