@@ -62,19 +62,11 @@ async fn run() -> anyhow::Result<()> {
     let router = tokio::spawn(server.run(cancel.clone()));
     fake.register(&router_url).await?;
 
-    // Every request carries an API key, as in production: its check is part of the figure.
+    // Every request carries a credential, as in production: the router checks an API key (part of
+    // the figure), the fake node its API token (as llm-node does).
     let key = api_key(&router_url).await?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::try_from(format!("Bearer {key}"))?,
-    );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .no_proxy()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .build()?;
+    let routed_client = client(&key, concurrency)?;
+    let direct_client = client(fake.api_token(), concurrency)?;
     let body = Arc::new(
         json!({"model": "m", "messages": [{"role": "user", "content": "Say hello"}],
                "max_tokens": 16, "temperature": 0})
@@ -86,10 +78,10 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "{requests} requests, {concurrency} concurrent, 2 x warm-up of 1000, history: {database_url}"
     );
-    load(&client, &direct_url, &body, 1000, concurrency).await?;
-    load(&client, &routed_url, &body, 1000, concurrency).await?;
-    let direct = load(&client, &direct_url, &body, requests, concurrency).await?;
-    let routed = load(&client, &routed_url, &body, requests, concurrency).await?;
+    load(&direct_client, &direct_url, &body, 1000, concurrency).await?;
+    load(&routed_client, &routed_url, &body, 1000, concurrency).await?;
+    let direct = load(&direct_client, &direct_url, &body, requests, concurrency).await?;
+    let routed = load(&routed_client, &routed_url, &body, requests, concurrency).await?;
     print_row("direct to node", &direct);
     print_row("through router", &routed);
     println!(
@@ -174,6 +166,21 @@ async fn load(
         latencies,
         wall: started.elapsed(),
     })
+}
+
+/// A pooled client sending `Authorization: Bearer token` with every request.
+fn client(token: &str, concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::try_from(format!("Bearer {token}"))?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 const BENCH_PASSWORD: &str = "bench-admin-password";
