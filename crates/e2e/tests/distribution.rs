@@ -6,13 +6,11 @@
 //! and a file that cannot fit on the disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use llm_router_testkit::FileServer;
-use llm_router_testkit::processes::{
-    MODEL, NodeProcess, RouterProcess, Runtime, free_port, wait_for,
-};
+use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime, wait_for};
+use llm_router_testkit::{FileServer, TempDir};
 use serde_json::{Value, json};
 
 const GGUF_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
@@ -20,26 +18,6 @@ const GGUF_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e
 const RATE: u64 = 60_000_000;
 /// The first download is cut after this many bytes.
 const DROP_AFTER: u64 = 80_000_000;
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(what: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!(
-            "llm-router-{what}-{}-{}",
-            std::process::id(),
-            free_port().unwrap()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn catalog(server: &FileServer, gguf_len: u64) -> String {
     format!(
@@ -133,15 +111,15 @@ fn files_named(dir: &Path, prefix: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_model() {
     let runtime = Runtime::from_env().unwrap();
-    let served = Dir::new("mirror");
-    let models = Dir::new("node-models");
-    std::os::unix::fs::symlink(&runtime.model, served.0.join("gemma.gguf")).unwrap();
-    std::fs::write(served.0.join("small.bin"), vec![7u8; 2_097_152]).unwrap();
+    let served = TempDir::new("mirror").unwrap();
+    let models = TempDir::new("node-models").unwrap();
+    std::os::unix::fs::symlink(&runtime.model, served.path().join("gemma.gguf")).unwrap();
+    std::fs::write(served.path().join("small.bin"), vec![7u8; 2_097_152]).unwrap();
     let gguf_len = std::fs::metadata(&runtime.model).unwrap().len();
-    let server = FileServer::spawn(&served.0, RATE, Some(DROP_AFTER))
+    let server = FileServer::spawn(served.path(), RATE, Some(DROP_AFTER))
         .await
         .unwrap();
-    let catalog_file = served.0.join("catalog.toml");
+    let catalog_file = served.path().join("catalog.toml");
     std::fs::write(&catalog_file, catalog(&server, gguf_len)).unwrap();
 
     let router = RouterProcess::start(&[
@@ -162,7 +140,7 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         None,
         &[
             "--models-dir",
-            models.0.to_str().unwrap(),
+            models.path().to_str().unwrap(),
             "--progress-interval",
             "200ms",
         ],
@@ -229,7 +207,7 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         "the dropped download resumed with Range: {:?}",
         server.ranges()
     );
-    assert!(models.0.join("gemma-3-270m-q4_k_m.gguf").is_file());
+    assert!(models.path().join("gemma-3-270m-q4_k_m.gguf").is_file());
 
     router
         .wait_node_status("node-p", "online", Duration::from_secs(60))
@@ -274,7 +252,10 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         failed["error"].as_str().unwrap().contains("sha256"),
         "{failed}"
     );
-    assert!(files_named(&models.0, "bad-sum").is_empty(), "nothing left");
+    assert!(
+        files_named(models.path(), "bad-sum").is_empty(),
+        "nothing left"
+    );
     assert_eq!(
         router.node_status("node-p").await.unwrap().as_deref(),
         Some("online")
@@ -299,7 +280,7 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         .find(|t| t["model"] == "huge")
         .unwrap();
     assert_eq!(huge["status"], "failed", "{huge}");
-    assert!(files_named(&models.0, "huge").is_empty());
+    assert!(files_named(models.path(), "huge").is_empty());
 
     // Unknown model and offline-free errors in the router's shape.
     let unknown = admin(

@@ -5,25 +5,13 @@
 //! forward proxy sees it) and `NO_PROXY` (it does not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use llm_router_testkit::processes::{
-    MODEL, NodeProcess, RouterProcess, Runtime, binary, free_port,
-};
-use llm_router_testkit::{FileServer, ForwardProxy, TEST_ENROLLMENT_TOKEN};
+use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime, binary};
+use llm_router_testkit::{FileServer, ForwardProxy, TEST_ENROLLMENT_TOKEN, TempDir};
 use serde_json::{Value, json};
-
-fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "llm-router-{what}-{}-{}",
-        std::process::id(),
-        free_port().unwrap()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Packs the directory holding the real `llama-server` (it finds its libraries next to it) as
 /// `runtime.tar.gz` in `into`; its SHA-256.
@@ -47,7 +35,8 @@ fn pack_runtime(runtime: &Runtime, into: &Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_without_llama_server_fetches_verifies_and_runs_it() {
     let runtime = Runtime::from_env().unwrap();
-    let work = temp_dir("runtime-fetch");
+    let dir = TempDir::new("runtime-fetch").unwrap();
+    let work = dir.path().to_owned();
     let sha256 = pack_runtime(&runtime, &work);
     let server = FileServer::spawn(&work, 200_000_000, None).await.unwrap();
     let runtimes = work.join("runtimes");
@@ -141,5 +130,4 @@ async fn a_node_without_llama_server_fetches_verifies_and_runs_it() {
         .unwrap();
     assert_eq!(answer["object"], "text_completion", "{answer}");
     drop(node);
-    let _ = std::fs::remove_dir_all(&work);
 }

@@ -69,7 +69,7 @@ async fn plain_download_reports_progress_and_verifies_sha256() {
         ..ServerOptions::default()
     };
     let server = FileServer::start(body.clone(), options, vec![]).await;
-    let dir = TempDir::new("plain");
+    let dir = TempDir::new("plain").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let (outcome, reports) = pull(&downloader(fast_options()), &spec).await;
@@ -110,7 +110,7 @@ async fn dropped_connection_is_resumed_with_range() {
         vec![Reply::DropAfter(100_000)],
     )
     .await;
-    let dir = TempDir::new("resume");
+    let dir = TempDir::new("resume").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let (outcome, _) = pull(&downloader(fast_options()), &spec).await;
@@ -129,7 +129,7 @@ async fn server_ignoring_range_restarts_from_zero() {
         ..ServerOptions::default()
     };
     let server = FileServer::start(body.clone(), options, vec![Reply::DropAfter(100_000)]).await;
-    let dir = TempDir::new("norange");
+    let dir = TempDir::new("norange").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let (outcome, _) = pull(&downloader(fast_options()), &spec).await;
@@ -143,7 +143,7 @@ async fn server_ignoring_range_restarts_from_zero() {
 async fn partial_file_from_an_earlier_run_is_rehashed_and_resumed() {
     let body = content(200 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("earlier");
+    let dir = TempDir::new("earlier").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     std::fs::write(part_path(&spec.dest), &body[..70_000]).unwrap();
 
@@ -159,7 +159,7 @@ async fn partial_file_from_an_earlier_run_is_rehashed_and_resumed() {
 async fn wrong_sha256_fails_and_leaves_no_file() {
     let body = content(64 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("badsha");
+    let dir = TempDir::new("badsha").unwrap();
     let wrong = sha256_hex(b"something else");
     let spec = spec(&server, dir.path(), &wrong);
 
@@ -181,7 +181,7 @@ async fn service_unavailable_twice_then_ok_succeeds_on_the_third_attempt() {
     let body = content(32 * 1024);
     let script = vec![Reply::Status(503), Reply::Status(503)];
     let server = FileServer::start(body.clone(), ServerOptions::default(), script).await;
-    let dir = TempDir::new("retry");
+    let dir = TempDir::new("retry").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let (outcome, _) = pull(&downloader(fast_options()), &spec).await;
@@ -200,7 +200,7 @@ async fn not_found_fails_at_once_without_retry() {
         vec![Reply::Status(404)],
     )
     .await;
-    let dir = TempDir::new("404");
+    let dir = TempDir::new("404").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let (outcome, _) = pull(&downloader(fast_options()), &spec).await;
@@ -218,7 +218,7 @@ async fn persistent_failure_gives_up_after_max_attempts() {
     let body = content(1024);
     let script = vec![Reply::Status(503); 10];
     let server = FileServer::start(body.clone(), ServerOptions::default(), script).await;
-    let dir = TempDir::new("giveup");
+    let dir = TempDir::new("giveup").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     let mut options = fast_options();
     options.retry.max_attempts = 3;
@@ -237,7 +237,7 @@ async fn http_proxy_carries_the_download_and_no_proxy_bypasses_it() {
     let body = content(48 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
     let proxy = ForwardProxy::start().await.unwrap();
-    let dir = TempDir::new("proxy");
+    let dir = TempDir::new("proxy").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
 
     let through = ProxySettings {
@@ -270,7 +270,7 @@ async fn http_proxy_carries_the_download_and_no_proxy_bypasses_it() {
 async fn catalog_size_beyond_free_space_fails_before_any_request() {
     let body = content(8 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("full-catalog");
+    let dir = TempDir::new("full-catalog").unwrap();
     let spec = PullSpec {
         size: Some(body.len() as u64),
         ..spec(&server, dir.path(), &sha256_hex(&body))
@@ -298,7 +298,7 @@ async fn catalog_size_beyond_free_space_fails_before_any_request() {
 async fn content_length_beyond_free_space_fails_before_writing() {
     let body = content(8 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("full-length");
+    let dir = TempDir::new("full-length").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     let mut options = fast_options();
     options.available_space_override = Some(1000);
@@ -324,7 +324,7 @@ async fn content_length_beyond_free_space_fails_before_writing() {
 async fn free_space_check_counts_what_the_part_file_already_holds() {
     let body = content(8 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("full-part");
+    let dir = TempDir::new("full-part").unwrap();
     let spec = PullSpec {
         size: Some(body.len() as u64),
         ..spec(&server, dir.path(), &sha256_hex(&body))
@@ -348,7 +348,7 @@ async fn write_error_enospc_is_disk_full_and_removes_the_part_file() {
     }
     let body = content(64 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
-    let dir = TempDir::new("enospc");
+    let dir = TempDir::new("enospc").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     let part = part_path(&spec.dest);
     std::os::unix::fs::symlink("/dev/full", &part).unwrap();
@@ -373,7 +373,7 @@ async fn concurrent_pulls_of_one_model_share_one_download() {
         ..ServerOptions::default()
     };
     let server = FileServer::start(body.clone(), options, vec![]).await;
-    let dir = TempDir::new("dedup");
+    let dir = TempDir::new("dedup").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     let pulls = Pulls::new(downloader(fast_options()), CancellationToken::new());
 
@@ -408,7 +408,7 @@ async fn cancelled_pull_keeps_its_part_file_for_a_later_resume() {
         ..ServerOptions::default()
     };
     let server = FileServer::start(body.clone(), options, vec![]).await;
-    let dir = TempDir::new("cancel");
+    let dir = TempDir::new("cancel").unwrap();
     let spec = spec(&server, dir.path(), &sha256_hex(&body));
     let downloader = downloader(fast_options());
     let cancel = CancellationToken::new();

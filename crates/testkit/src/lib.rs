@@ -11,11 +11,13 @@ mod file_server;
 mod forward_proxy;
 mod gauge;
 mod reply;
+mod temp_dir;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
 pub use fake_registration::TEST_ENROLLMENT_TOKEN;
 pub use file_server::FileServer;
 pub use forward_proxy::ForwardProxy;
 pub use reply::{Reply, SSE_DONE, sse_event};
+pub use temp_dir::TempDir;
 
 pub mod processes;
