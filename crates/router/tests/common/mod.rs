@@ -8,6 +8,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod secured;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
