@@ -41,10 +41,9 @@ impl Staff {
 }
 
 /// What an inference request may use.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub enum KeyScope {
     /// No key, and the router allows anonymous inference.
-    #[default]
     Anonymous,
     Key(Arc<ApiKey>),
 }
@@ -65,15 +64,16 @@ impl KeyScope {
     }
 }
 
+/// Fails closed: a handler taking a [`KeyScope`] on a route without a key guard refuses to run.
 impl<S: Send + Sync> FromRequestParts<S> for KeyScope {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
+        parts
             .extensions
             .get::<KeyScope>()
             .cloned()
-            .unwrap_or_default())
+            .ok_or(ApiError::MissingApiKey)
     }
 }
 

@@ -2,15 +2,8 @@
 
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use super::sqlite::{i64_of, u64_of};
 use super::{ApiKeyRow, Credentials, SessionRow, StoreError, StoreOp, UserRow};
-
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn u64_of(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
 
 /// Applies a credential operation inside `tx`; other operations are left to the caller.
 pub(super) async fn apply(
