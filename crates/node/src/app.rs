@@ -1,5 +1,6 @@
 //! Starting and stopping a node: the API server, one supervisor per model, the router agent.
 
+use llm_router_logs::LogFile;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ impl Node {
             models_dir: config.models_dir.clone(),
             model_defaults: Arc::new(config.model_defaults.clone()),
             router: Arc::default(),
+            log: LogFile::new(&config.log_dir, crate::LOG_FILE_PREFIX),
         };
 
         let agent = Agent {

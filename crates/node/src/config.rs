@@ -185,6 +185,11 @@ pub struct Settings {
     #[arg(long, env = "LLM_NODE_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
 
+    /// Where the node writes its log as JSON lines (one file a day, the last 7 kept), read back by
+    /// `GET /api/logs`. [default: $LLM_ROUTER_CACHE/logs, else ~/.cache/llm-router/logs]
+    #[arg(long, env = "LLM_NODE_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+
     /// Least time between two progress reports of a download (to the router and the terminal).
     /// [default: 1s]
     #[arg(long, env = "LLM_NODE_PROGRESS_INTERVAL", value_parser = humantime::parse_duration)]
@@ -225,6 +230,7 @@ impl Settings {
             enrollment_token: self.enrollment_token.or(lower.enrollment_token),
             api_token: self.api_token.or(lower.api_token),
             models_dir: self.models_dir.or(lower.models_dir),
+            log_dir: self.log_dir.or(lower.log_dir),
             runtime_url: self.runtime_url.or(lower.runtime_url),
             runtime_sha256: self.runtime_sha256.or(lower.runtime_sha256),
             runtimes_dir: self.runtimes_dir.or(lower.runtimes_dir),
@@ -263,6 +269,8 @@ pub struct Config {
     pub enrollment_token: Secret,
     pub api_token: Secret,
     pub models_dir: PathBuf,
+    /// Where the JSON-lines log files go.
+    pub log_dir: PathBuf,
     /// Archive to fetch the runtime from when its binary is missing, and its SHA-256.
     pub runtime_archive: Option<(String, String)>,
     /// Where fetched runtimes are unpacked.
@@ -394,6 +402,10 @@ impl TryFrom<Settings> for Config {
             enrollment_token,
             api_token,
             models_dir: s.models_dir.unwrap_or_else(|| cache_dir().join("models")),
+            log_dir: s
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| cache_dir().join("logs")),
             runtime_archive,
             runtimes_dir: s
                 .runtimes_dir

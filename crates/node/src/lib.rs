@@ -15,3 +15,6 @@ mod supervisor;
 
 pub use app::Node;
 pub use config::{Config, ModelSpec, Settings};
+
+/// Log files are `<log dir>/llm-node.<date>.log`.
+pub const LOG_FILE_PREFIX: &str = "llm-node";

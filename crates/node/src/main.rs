@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use llm_node::{Config, Node, Settings};
+use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// Serves local LLM runtimes to an llm-router.
 ///
@@ -29,23 +29,16 @@ struct Cli {
     #[arg(long)]
     check_config: bool,
 
-    /// Log format.
+    /// Log format on stderr (the log file is always JSON lines).
     #[arg(long, env = "LLM_NODE_LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
+    log_format: Format,
 
     #[command(flatten)]
     settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
     let file = match &cli.config {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),
@@ -55,6 +48,9 @@ fn main() -> anyhow::Result<()> {
         println!("{config:#?}");
         return Ok(());
     }
+    let log = LogFile::new(&config.log_dir, llm_node::LOG_FILE_PREFIX);
+    let _log_writer = llm_router_logs::init(cli.log_format, Some(&log))
+        .map_err(|e| anyhow::anyhow!("cannot write logs in {}: {e}", config.log_dir.display()))?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -84,15 +80,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown signal received; stopping runtimes");
     shutdown.cancel();
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

@@ -1,5 +1,6 @@
 //! What the node API handlers share.
 
+use llm_router_logs::LogFile;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct NodeState {
     pub model_defaults: Arc<ModelSpec>,
     /// The router this node is registered with (for progress reports).
     pub router: Arc<RouterLink>,
+    /// The node's own log, served by `GET /api/logs`.
+    pub log: LogFile,
 }
 
 impl NodeState {

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -15,11 +15,13 @@ use crate::api;
 use crate::auth::{Auth, Generated};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::dashboard::{Events, run_hub};
 use crate::health::{run_monitor, run_prober};
 use crate::queue::run_waker;
 use crate::state::AppState;
 use crate::store::{
-    HistorySink, MemoryStore, Retention, SqliteStore, Store, StoreOp, fleet, run_writer,
+    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreOp, fleet,
+    run_writer, unix_ms,
 };
 use crate::tasks::Tasks;
 
@@ -60,7 +62,13 @@ impl Server {
             auto_distribute = config.auto_distribute,
             "model catalog loaded"
         );
-        let tasks = Tasks::new(sink.clone(), store.tasks(crate::tasks::KEPT).await?);
+        let events = Arc::new(Events::default());
+        seed_live_figures(&events, store.as_ref()).await?;
+        let tasks = Tasks::new(
+            sink.clone(),
+            store.tasks(crate::tasks::KEPT).await?,
+            Arc::clone(&events),
+        );
         let state = AppState::new(
             config,
             store,
@@ -68,6 +76,7 @@ impl Server {
             Arc::new(auth),
             Arc::new(catalog),
             Arc::new(tasks),
+            events,
         )?;
         let mut restored = Vec::with_capacity(known.len());
         for row in known {
@@ -137,6 +146,8 @@ impl Server {
             background.clone(),
         ));
         tasks.spawn(run_waker(state.dispatcher.clone(), background.clone()));
+        tasks.spawn(run_hub(state.clone(), background.clone()));
+        let events = Arc::clone(&state.events);
         tracing::info!(
             addr = %listener.local_addr()?,
             balancer = state.dispatcher.policy_name(),
@@ -147,11 +158,15 @@ impl Server {
 
         let app = build_router(state);
         let stop = shutdown.clone();
+        let sockets = Arc::clone(&events);
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { stop.cancelled().await });
+        .with_graceful_shutdown(async move {
+            stop.cancelled().await;
+            sockets.close();
+        });
         let grace = async {
             shutdown.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -170,6 +185,24 @@ impl Server {
         tracing::info!("llm-router stopped");
         Ok(())
     }
+}
+
+/// Gives the dashboard's live figures the stored history: the row count and the last hour.
+async fn seed_live_figures(events: &Events, store: &dyn Store) -> anyhow::Result<()> {
+    let total = store
+        .requests(&RequestQuery {
+            limit: Some(1),
+            ..RequestQuery::default()
+        })
+        .await?
+        .total;
+    let hour_ago = unix_ms(SystemTime::now()).saturating_sub(3_600_000);
+    let rows = store.request_summaries(hour_ago).await?;
+    events.seed(
+        total,
+        rows.into_iter().map(|r| (r.at_ms, r.latency_ms, r.failed)),
+    );
+    Ok(())
 }
 
 /// Prints secrets generated at first start, once, on stderr (not through the log, which may be

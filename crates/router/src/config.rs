@@ -123,6 +123,16 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_ENROLLMENT_TOKEN", hide_env_values = true)]
     pub enrollment_token: Option<Secret>,
 
+    /// Where the router writes its log as JSON lines (one file a day, the last 7 kept), read back
+    /// by `GET /api/logs` and the dashboard. [default: ~/.local/share/llm-router/logs]
+    #[arg(long, env = "LLM_ROUTER_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Serve the dashboard's files from this directory instead of the copy built into the
+    /// binary (for working on the dashboard without rebuilding). [default: the built-in copy]
+    #[arg(long, env = "LLM_ROUTER_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
+
     /// Serve /v1/* and the Ollama API without an API key (a warning is logged at start-up).
     /// [default: false]
     #[arg(
@@ -182,6 +192,8 @@ impl Settings {
             session_ttl: self.session_ttl.or(lower.session_ttl),
             catalog: self.catalog.or(lower.catalog),
             auto_distribute: self.auto_distribute.or(lower.auto_distribute),
+            log_dir: self.log_dir.or(lower.log_dir),
+            dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
         }
     }
 
@@ -225,15 +237,26 @@ pub struct Config {
     /// User catalog file over the built-in catalog.
     pub catalog: Option<PathBuf>,
     pub auto_distribute: bool,
+    /// Where the JSON-lines log files go; `None` (the programmatic default): no log file, and
+    /// `GET /api/logs` answers an empty log. The command line's default is under the user's data
+    /// directory.
+    pub log_dir: Option<PathBuf>,
+    /// Dashboard files served from disk instead of the built-in copy.
+    pub dashboard_dir: Option<PathBuf>,
+}
+
+/// `$XDG_DATA_HOME/llm-router` (or `~/.local/share/llm-router`).
+fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("llm-router")
 }
 
 /// `sqlite://$XDG_DATA_HOME/llm-router/router.db` (or under `~/.local/share`).
 pub fn default_database_url() -> String {
-    let dir = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    format!("sqlite://{}", dir.join("llm-router/router.db").display())
+    format!("sqlite://{}", data_dir().join("router.db").display())
 }
 
 impl Default for Config {
@@ -260,6 +283,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             catalog: None,
             auto_distribute: true,
+            log_dir: None,
+            dashboard_dir: None,
         }
     }
 }
@@ -301,6 +326,8 @@ impl TryFrom<Settings> for Config {
             },
             catalog: s.catalog,
             auto_distribute: s.auto_distribute.unwrap_or(d.auto_distribute),
+            log_dir: Some(s.log_dir.unwrap_or_else(|| data_dir().join("logs"))),
+            dashboard_dir: s.dashboard_dir,
         };
         if config
             .auth

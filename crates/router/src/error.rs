@@ -76,6 +76,8 @@ pub enum ApiError {
     InsufficientStorage(String),
     #[error("task {0} does not exist")]
     TaskNotFound(String),
+    #[error("the node's answer is larger than {0} bytes")]
+    UpstreamTooLarge(usize),
 }
 
 impl ApiError {
@@ -84,7 +86,7 @@ impl ApiError {
             Self::EmptyBody | Self::MalformedJson(_) | Self::InvalidRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::UpstreamTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_)
             | Self::NodeNotFound(_)
             | Self::RouteNotFound(_)
@@ -157,6 +159,7 @@ impl ApiError {
             Self::NodeOffline(_) => "node_offline",
             Self::InsufficientStorage(_) => "insufficient_storage",
             Self::TaskNotFound(_) => "task_not_found",
+            Self::UpstreamTooLarge(_) => "upstream_too_large",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => return None,
         })

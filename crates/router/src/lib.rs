@@ -9,6 +9,7 @@ pub mod auth;
 pub mod balancer;
 pub mod catalog;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod history;
@@ -25,3 +26,6 @@ pub use app::{Server, build_router};
 pub use config::{Config, Settings};
 pub use error::ApiError;
 pub use state::AppState;
+
+/// Log files are `<log dir>/llm-router.<date>.log`.
+pub const LOG_FILE_PREFIX: &str = "llm-router";

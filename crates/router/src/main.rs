@@ -4,15 +4,15 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use llm_router::{Config, Server, Settings};
+use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// One OpenAI-compatible endpoint in front of a fleet of llm-node machines.
 ///
 /// Every option can be given as a flag, as an environment variable, or in a TOML file passed with
 /// --config (keys are the option names with underscores, e.g. `node_timeout = "30s"`). Flags and
-/// environment variables win over the file. Logs go to stderr; RUST_LOG sets the filter
-/// (default: info).
+/// environment variables win over the file. Logs go to stderr and, as JSON lines, to files in
+/// --log-dir; RUST_LOG sets the filter (default: info).
 #[derive(Debug, Parser)]
 #[command(name = "llm-router", version, about, long_about)]
 struct Cli {
@@ -24,28 +24,21 @@ struct Cli {
     #[arg(long)]
     check_config: bool,
 
-    /// Log format.
+    /// Log format on stderr (the log file is always JSON lines).
     #[arg(
         long,
         env = "LLM_ROUTER_LOG_FORMAT",
         value_enum,
         default_value = "text"
     )]
-    log_format: LogFormat,
+    log_format: Format,
 
     #[command(flatten)]
     settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
     let file = match &cli.config {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),
@@ -55,6 +48,12 @@ fn main() -> anyhow::Result<()> {
         println!("{config:#?}");
         return Ok(());
     }
+    let log = config
+        .log_dir
+        .as_ref()
+        .map(|dir| LogFile::new(dir, llm_router::LOG_FILE_PREFIX));
+    let _log_writer = llm_router_logs::init(cli.log_format, log.as_ref())
+        .map_err(|e| anyhow::anyhow!("cannot write the log file: {e}"))?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -91,15 +90,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown signal received; draining in-flight requests");
     shutdown.cancel();
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

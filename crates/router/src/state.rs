@@ -3,9 +3,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use llm_router_logs::LogFile;
+
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::dashboard::Events;
 use crate::health::HealthPolicy;
 use crate::history::Recorder;
 use crate::metrics::Metrics;
@@ -36,6 +39,10 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Model downloads ordered from nodes.
     pub tasks: Arc<Tasks>,
+    /// Live feed of the dashboard.
+    pub events: Arc<Events>,
+    /// The router's own log file, served by `GET /api/logs`.
+    pub log: Option<LogFile>,
     pub started_at: SystemTime,
 }
 
@@ -48,6 +55,7 @@ impl AppState {
         auth: Arc<Auth>,
         catalog: Arc<Catalog>,
         tasks: Arc<Tasks>,
+        events: Arc<Events>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -70,9 +78,14 @@ impl AppState {
             sink.clone(),
             Arc::clone(&metrics),
             Arc::clone(&registry),
+            Arc::clone(&events),
             config.store_bodies,
         );
         let fleet_log = Arc::new(FleetLog::new(sink, config.metrics_sample_interval));
+        let log = config
+            .log_dir
+            .as_ref()
+            .map(|dir| LogFile::new(dir, crate::LOG_FILE_PREFIX));
         Ok(AppState {
             config: Arc::new(config),
             registry,
@@ -85,6 +98,8 @@ impl AppState {
             auth,
             catalog,
             tasks,
+            events,
+            log,
             started_at: SystemTime::now(),
         })
     }

@@ -71,6 +71,7 @@ const TABLE: &[Row] = &[
     row("GET", "/health", None, OPEN),
     row("GET", "/", None, OPEN),
     row("GET", "/api/version", None, OPEN),
+    row("GET", "/dashboard", None, OPEN),
     row(
         "POST",
         "/api/auth/login",
@@ -204,6 +205,22 @@ const TABLE: &[Row] = &[
         None,
         VIEWER_200,
     ),
+    row("GET", "/api/agents/{node}/logs", None, VIEWER_200),
+    row(
+        "POST",
+        "/api/agents/{node}/drain",
+        None,
+        [401, 403, 200, 401, 401, 401],
+    ),
+    row(
+        "POST",
+        "/api/agents/{node}/resume",
+        None,
+        [401, 403, 200, 401, 401, 401],
+    ),
+    row("GET", "/api/logs", None, VIEWER_200),
+    // A plain GET is not a WebSocket handshake: a session gets 400, nobody else gets that far.
+    row("GET", "/ws/dashboard", None, [401, 400, 400, 401, 401, 401]),
     row("GET", "/api/queue", None, VIEWER_200),
     row("GET", "/api/stats", None, VIEWER_200),
     row("GET", "/api/requests", None, VIEWER_200),

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::fake_routes::{Shared, lock, routes};
+use crate::fake_routes::{LogReply, Shared, lock, routes};
 use crate::gauge::Gauge;
 use crate::reply::Reply;
 
@@ -87,6 +87,11 @@ impl FakeNodeBuilder {
     pub async fn spawn(self) -> anyhow::Result<FakeNode> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let log = format!(
+            "{{\"level\":\"INFO\",\"fields\":{{\"message\":\"fake node {name} started\"}}}}\n\
+             {{\"level\":\"INFO\",\"fields\":{{\"message\":\"fake node {name} ready\"}}}}\n",
+            name = self.machine_name
+        );
         let shared = Arc::new(Shared {
             machine_name: self.machine_name,
             ready_models: self.ready_models,
@@ -101,6 +106,7 @@ impl FakeNodeBuilder {
             api_token: format!("fake-node-api-token-{}", uuid_like(addr.port())),
             unauthorized: AtomicU64::new(0),
             pulls: AtomicU64::new(0),
+            log: Mutex::new(LogReply::Text(log)),
         });
         let server = serve(listener, addr, Arc::clone(&shared));
         let http = reqwest::Client::builder().no_proxy().build()?;
@@ -233,6 +239,11 @@ impl FakeNode {
     /// The body of the last inference request, exactly as received.
     pub fn last_body(&self) -> Option<Bytes> {
         self.last_request().map(|r| r.body)
+    }
+
+    /// Changes what `GET /api/logs` answers.
+    pub fn set_log(&self, reply: LogReply) {
+        *lock(&self.shared.log) = reply;
     }
 
     /// Changes the reply for the requests that come next.

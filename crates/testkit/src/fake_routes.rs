@@ -45,6 +45,19 @@ pub(crate) struct Shared {
     pub(crate) unauthorized: AtomicU64,
     /// `POST /pull` calls received.
     pub(crate) pulls: AtomicU64,
+    /// What `GET /api/logs` answers.
+    pub(crate) log: Mutex<LogReply>,
+}
+
+/// What a fake node's `GET /api/logs` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogReply {
+    /// 200 with these lines (the default: two JSON lines naming the fake).
+    Text(String),
+    /// 200 with a body of this many bytes, to test the router's size limit.
+    Oversized(usize),
+    /// This status with a short body.
+    Status(u16),
 }
 
 impl Shared {
@@ -67,7 +80,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/v1/models", get(list_models))
-        .route("/pull", post(pull));
+        .route("/pull", post(pull))
+        .route("/api/logs", get(logs));
     for path in INFERENCE_PATHS {
         router = router.route(path, post(inference));
     }
@@ -85,6 +99,19 @@ async fn pull(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Refuses (401, counted) a call without the fake's API token, as `llm-node` does.
+async fn logs(State(shared): State<Arc<Shared>>) -> Response {
+    let reply = lock(&shared.log).clone();
+    match reply {
+        LogReply::Text(text) => text.into_response(),
+        LogReply::Oversized(n) => vec![b'x'; n].into_response(),
+        LogReply::Status(code) => (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "fake node log failure",
+        )
+            .into_response(),
+    }
+}
+
 async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let expected = format!("Bearer {}", shared.api_token);
     let presented = req

@@ -15,6 +15,7 @@ mod temp_dir;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
 pub use fake_registration::TEST_ENROLLMENT_TOKEN;
+pub use fake_routes::LogReply;
 pub use file_server::FileServer;
 pub use forward_proxy::ForwardProxy;
 pub use reply::{Reply, SSE_DONE, sse_event};

@@ -7,6 +7,7 @@ mod capabilities;
 mod error;
 mod health;
 mod inference;
+mod logs;
 mod pull;
 mod tags;
 
@@ -35,6 +36,7 @@ pub fn router(state: NodeState) -> Router {
         .route("/api/embed", post(inference::ollama_embed))
         .route("/api/embeddings", post(inference::ollama_embeddings))
         .route("/pull", post(pull::pull))
+        .route("/api/logs", get(logs::logs))
         .route_layer(from_fn_with_state(token, auth::require_router))
         .route("/health", get(health::health))
         .fallback(error::not_found)

@@ -2,12 +2,12 @@
 //!
 //! | routes                                              | credential                         |
 //! |-----------------------------------------------------|------------------------------------|
-//! | `/health`, `/api/version`, `/`, `/api/auth/login`   | none                               |
+//! | `/health`, `/api/version`, `/`, `/api/auth/login`, `/dashboard/*` | none                 |
 //! | `/v1/*`, Ollama's `/api/*`                           | API key (unless anonymous allowed) |
 //! | `/api/agents/register`                              | enrolment token                    |
 //! | `/api/health`, `POST /api/agents/{id}/metrics`, task progress | the node's own token     |
-//! | fleet, queue, stats, history (reading), `/api/auth/*` | a session (viewer or admin)      |
-//! | node removal, users, keys, enrolment token, distribution | an admin session              |
+//! | fleet, queue, stats, history, logs, `/ws/dashboard`, `/api/auth/*` | a session (viewer or admin) |
+//! | node removal and draining, users, keys, enrolment token, distribution | an admin session |
 //! | `/metrics`                                          | a session or an API key            |
 //!
 //! README's "Who may call what" table lists every route; `crates/router/tests/access.rs` walks it.
@@ -16,6 +16,7 @@ pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
 pub mod history;
+pub mod logs;
 pub mod models;
 pub mod ollama;
 pub mod openai;
@@ -28,6 +29,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 pub use extract::{ApiJson, ClientAddr};
 
 use crate::auth::guard;
+use crate::dashboard;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -56,6 +58,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         // Open: liveness, and the door to a session.
         .route("/health", get(ops::health))
         .route("/api/auth/login", post(auth::login))
+        // The dashboard's files (it asks for a login before showing anything).
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/{*file}", get(dashboard::file))
         .merge(ollama::open_routes())
         // Nodes: the enrolment token, then their own token (checked by the handlers).
         .route("/api/agents/register", post(agents::register::register))
@@ -73,6 +79,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/metrics",
             get(ops::metrics).route_layer(from_fn_with_state(state.clone(), guard::metrics)),
         )
+        .route("/ws/dashboard", viewer(get(dashboard::dashboard_ws)))
+        .route("/api/logs", viewer(get(logs::router_log)))
         .route("/api/auth/logout", viewer(post(auth::logout)))
         .route("/api/auth/me", viewer(get(auth::me)))
         .route("/api/auth/password", viewer(put(auth::change_password)))
@@ -101,6 +109,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/api/agents/{id}/metrics/history",
             viewer(get(agents::fleet::metrics_history)),
+        )
+        .route("/api/agents/{id}/logs", viewer(get(logs::node_log)))
+        .route("/api/agents/{id}/drain", admin(post(agents::fleet::drain)))
+        .route(
+            "/api/agents/{id}/resume",
+            admin(post(agents::fleet::resume)),
         )
         .route("/api/queue", viewer(get(agents::fleet::queue)))
         .route("/api/models/available", viewer(get(models::available)))

@@ -106,6 +106,7 @@ pub mod testing {
             last_seen: Instant::now(),
             counters: Arc::default(),
             authorization: None,
+            draining: false,
         }
     }
 

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 
 pub use usage::{Usage, UsageTap};
 
+use crate::dashboard::Events;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::registry::{Node, Registry};
@@ -25,6 +26,7 @@ pub struct Recorder {
     sink: HistorySink,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
+    events: Arc<Events>,
     store_bodies: bool,
 }
 
@@ -33,12 +35,14 @@ impl Recorder {
         sink: HistorySink,
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
+        events: Arc<Events>,
         store_bodies: bool,
     ) -> Arc<Self> {
         Arc::new(Recorder {
             sink,
             metrics,
             registry,
+            events,
             store_bodies,
         })
     }
@@ -208,6 +212,7 @@ impl Drop for Recording {
                 .store_bodies
                 .then(|| self.tap.head_text(STORED_BODY_BYTES)),
         };
+        recorder.events.request_finished(&record);
         recorder.sink.send(StoreOp::Request(Box::new(record)));
     }
 }

@@ -183,6 +183,8 @@ impl Registry {
         let updated = existing_id.is_some();
         let previous = existing_id.as_ref().and_then(|id| table.remove(id));
         let id = existing_id.unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()));
+        // A drained machine stays drained when it registers again (after a restart, say).
+        let draining = previous.as_ref().is_some_and(|e| e.node.draining);
         let (counters, slots) = previous
             .map(|e| (Arc::clone(&e.node.counters), e.slots))
             .unwrap_or_default();
@@ -202,6 +204,7 @@ impl Registry {
                 last_seen: Instant::now(),
                 counters,
                 authorization,
+                draining,
             }),
             token: token.clone(),
             slots,
@@ -247,6 +250,7 @@ impl Registry {
                     last_seen: now.checked_sub(silent_for).unwrap_or(now),
                     counters: Arc::default(),
                     authorization: None,
+                    draining: false,
                 }),
                 token: new_secret(),
                 slots: HashMap::new(),
@@ -359,6 +363,20 @@ impl Registry {
             self.publish(&table);
         }
         transition
+    }
+
+    /// Drains a node (no new requests; those in flight finish) or puts it back in service; the
+    /// node as it is now, `None` when it is not registered.
+    pub fn set_draining(&self, id: &str, draining: bool) -> Option<Arc<Node>> {
+        let mut table = self.table();
+        let entry = table.get_mut(id)?;
+        if entry.node.draining != draining {
+            Arc::make_mut(&mut entry.node).draining = draining;
+            let node = Arc::clone(&entry.node);
+            self.publish(&table);
+            return Some(node);
+        }
+        Some(Arc::clone(&entry.node))
     }
 
     /// Removes a node; false when it was not registered.

@@ -75,6 +75,8 @@ pub struct Node {
     /// `Authorization` header of every call to the node (its API token, marked sensitive);
     /// `None` for a node restored from the store until it registers again.
     pub authorization: Option<HeaderValue>,
+    /// Set by an admin: the node finishes what it has but gets no new requests.
+    pub draining: bool,
 }
 
 impl Node {
@@ -112,6 +114,7 @@ impl Node {
             machine_name: self.machine_name.clone(),
             base_url: self.base_url.clone(),
             status: self.status,
+            draining: self.draining,
             runtime: self.runtime.clone(),
             hardware: self.hardware.clone(),
             node_version: self.node_version.clone(),
@@ -133,12 +136,14 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 /// JSON view of a node for the fleet API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeSummary {
     pub id: String,
     pub machine_name: String,
     pub base_url: String,
     pub status: NodeStatus,
+    /// An admin drained it: no new requests until resumed.
+    pub draining: bool,
     pub runtime: RuntimeInfo,
     pub hardware: Hardware,
     pub node_version: String,

@@ -150,7 +150,10 @@ impl Snapshot {
         for node in &nodes {
             for model in &node.models {
                 let entry = models.entry(model.name.clone()).or_default();
-                if node.status == NodeStatus::Online && node.has_ready_model(&model.name) {
+                if node.status == NodeStatus::Online
+                    && !node.draining
+                    && node.has_ready_model(&model.name)
+                {
                     entry.ready.push(Candidate {
                         node: Arc::clone(node),
                         slots: slots(&node.id, &model.name),

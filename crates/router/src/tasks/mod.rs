@@ -5,12 +5,13 @@
 pub mod distribute;
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use llm_router_protocol::node::{TaskProgress, TaskStatus};
 use serde::Serialize;
 
+use crate::dashboard::Events;
 use crate::error::ApiError;
 use crate::store::{HistorySink, StoreOp, TaskRow, unix_ms};
 
@@ -85,15 +86,17 @@ fn percent(done: u64, total: Option<u64>) -> Option<f64> {
 pub struct Tasks {
     tasks: RwLock<HashMap<String, Task>>,
     sink: HistorySink,
+    events: Arc<Events>,
 }
 
 impl Tasks {
     /// Tasks restored from the store; those that were still running are failed (their nodes
     /// re-register and may be placed again).
-    pub fn new(sink: HistorySink, restored: Vec<TaskRow>) -> Tasks {
+    pub fn new(sink: HistorySink, restored: Vec<TaskRow>, events: Arc<Events>) -> Tasks {
         let tasks = Tasks {
             tasks: RwLock::default(),
             sink,
+            events,
         };
         let mut map = HashMap::new();
         for row in restored {
@@ -179,6 +182,7 @@ impl Tasks {
         let task = task.clone();
         drop(tasks);
         self.sink.send(StoreOp::UpsertTask(Box::new(task.row())));
+        self.events.task(&task);
         Ok(task)
     }
 
@@ -192,11 +196,13 @@ impl Tasks {
         let task = task.clone();
         drop(tasks);
         self.sink.send(StoreOp::UpsertTask(Box::new(task.row())));
+        self.events.task(&task);
         Some(task)
     }
 
     fn store(&self, task: Task) {
         self.sink.send(StoreOp::UpsertTask(Box::new(task.row())));
+        self.events.task(&task);
         let mut tasks = self.tasks.write().unwrap_or_else(PoisonError::into_inner);
         if tasks.len() >= KEPT as usize
             && let Some(oldest) = tasks
@@ -232,7 +238,7 @@ mod tests {
 
     fn tasks() -> Tasks {
         let (sink, _rx) = HistorySink::channel(64);
-        Tasks::new(sink, Vec::new())
+        Tasks::new(sink, Vec::new(), Arc::default())
     }
 
     #[test]
@@ -274,7 +280,7 @@ mod tests {
     fn tasks_running_when_the_router_stopped_come_back_failed() {
         let (sink, _rx) = HistorySink::channel(64);
         let running = tasks().create("n1", "node-1", "m", "r").row();
-        let tasks = Tasks::new(sink, vec![running.clone()]);
+        let tasks = Tasks::new(sink, vec![running.clone()], Arc::default());
         let t = tasks.get(&running.id).unwrap();
         assert_eq!(t.status, TaskStatus::Failed);
         assert!(t.error.unwrap().contains("restarted"));

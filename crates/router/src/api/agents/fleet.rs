@@ -38,6 +38,30 @@ pub async fn delete(
     }
 }
 
+/// `POST /api/agents/{id}/drain`: the node gets no new requests (those running finish); it stays
+/// drained across re-registrations until resumed.
+pub async fn drain(state: State<AppState>, id: Path<String>) -> ApiResult<Json<NodeSummary>> {
+    set_draining(state, id, true)
+}
+
+/// `POST /api/agents/{id}/resume`: the node takes requests again.
+pub async fn resume(state: State<AppState>, id: Path<String>) -> ApiResult<Json<NodeSummary>> {
+    set_draining(state, id, false)
+}
+
+fn set_draining(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    draining: bool,
+) -> ApiResult<Json<NodeSummary>> {
+    let node = state
+        .registry
+        .set_draining(&id, draining)
+        .ok_or(ApiError::NodeNotFound(id))?;
+    tracing::info!(node_id = %node.id, node = %node.machine_name, draining, "node drain changed");
+    Ok(Json(node.summary()))
+}
+
 /// `GET /api/queue`: requests waiting for a slot now, and how long waits have been.
 pub async fn queue(State(state): State<AppState>) -> Json<QueueStatsView> {
     Json(state.dispatcher.stats())

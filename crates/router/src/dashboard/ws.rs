@@ -1,0 +1,140 @@
+//! `GET /ws/dashboard`: a session's live feed. The first frame is the whole picture (`hello`),
+//! then every event; a socket that falls behind gets `resync` and is closed (the page reconnects
+//! and starts over from a fresh `hello`).
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::events::{Frame, UserInfo};
+use super::hub::live_stats;
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn dashboard_ws(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return ApiError::Forbidden(
+            "the dashboard socket only accepts pages served by this router (Origin mismatch)"
+                .into(),
+        )
+        .into_response();
+    }
+    upgrade.on_upgrade(move |socket| serve(socket, state, staff))
+}
+
+/// Browsers always send `Origin` on WebSocket handshakes: refuse pages of other sites, so a
+/// session cookie cannot be used from them. Clients without `Origin` are not browsers.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/');
+    host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
+}
+
+async fn serve(mut socket: WebSocket, state: AppState, staff: Staff) {
+    // Subscribe before taking the picture, so nothing falls between the two.
+    let mut frames = state.events.subscribe();
+    let hello = {
+        let snapshot = state.registry.snapshot();
+        let stats = live_stats(&state);
+        Frame::Hello {
+            user: UserInfo {
+                username: &staff.username,
+                role: staff.role.as_str(),
+            },
+            nodes: snapshot.nodes().iter().map(|n| n.summary()).collect(),
+            tasks: state.tasks.list(),
+            stats: &stats,
+        }
+        .encode()
+    };
+    if socket.send(Message::Text(hello)).await.is_err() {
+        return;
+    }
+    tracing::debug!(user = %staff.username, "dashboard socket opened");
+    let closing = state.events.closing();
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Ok(text) => {
+                    if socket.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "dashboard socket fell behind; asking it to resync");
+                    let _ = socket.send(Message::Text(Frame::Resync.encode())).await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the socket itself; the page sends nothing else.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            () = closing.cancelled() => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: "llm-router is shutting down".into(),
+                    })))
+                    .await;
+                break;
+            }
+        }
+    }
+    tracing::debug!(user = %staff.username, "dashboard socket closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HOST,
+            HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("x")),
+        );
+        if let Some(o) = origin {
+            h.insert(
+                ORIGIN,
+                HeaderValue::from_str(o).unwrap_or(HeaderValue::from_static("x")),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn origin_must_be_this_router() {
+        assert!(same_origin(&headers(
+            "127.0.0.1:8080",
+            Some("http://127.0.0.1:8080")
+        )));
+        assert!(same_origin(&headers("127.0.0.1:8080", None)));
+        assert!(!same_origin(&headers(
+            "127.0.0.1:8080",
+            Some("http://evil.example")
+        )));
+        assert!(!same_origin(&headers(
+            "127.0.0.1:8080",
+            Some("http://127.0.0.1:9999")
+        )));
+    }
+}
