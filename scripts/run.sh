@@ -4,8 +4,9 @@
 # the model, then prints the URL, the admin password, an API key and curl examples that use it.
 # Ctrl-C (or SIGTERM) stops everything.
 #
-# The router's state (SQLite database, admin password, enrolment token, the demo API key) lives in
-# $LLM_ROUTER_CACHE/run/, so a second run keeps its history and credentials.
+# The router's state (SQLite database, admin password, enrolment token, the demo API key, both
+# programs' JSON-lines logs) lives in $LLM_ROUTER_CACHE/run/, so a second run keeps its history
+# and credentials.
 #
 # Environment: LLM_ROUTER_PORT (default 8080), LLM_NODE_PORT (default 8081),
 # LLM_ROUTER_CACHE (default ~/.cache/llm-router), CARGO_TARGET_DIR (default $LLM_ROUTER_CACHE/target).
@@ -51,9 +52,10 @@ trap stop EXIT
 
 router_url="http://127.0.0.1:$ROUTER_PORT"
 LLM_ROUTER_ADMIN_PASSWORD="$ADMIN_PASSWORD" LLM_ROUTER_ENROLLMENT_TOKEN="$ENROLLMENT_TOKEN" \
-  "$bin/llm-router" --listen "127.0.0.1:$ROUTER_PORT" --database-url "sqlite://$STATE/router.db" &
+  "$bin/llm-router" --listen "127.0.0.1:$ROUTER_PORT" --database-url "sqlite://$STATE/router.db" \
+  --log-dir "$STATE/logs" &
 pids+=($!)
-LLM_NODE_ENROLLMENT_TOKEN="$ENROLLMENT_TOKEN" \
+LLM_NODE_ENROLLMENT_TOKEN="$ENROLLMENT_TOKEN" LLM_NODE_LOG_DIR="$STATE/node-logs" \
   "$bin/llm-node" --router-url "$router_url" --port "$NODE_PORT" \
   --models "$MODEL=$LLM_MODEL_PATH" --llama-server "$LLAMA_SERVER" --chat-template gemma &
 pids+=($!)
@@ -90,7 +92,8 @@ done
 cat <<MSG
 
 llm-router is running at $router_url  (one llm-node on 127.0.0.1:$NODE_PORT serving $MODEL)
-Admin login:  admin / $ADMIN_PASSWORD     (POST $router_url/api/auth/login)
+Dashboard:    $router_url/dashboard
+Admin login:  admin / $ADMIN_PASSWORD     (dashboard, or POST $router_url/api/auth/login)
 API key:      $API_KEY
 Enrolment token for more nodes: $ENROLLMENT_TOKEN     (all kept in $STATE/)
 Try:

@@ -227,6 +227,8 @@ impl RouterProcess {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--database-url")
             .arg(format!("sqlite://{}", database.display()))
+            .arg("--log-dir")
+            .arg(database.with_file_name("logs"))
             .args(args)
             .env("LLM_ROUTER_ADMIN_PASSWORD", TEST_ADMIN_PASSWORD)
             .env("LLM_ROUTER_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
@@ -393,6 +395,14 @@ pub struct NodeProcess {
     pub port: u16,
     pub url: String,
     pub process: ChildProcess,
+    /// Where the node writes its JSON-lines log (removed when dropped).
+    pub log_dir: PathBuf,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.log_dir);
+    }
 }
 
 impl NodeProcess {
@@ -420,6 +430,8 @@ impl NodeProcess {
         extra: &[&str],
     ) -> anyhow::Result<NodeProcess> {
         let port = if port == 0 { free_port()? } else { port };
+        let log_dir =
+            std::env::temp_dir().join(format!("llm-node-e2e-{}-{port}-logs", std::process::id()));
         let mut cmd = Command::new(binary("llm-node")?);
         cmd.args(["--router-url", router_url, "--name", name])
             .args(["--port", &port.to_string()]);
@@ -432,6 +444,7 @@ impl NodeProcess {
             .args(["--ctx-size", "2048", "--parallel", "2", "--threads", "1"])
             .args(extra)
             .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
+            .env("LLM_NODE_LOG_DIR", &log_dir)
             .env("RUST_LOG", "info");
         let process = ChildProcess::spawn(&format!("llm-node {name}"), cmd)?;
         Ok(NodeProcess {
@@ -439,6 +452,7 @@ impl NodeProcess {
             port,
             url: format!("http://127.0.0.1:{port}"),
             process,
+            log_dir,
         })
     }
 
