@@ -117,6 +117,9 @@ async fn the_dashboard_shows_the_fleet_live_in_a_real_browser() {
         "3s",
         "--heartbeat-interval",
         "1s",
+        // A sample a second: the node detail's charts have points to draw at once.
+        "--metrics-sample-interval",
+        "1s",
     ])
     .await
     .unwrap();
