@@ -156,6 +156,32 @@ async fn partial_file_from_an_earlier_run_is_rehashed_and_resumed() {
 }
 
 #[tokio::test]
+async fn a_file_already_there_with_the_checksum_is_not_downloaded_again() {
+    let body = content(100 * 1024);
+    let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
+    let dir = TempDir::new("present").unwrap();
+    let spec = spec(&server, dir.path(), &sha256_hex(&body));
+    std::fs::write(&spec.dest, &body).unwrap();
+
+    let (outcome, reports) = pull(&downloader(fast_options()), &spec).await;
+
+    let pulled = outcome.unwrap();
+    assert_eq!((pulled.bytes, pulled.attempts), (body.len() as u64, 0));
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+    let last = reports.last().unwrap();
+    assert_eq!(
+        (last.phase, last.bytes_done),
+        (Phase::Verifying, body.len() as u64)
+    );
+
+    // Another file under that name is replaced by the download.
+    std::fs::write(&spec.dest, b"something else").unwrap();
+    let (outcome, _) = pull(&downloader(fast_options()), &spec).await;
+    assert_eq!(outcome.unwrap().attempts, 1);
+    assert_eq!(std::fs::read(&spec.dest).unwrap(), body);
+}
+
+#[tokio::test]
 async fn wrong_sha256_fails_and_leaves_no_file() {
     let body = content(64 * 1024);
     let server = FileServer::start(body.clone(), ServerOptions::default(), vec![]).await;
@@ -392,11 +418,12 @@ async fn concurrent_pulls_of_one_model_share_one_download() {
     );
     assert!(pulls.running().is_empty());
 
-    // Once finished, the model can be pulled again.
+    // Once finished, the model can be pulled again: a pull of its own, which finds the verified
+    // file in place and downloads nothing.
     let again = pulls.pull("tiny", spec);
     assert!(!again.joined());
-    bounded(again.wait()).await.unwrap();
-    assert_eq!(server.seen().len(), 2);
+    assert_eq!(bounded(again.wait()).await.unwrap().attempts, 0);
+    assert_eq!(server.seen().len(), 1);
 }
 
 #[tokio::test]

@@ -138,6 +138,11 @@ struct Transfer<'a, F> {
 
 impl<F: FnMut(&Progress)> Transfer<'_, F> {
     async fn run(&mut self, expected: Option<String>, dest: &Path) -> Result<Pulled, PullError> {
+        if let Some(expected) = &expected
+            && let Some(pulled) = self.present(expected, dest).await?
+        {
+            return Ok(pulled);
+        }
         let attempts = self.fetch().await?;
         let bytes = self.hashed;
         self.reporter
@@ -163,6 +168,58 @@ impl<F: FnMut(&Progress)> Transfer<'_, F> {
             sha256: actual,
             attempts,
         })
+    }
+
+    /// `dest` when it is already there with the expected size and checksum (a model copied by
+    /// hand, or pulled before under another name): nothing to download. Without a checksum a
+    /// file present is not trusted and is downloaded again.
+    async fn present(&mut self, expected: &str, dest: &Path) -> Result<Option<Pulled>, PullError> {
+        let Ok(meta) = fs::metadata(dest).await else {
+            return Ok(None);
+        };
+        let size = meta.len();
+        if !meta.is_file() || self.size_hint.is_some_and(|hint| hint != size) {
+            return Ok(None);
+        }
+        tracing::info!(
+            bytes = size,
+            "the file is already there; checking its checksum"
+        );
+        let read_error = |e| PullError::io(format!("reading {}", dest.display()), e);
+        let mut file = File::open(dest).await.map_err(read_error)?;
+        let mut hasher = Sha256::new();
+        let mut hashed = 0u64;
+        let mut buf = vec![0; HASH_CHUNK];
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(PullError::Cancelled);
+            }
+            let read = file.read(&mut buf).await.map_err(read_error)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buf[..read]);
+            hashed += read as u64;
+            self.reporter
+                .advance(Phase::Verifying, read as u64, hashed, Some(size));
+        }
+        let actual = finish_hex(hasher);
+        if actual != expected {
+            tracing::warn!(
+                expected,
+                actual,
+                "the file there has another checksum; downloading it again"
+            );
+            return Ok(None);
+        }
+        self.reporter.finish(Phase::Verifying, hashed, Some(hashed));
+        tracing::info!(bytes = hashed, sha256 = %actual, "already present and verified; nothing to download");
+        Ok(Some(Pulled {
+            path: dest.to_owned(),
+            bytes: hashed,
+            sha256: actual,
+            attempts: 0,
+        }))
     }
 
     /// Attempts until `.part` holds the whole file; returns the number of attempts.
