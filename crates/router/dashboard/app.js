@@ -14,6 +14,7 @@ import { setupDialogs, toast } from './ui.js';
 
 let user = null;
 let retryTimer = 0;
+let dataStarted = false;
 
 const live = new Live({
   onMessage,
@@ -31,6 +32,7 @@ const live = new Live({
 function onMessage(msg) {
   switch (msg.type) {
     case 'hello':
+      performance.mark('llmr:hello');
       if (msg.user) setUser({ ...user, ...msg.user });
       nodes.setAll(msg.nodes || []);
       models.setTasks(msg.tasks || []);
@@ -80,6 +82,7 @@ function setUser(u) {
 
 function showLogin(message) {
   live.stop();
+  dataStarted = false;
   setUser(null);
   for (const d of document.querySelectorAll('dialog[open]')) d.close();
   $('#boot').hidden = true;
@@ -102,6 +105,12 @@ function showApp(u) {
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
   document.title = 'llm-router';
+  if (!dataStarted) startData();
+}
+
+/** Opens the live connection and loads the REST-backed panels. */
+function startData() {
+  dataStarted = true;
   live.start();
   history.load();
   models.loadCatalog();
@@ -189,12 +198,18 @@ function mount() {
 }
 
 async function boot() {
+  performance.mark('llmr:boot');
   mount();
   // Regression rule: no modal is open after load.
   for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  // Optimistic: most loads have a session, so the data starts coming while /api/auth/me runs
+  // (saves a round trip); without a session these calls fail quietly and the login shows.
+  const me = api.get('/api/auth/me', { quiet401: true });
+  startData();
   try {
-    const me = await api.get('/api/auth/me', { quiet401: true });
-    showApp(me);
+    const u = await me;
+    performance.mark('llmr:me');
+    showApp(u);
   } catch (e) {
     showLogin(e.status === 401 || e.status === 403 ? '' : e.message);
   }

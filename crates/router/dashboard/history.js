@@ -103,10 +103,11 @@ export async function load() {
     const late = buffered.filter((r) => !have.has(r.id) && matches(r));
     buffered = [];
     pending = [];
+    performance.mark('llmr:history');
     renderRows();
     for (const r of late) onRequest(r);
   } catch (e) {
-    if (my !== seq) return;
+    if (my !== seq || e.status === 401) return;
     toast(`History: ${e.message}`, 'error');
   } finally {
     if (my === seq) {

@@ -99,7 +99,7 @@ export async function loadCatalog() {
   try {
     catalog = await api.get('/api/models/available');
   } catch (e) {
-    toast(`Catalog: ${e.message}`, 'error');
+    if (e.status !== 401) toast(`Catalog: ${e.message}`, 'error');
     catalog = [];
   }
   fill($('#pull-model'), catalog.map((c) => h('option', { value: c.name }, c.name)));

@@ -181,6 +181,7 @@ function matches(e) {
 }
 
 const render = throttle(() => {
+  const t0 = performance.now();
   for (const id of dirty) {
     const e = entries.get(id);
     if (!e) continue;
@@ -210,6 +211,7 @@ const render = throttle(() => {
     setText(empty, total ? 'No node matches the filter.' : 'No nodes registered yet. Start llm-node with the enrolment token to add one.');
   }
   for (const fn of listeners) fn();
+  if (!performance.getEntriesByName('llmr:nodes').length && entries.size) performance.measure('llmr:nodes', { start: t0 });
 }, 250);
 
 function touch(id) {
