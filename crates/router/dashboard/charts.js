@@ -35,7 +35,7 @@ function niceMax(v) {
 
 /**
  * A time-series chart in `el`.
- * opts: {title, points: [{t, v}] (v may be null: a gap), max (fixed axis top, e.g. 100),
+ * opts: {title, points: [{t, v}] (v may be null: a gap), max (fixed axis top, e.g. 100), integer,
  *        format (value → text), color (CSS colour class suffix), empty (text when no data)}
  */
 export function lineChart(el, opts) {
@@ -59,7 +59,9 @@ export function lineChart(el, opts) {
   const t0 = points[0].t;
   const t1 = points[points.length - 1].t;
   const span = Math.max(1, t1 - t0);
-  const top = opts.max ?? niceMax(Math.max(...valid.map((p) => p.v)) * 1.1);
+  const peak = Math.max(...valid.map((p) => p.v));
+  // Integer series (counts) get an even top so the middle line is a whole number too.
+  const top = opts.max ?? (opts.integer ? Math.max(2, Math.ceil((peak * 1.1) / 2) * 2) : niceMax(peak * 1.1));
   const x = (t) => pad.l + ((t - t0) / span) * (W - pad.l - pad.r);
   const y = (v) => pad.t + (1 - Math.min(v, top) / top) * (H - pad.t - pad.b);
 

@@ -41,7 +41,8 @@ export function rate(bytesPerSec) {
 export function ms(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return DASH;
   if (v < 10) return v.toFixed(1) + ' ms';
-  if (v < 10000) return nf0.format(v) + ' ms';
+  if (v < 1000) return nf0.format(v) + ' ms';
+  if (v < 10000) return (v / 1000).toFixed(2) + ' s';
   return (v / 1000).toFixed(v < 100000 ? 1 : 0) + ' s';
 }
 

@@ -85,7 +85,7 @@ const renderCharts = throttle(() => {
   lineChart(cpu, { title: 'CPU', points: pts('cpu_percent'), max: 100, format: pctf, color: 'accent' });
   lineChart(mem, { title: 'Memory', points: pts('memory_percent'), max: 100, format: pctf, color: 'violet' });
   lineChart(gpu, { title: 'GPU', points: pts('gpu_percent'), max: 100, format: pctf, color: 'green', empty: 'No GPU on this node' });
-  lineChart(act, { title: 'Active requests', points: pts('active_requests'), format: (v) => String(Math.round(v * 10) / 10), color: 'orange' });
+  lineChart(act, { title: 'Active requests', points: pts('active_requests'), format: (v) => String(Math.round(v * 10) / 10), color: 'orange', integer: true });
 }, 1000);
 
 function refreshLog() {

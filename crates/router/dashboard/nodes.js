@@ -163,7 +163,7 @@ function updateRow(e) {
 
 function tick(e) {
   const n = e.node;
-  setText(e.cells.uptime, n.registered_at_ms ? fmt.duration((fmt.serverNow() - n.registered_at_ms) / 1000) : fmt.DASH);
+  setText(e.cells.uptime, n.registered_at_ms && n.status !== 'offline' ? fmt.duration((fmt.serverNow() - n.registered_at_ms) / 1000) : fmt.DASH);
   const s = secsSinceSeen(e);
   setText(e.cells.seen, fmt.ago(s));
   e.cells.seen.classList.toggle('stale', n.status !== 'offline' && s > 25);
