@@ -113,8 +113,13 @@ function startData() {
   dataStarted = true;
   live.start();
   history.load();
-  models.loadCatalog();
-  refreshRouterLog();
+  // Below the fold: after the first screen is drawn.
+  const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+  later(() => {
+    if (!dataStarted) return;
+    models.loadCatalog();
+    refreshRouterLog();
+  }, { timeout: 1000 });
 }
 
 function refreshRouterLog() {

@@ -50,23 +50,24 @@ export function fill(el, ...nodes) {
 }
 
 /**
- * Calls `fn` at most once per `ms`, always with the latest state: the first call runs on the
- * next animation frame, calls during the wait are folded into one trailing run.
+ * Calls `fn` at most once per `ms`, always with the latest state. A call after a quiet spell runs
+ * at the end of the current task (so calls made together are folded, and the first screen is not
+ * held back by a frame); calls during the wait are folded into one run on the next frame after it.
  */
 export function throttle(fn, ms) {
-  let last = 0;
+  let last = -Infinity;
   let pending = false;
+  const run = () => {
+    pending = false;
+    last = performance.now();
+    fn();
+  };
   return function schedule() {
     if (pending) return;
     pending = true;
-    const wait = Math.max(0, last + ms - performance.now());
-    const run = () => requestAnimationFrame(() => {
-      pending = false;
-      last = performance.now();
-      fn();
-    });
-    if (wait > 0) setTimeout(run, wait);
-    else run();
+    const wait = last + ms - performance.now();
+    if (wait <= 0) queueMicrotask(run);
+    else setTimeout(() => requestAnimationFrame(run), wait);
   };
 }
 

@@ -65,7 +65,10 @@ export function renderLog(el, text, minLevel) {
   el.replaceChildren(frag);
   el.dataset.lines = String(n);
   el.dataset.state = 'loaded';
-  el.scrollTop = el.scrollHeight;
+  // Scrolled to the newest line on the next frame, not here (that would force a layout now).
+  requestAnimationFrame(() => {
+    el.scrollTop = el.scrollHeight;
+  });
   return n;
 }
 
