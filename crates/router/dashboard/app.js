@@ -15,6 +15,7 @@ import { setupDialogs, toast } from './ui.js';
 let user = null;
 let retryTimer = 0;
 let dataStarted = false;
+let greeted = false;
 
 const live = new Live({
   onMessage,
@@ -37,6 +38,9 @@ function onMessage(msg) {
       nodes.setAll(msg.nodes || []);
       models.setTasks(msg.tasks || []);
       onStats(msg.stats);
+      // After a reconnect, requests that ended while the connection was down are in the store.
+      if (greeted) history.load();
+      greeted = true;
       break;
     case 'node_joined':
     case 'node_changed':
@@ -111,6 +115,7 @@ function showApp(u) {
 /** Opens the live connection and loads the REST-backed panels. */
 function startData() {
   dataStarted = true;
+  greeted = false;
   live.start();
   history.load();
   // Below the fold: after the first screen is drawn.
