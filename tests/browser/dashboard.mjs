@@ -17,6 +17,7 @@ const API_KEY = env('API_KEY');
 const MODEL = env('MODEL');
 const NODE_NAMES = env('NODE_NAMES').split(',').map((s) => s.trim()).filter(Boolean);
 const KILL_PID = Number(env('KILL_NODE_PID'));
+if (!Number.isInteger(KILL_PID) || KILL_PID <= 1) throw new Error(`KILL_NODE_PID must be a node's pid, got '${process.env.KILL_NODE_PID}'`);
 const KILL_NAME = env('KILL_NODE_NAME');
 const SKIP_PULL = process.env.SKIP_PULL === '1';
 const PULL_NODE = SKIP_PULL ? '' : env('PULL_NODE_NAME');
