@@ -1,0 +1,292 @@
+// The dashboard end to end in headless Chromium, against a real router with two real nodes.
+// Run by crates/e2e/tests/dashboard.rs (which sets the environment below) as
+//   node tests/browser/dashboard.mjs
+// Environment: ROUTER_URL ADMIN_USER ADMIN_PASSWORD API_KEY MODEL NODE_NAMES (a,b)
+//   KILL_NODE_PID KILL_NODE_NAME PULL_NODE_NAME PULL_MODEL SCREENSHOT_DIR CHROMIUM
+//   SKIP_PULL=1 leaves out the download step (manual runs without a throttled file server).
+// One line per step; exits 0 only when every step passed.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { Steps, env, failureShot, launch, poll, waitIn } from './lib.mjs';
+
+const ROUTER = env('ROUTER_URL').replace(/\/$/, '');
+const ADMIN_USER = env('ADMIN_USER', 'admin');
+const ADMIN_PASSWORD = env('ADMIN_PASSWORD');
+const API_KEY = env('API_KEY');
+const MODEL = env('MODEL');
+const NODE_NAMES = env('NODE_NAMES').split(',').map((s) => s.trim()).filter(Boolean);
+const KILL_PID = Number(env('KILL_NODE_PID'));
+if (!Number.isInteger(KILL_PID) || KILL_PID <= 1) throw new Error(`KILL_NODE_PID must be a node's pid, got '${process.env.KILL_NODE_PID}'`);
+const KILL_NAME = env('KILL_NODE_NAME');
+const SKIP_PULL = process.env.SKIP_PULL === '1';
+const PULL_NODE = SKIP_PULL ? '' : env('PULL_NODE_NAME');
+const PULL_MODEL = SKIP_PULL ? '' : env('PULL_MODEL');
+const SHOTS = env('SCREENSHOT_DIR');
+const WAIT = 60000;
+
+fs.mkdirSync(SHOTS, { recursive: true });
+const shot = (name) => path.join(SHOTS, name);
+const rowSel = (name) => `#nodes-body tr[data-node-name="${CSS_escape(name)}"]`;
+function CSS_escape(s) {
+  return s.replace(/["\\]/g, '\\$&');
+}
+
+const steps = new Steps('dashboard');
+const pageErrors = [];
+const consoleLines = [];
+let browser;
+let page;
+
+async function noModalOpen(when) {
+  const open = await page.evaluate(() =>
+    [...document.querySelectorAll('dialog')].filter((d) => d.open || d.getBoundingClientRect().height > 0).map((d) => d.id));
+  if (open.length) throw new Error(`a modal is open ${when}: ${open.join(', ')}`);
+}
+
+async function cardValue(testid) {
+  return page.evaluate((id) => {
+    const v = document.querySelector(`[data-testid="${id}-value"]`);
+    return v && v.dataset.value !== '' && v.dataset.value !== undefined ? Number(v.dataset.value) : null;
+  }, testid);
+}
+
+async function chat(i) {
+  const res = await fetch(`${ROUTER}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: `Say hello (${i})` }] }),
+  });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`chat completion ${i} answered ${res.status}: ${body.slice(0, 300)}`);
+}
+
+async function main() {
+  browser = await launch();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    consoleLines.push(`${m.type()}: ${m.text()}`);
+    if (consoleLines.length > 50) consoleLines.shift();
+  });
+
+  await steps.run('login page shown, no modal open after load', async () => {
+    await page.goto(`${ROUTER}/dashboard`);
+    await page.waitForSelector('[data-testid="login-form"]', { state: 'visible', timeout: WAIT });
+    await noModalOpen('after load');
+    await page.screenshot({ path: shot('login.png') });
+  });
+
+  await steps.run('log in through the form', async () => {
+    await page.fill('[data-testid="login-username"]', ADMIN_USER);
+    await page.fill('[data-testid="login-password"]', ADMIN_PASSWORD);
+    await page.click('[data-testid="login-submit"]');
+    await waitIn(page, 'the dashboard after login (or an error under the form)', () =>
+      !document.querySelector('#app-view').hidden || !document.querySelector('#login-error').hidden, null, WAIT);
+    const error = await page.evaluate(() => {
+      const e = document.querySelector('#login-error');
+      return e.hidden ? null : e.textContent;
+    });
+    if (error) throw new Error(`login refused: ${error}`);
+    await waitIn(page, 'the live connection (ws-status live)', () =>
+      document.querySelector('[data-testid="ws-status"]').dataset.state === 'live', null, WAIT);
+    await noModalOpen('after login');
+    const role = await page.evaluate(() => document.body.dataset.role);
+    if (role !== 'admin') throw new Error(`logged in with role '${role}', expected admin`);
+  });
+
+  await steps.run(`both nodes online in the table (${NODE_NAMES.join(', ')})`, async () => {
+    await waitIn(page, `rows of ${NODE_NAMES.join(', ')} with status online`, (names) =>
+      names.every((n) => {
+        const row = [...document.querySelectorAll('#nodes-body tr')].find((r) => r.dataset.nodeName === n);
+        return row && row.dataset.status === 'online' && row.querySelector('.status').textContent.includes('online');
+      }), NODE_NAMES, WAIT);
+    await page.evaluate(() => {
+      window.__noReload = 1;
+    });
+  });
+
+  let before;
+  await steps.run('3 chat completions show in the cards and the history without reload', async () => {
+    await waitIn(page, 'the requests-total card and the history total', () => {
+      const v = document.querySelector('[data-testid="card-requests-total-value"]');
+      const t = document.querySelector('[data-testid="history-total"]');
+      return v && v.dataset.value !== undefined && v.dataset.value !== '' && t && t.dataset.total !== undefined;
+    }, null, WAIT);
+    before = {
+      card: await cardValue('card-requests-total'),
+      total: await page.evaluate(() => Number(document.querySelector('[data-testid="history-total"]').dataset.total)),
+      ids: await page.evaluate(() => [...document.querySelectorAll('#history-body tr')].map((r) => r.dataset.requestId)),
+    };
+    for (let i = 1; i <= 3; i++) await chat(i);
+    await waitIn(page, `the requests-total card to reach ${before.card + 3}`, (want) =>
+      Number(document.querySelector('[data-testid="card-requests-total-value"]').dataset.value) >= want, before.card + 3, WAIT);
+    await waitIn(page, `the history total to reach ${before.total + 3}`, (want) =>
+      Number(document.querySelector('[data-testid="history-total"]').dataset.total) >= want, before.total + 3, WAIT);
+    const fresh = await waitIn(page, `3 new history rows of ${MODEL} with status 200`, ({ ids, model }) => {
+      const rows = [...document.querySelectorAll('#history-body tr[data-testid="history-row"]')]
+        .filter((r) => !ids.includes(r.dataset.requestId) && r.dataset.model === model && r.dataset.status === '200');
+      return rows.length >= 3 && rows.length;
+    }, { ids: before.ids, model: MODEL }, WAIT);
+    const card = await cardValue('card-requests-total');
+    await page.screenshot({ path: shot('overview.png'), fullPage: true });
+    await page.locator('#history').screenshot({ path: shot('history.png') });
+    return `requests total ${before.card} → ${card}, ${fresh} new rows`;
+  });
+
+  const detailName = NODE_NAMES[0];
+  await steps.run(`node detail of ${detailName}: log lines and charts`, async () => {
+    await page.click(rowSel(detailName));
+    await waitIn(page, 'the node modal', (n) => {
+      const m = document.querySelector('[data-testid="node-modal"]');
+      return m.open && m.dataset.nodeName === n;
+    }, detailName, WAIT);
+    const lines = await waitIn(page, 'lines in the node log', () => {
+      const l = document.querySelector('[data-testid="node-log"]');
+      if (l.dataset.state === 'error') throw new Error('node log: ' + l.textContent);
+      return l.dataset.state === 'loaded' && Number(l.dataset.lines) > 0 && Number(l.dataset.lines);
+    }, null, WAIT);
+    await waitIn(page, 'the CPU and memory charts drawn (two samples or more)', () => {
+      const charts = document.querySelectorAll('[data-testid="node-chart"]');
+      return charts.length === 4 && [charts[0], charts[1]].every((c) => c.querySelector('svg path.line'));
+    }, null, WAIT);
+    await page.screenshot({ path: shot('node-detail.png') });
+    return `${lines} log lines`;
+  });
+
+  await steps.run('node log Refresh reloads it', async () => {
+    const loads = await page.evaluate(() => Number(document.querySelector('[data-testid="node-log"]').dataset.loads));
+    await page.click('[data-testid="node-log-refresh"]');
+    const lines = await waitIn(page, 'the refreshed node log', (n) => {
+      const l = document.querySelector('[data-testid="node-log"]');
+      return Number(l.dataset.loads) > n && l.dataset.state === 'loaded' && Number(l.dataset.lines) > 0 && Number(l.dataset.lines);
+    }, loads, WAIT);
+    await page.click('[data-testid="node-modal-close"]');
+    await noModalOpen('after closing the node modal');
+    return `${lines} log lines`;
+  });
+
+  if (!SKIP_PULL) {
+    await steps.run(`download ${PULL_MODEL} to ${PULL_NODE} from the UI shows progress`, async () => {
+      // Record every progress value the task rows take, so quick changes between polls count.
+      await page.evaluate(() => {
+        window.__progress = {};
+        const note = (el) => {
+          if (!el.dataset || el.dataset.testid !== 'task-row') return;
+          const id = el.dataset.taskId;
+          const seen = (window.__progress[id] ||= { values: [], statuses: [] });
+          if (el.dataset.progress !== '' && seen.values[seen.values.length - 1] !== el.dataset.progress) seen.values.push(el.dataset.progress);
+          if (seen.statuses[seen.statuses.length - 1] !== el.dataset.status) seen.statuses.push(el.dataset.status);
+          seen.error = el.querySelector('.task-error')?.textContent || '';
+        };
+        new MutationObserver((muts) => {
+          for (const m of muts) {
+            if (m.type === 'attributes') note(m.target);
+            for (const n of m.addedNodes || []) note(n);
+          }
+        }).observe(document.querySelector('#tasks-list'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-progress', 'data-status'] });
+      });
+      const existing = await page.evaluate(() => [...document.querySelectorAll('[data-testid="task-row"]')].map((r) => r.dataset.taskId));
+      await page.locator('#models').scrollIntoViewIfNeeded();
+      await page.selectOption('[data-testid="pull-model"]', PULL_MODEL);
+      const nodeId = await page.evaluate((name) => {
+        const n = [...document.querySelectorAll('#nodes-body tr')].find((r) => r.dataset.nodeName === name);
+        return n && n.dataset.nodeId;
+      }, PULL_NODE);
+      if (!nodeId) throw new Error(`no row for node ${PULL_NODE}`);
+      await page.selectOption('[data-testid="pull-node"]', nodeId);
+      await page.click('[data-testid="pull-submit"]');
+      const taskId = await waitIn(page, `a new task row for ${PULL_MODEL} on ${PULL_NODE}`, ({ existing, model, node }) => {
+        const r = [...document.querySelectorAll('[data-testid="task-row"]')].find((x) =>
+          !existing.includes(x.dataset.taskId) && x.dataset.model === model && x.dataset.nodeName === node);
+        return r && r.dataset.taskId;
+      }, { existing, model: PULL_MODEL, node: PULL_NODE }, WAIT);
+      let shotTaken = false;
+      const final = await poll(`task ${taskId} to finish`, async () => {
+        const s = await page.evaluate((id) => {
+          const r = document.querySelector(`[data-testid="task-row"][data-task-id="${id}"]`);
+          return { now: r ? { status: r.dataset.status, progress: r.dataset.progress } : null, seen: window.__progress[id] || { values: [], statuses: [] } };
+        }, taskId);
+        const p = Number(s.now && s.now.progress);
+        if (!shotTaken && s.now && s.now.progress !== '' && p > 0 && p < 100) {
+          shotTaken = true;
+          await page.locator('#models').screenshot({ path: shot('models.png') });
+        }
+        return s.now && ['ready', 'failed'].includes(s.now.status) ? s : null;
+      }, { timeout: WAIT, interval: 200 });
+      const below = [...new Set(final.seen.values.map(Number).filter((v) => v < 100))];
+      if (!shotTaken) await page.locator('#models').screenshot({ path: shot('models.png') });
+      const trail = `progress ${final.seen.values.join(' → ')}; status ${final.seen.statuses.join(' → ')}`;
+      if (below.length < 2) throw new Error(`the progress bar took ${below.length} value(s) below 100 (want 2 or more): ${trail}`);
+      if (final.now.status === 'failed') {
+        const reached = final.seen.values.map(Number).some((v) => v >= 100);
+        if (!reached) throw new Error(`the download failed before completing: ${final.seen.error || 'no error text'}; ${trail}`);
+        return `${trail}; downloaded, then failed with a clear status: ${final.seen.error}`;
+      }
+      return trail;
+    });
+  }
+
+  await steps.run(`killed node ${KILL_NAME} turns offline`, async () => {
+    process.kill(KILL_PID, 'SIGKILL');
+    const t = Date.now();
+    await waitIn(page, `the row of ${KILL_NAME} to show offline`, (name) => {
+      const row = [...document.querySelectorAll('#nodes-body tr')].find((r) => r.dataset.nodeName === name);
+      const st = row && row.querySelector('.status');
+      return row && row.dataset.status === 'offline' && st.classList.contains('status-offline') && st.textContent.includes('offline');
+    }, KILL_NAME, WAIT);
+    const color = await page.evaluate((name) => {
+      const row = [...document.querySelectorAll('#nodes-body tr')].find((r) => r.dataset.nodeName === name);
+      return getComputedStyle(row.querySelector('.status i')).backgroundColor;
+    }, KILL_NAME);
+    const offline = await page.evaluate(() => Number(document.querySelector('[data-testid="card-nodes-offline"]').textContent));
+    if (offline < 1) throw new Error(`the offline card says ${offline}`);
+    return `${((Date.now() - t) / 1000).toFixed(1)} s after SIGKILL, dot ${color}`;
+  });
+
+  await steps.run('narrow window (420×900): cards wrap, no page-wide horizontal scroll', async () => {
+    await page.setViewportSize({ width: 420, height: 900 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: shot('narrow.png') });
+    if (overflow > 1) throw new Error(`the page is ${overflow} px wider than the window`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await steps.run('dark colour scheme', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForTimeout(200);
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    await page.screenshot({ path: shot('dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+    if (r + g + b > 150) throw new Error(`the background is not dark: ${bg}`);
+  });
+
+  await steps.run('no reload and no script error during the whole test', async () => {
+    const mark = await page.evaluate(() => window.__noReload);
+    if (mark !== 1) throw new Error('window.__noReload is gone: the page was reloaded');
+    if (pageErrors.length) throw new Error(`script errors: ${pageErrors.join(' | ')}`);
+  });
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  code = 1;
+  if (page) {
+    const file = failureShot();
+    await page.screenshot({ path: file, fullPage: true }).then(() => console.log(`[dashboard] screenshot of the failure: ${file}`), () => {});
+  }
+  if (!steps.failed) console.log(`[dashboard] FAIL setup: ${e.message}`);
+  if (pageErrors.length) console.log(`[dashboard] script errors: ${pageErrors.join(' | ')}`);
+  if (consoleLines.length) console.log(`[dashboard] last console lines:\n  ${consoleLines.slice(-10).join('\n  ')}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  if (!steps.failed && code) steps.failed = 1;
+  steps.summary();
+}
+process.exit(code);
