@@ -39,7 +39,12 @@ if [ ! -x "$CHROMIUM_BIN" ]; then
 fi
 
 # --- npm packages --------------------------------------------------------------
-command -v npm >/dev/null || { log "npm not found (Node.js 18+ is needed)"; exit 1; }
+if ! command -v npm >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  log "installing Debian packages nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >&2 ||
+    { $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >&2; }
+fi
 mkdir -p "$DEST"
 want="$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -d' ' -f1)"
 stamp="$DEST/.installed-sha256"

@@ -167,9 +167,16 @@ async fn the_first_load_with_100_nodes_and_10000_requests() {
     const REQUESTS: usize = 10_000;
     let browser = browser_env();
     // Fakes never heartbeat: a long timeout keeps them online for the measurement.
-    let router = RouterProcess::start(&["--node-timeout", "10m", "--heartbeat-interval", "5s"])
-        .await
-        .unwrap();
+    let router = RouterProcess::start(&[
+        "--node-timeout",
+        "10m",
+        "--heartbeat-interval",
+        "5s",
+        "--auto-distribute",
+        "false",
+    ])
+    .await
+    .unwrap();
     let reply = Reply::Json(json!({
         "id": "x", "object": "chat.completion", "created": 0, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
