@@ -78,9 +78,11 @@ export class Live {
       }
       this.onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // 1008: the router closed the socket because the session ended (logout, expiry).
+      if (ev.code === 1008 && this.onAuthLost) this.onAuthLost();
       if (!greeted) this.failures++;
       this.retry();
     };

@@ -270,3 +270,31 @@ async fn the_dashboard_files_are_served_with_etags() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_socket_closes_when_its_session_ends() {
+    let router = spawn_router(test_config()).await.unwrap();
+    let mut socket = connect(&router, None).await.unwrap();
+    frame(&mut socket, "hello", |_| true).await;
+    let status = client()
+        .post(router.url("/api/auth/logout"))
+        .bearer_auth(router.admin_token().await)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| f.reason.to_string()),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket closed within 10 s of the logout");
+    assert_eq!(closed.as_deref(), Some("the session ended: log in again"));
+}

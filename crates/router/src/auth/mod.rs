@@ -322,7 +322,16 @@ impl Auth {
             .filter(|t| t.starts_with(SESSION_PREFIX))
             .or_else(|| session_cookie(headers))
             .ok_or(ApiError::Unauthenticated)?;
-        let d = digest(token);
+        self.session(digest(token))
+    }
+
+    /// True while the session `staff` came with is still valid (not logged out, expired, or its
+    /// user deleted); long-lived connections check it from time to time.
+    pub fn still_valid(&self, staff: &Staff) -> bool {
+        self.session(staff.session).is_ok()
+    }
+
+    fn session(&self, d: Digest) -> Result<Staff, ApiError> {
         let session = self
             .sessions
             .read()

@@ -1,6 +1,9 @@
 //! `GET /ws/dashboard`: a session's live feed. The first frame is the whole picture (`hello`),
 //! then every event; a socket that falls behind gets `resync` and is closed (the page reconnects
-//! and starts over from a fresh `hello`).
+//! and starts over from a fresh `hello`). A socket whose session ends (logout, expiry) is closed
+//! within [`SESSION_CHECK`].
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -14,6 +17,10 @@ use super::hub::live_stats;
 use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// How often an open socket checks that its session is still valid (logout, expiry, user
+/// deleted): at most this long after, the socket is closed.
+const SESSION_CHECK: Duration = Duration::from_secs(5);
 
 pub async fn dashboard_ws(
     State(state): State<AppState>,
@@ -67,8 +74,21 @@ async fn serve(mut socket: WebSocket, state: AppState, staff: Staff) {
     }
     tracing::debug!(user = %staff.username, "dashboard socket opened");
     let closing = state.events.closing();
+    let mut session_check = tokio::time::interval(SESSION_CHECK);
+    session_check.tick().await;
     loop {
         tokio::select! {
+            _ = session_check.tick() => {
+                if !state.auth.still_valid(&staff) {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::POLICY,
+                            reason: "the session ended: log in again".into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
             frame = frames.recv() => match frame {
                 Ok(text) => {
                     if socket.send(Message::Text(text)).await.is_err() {
