@@ -6,7 +6,9 @@
 //! one more loopback hop, relay). Everything runs in this process on loopback.
 //!
 //! Run: `cargo bench -p llm-router --bench overhead` (env: BENCH_REQUESTS, BENCH_CONCURRENCY,
-//! BENCH_DATABASE_URL — `memory` by default, or `sqlite:///tmp/bench.db` to write history to disk)
+//! BENCH_DATABASE_URL — `memory` by default, or `sqlite:///tmp/bench.db` to write history to disk;
+//! BENCH_DASHBOARD=1 keeps a dashboard socket open during the runs, so every request is also sent
+//! as a live frame)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,7 +66,12 @@ async fn run() -> anyhow::Result<()> {
 
     // Every request carries a credential, as in production: the router checks an API key (part of
     // the figure), the fake node its API token (as llm-node does).
-    let key = api_key(&router_url).await?;
+    let (session, key) = credentials(&router_url).await?;
+    let dashboard = if std::env::var("BENCH_DASHBOARD").is_ok_and(|v| v == "1") {
+        Some(watch_dashboard(&router_url, &session).await?)
+    } else {
+        None
+    };
     let routed_client = client(&key, concurrency)?;
     let direct_client = client(fake.api_token(), concurrency)?;
     let body = Arc::new(
@@ -90,9 +97,42 @@ async fn run() -> anyhow::Result<()> {
         micros(routed.p(0.90)) - micros(direct.p(0.90)),
         micros(routed.p(0.99)) - micros(direct.p(0.99)),
     );
+    if let Some(frames) = dashboard {
+        println!(
+            "dashboard socket open throughout: {} request frames received",
+            frames.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     cancel.cancel();
     let _ = router.await;
     Ok(())
+}
+
+/// Opens `/ws/dashboard` with the admin session and counts the `request` frames it receives.
+async fn watch_dashboard(
+    router_url: &str,
+    session: &str,
+) -> anyhow::Result<Arc<std::sync::atomic::AtomicU64>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request =
+        format!("{}/ws/dashboard", router_url.replace("http://", "ws://")).into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {session}").parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&frames);
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message
+                && text.starts_with(r#"{"type":"request""#)
+            {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    Ok(frames)
 }
 
 struct Run {
@@ -185,8 +225,8 @@ fn client(token: &str, concurrency: usize) -> anyhow::Result<reqwest::Client> {
 
 const BENCH_PASSWORD: &str = "bench-admin-password";
 
-/// Logs in as admin and creates an API key.
-async fn api_key(router_url: &str) -> anyhow::Result<String> {
+/// Logs in as admin and creates an API key: the session and the key.
+async fn credentials(router_url: &str) -> anyhow::Result<(String, String)> {
     let http = reqwest::Client::builder().no_proxy().build()?;
     let login: serde_json::Value = http
         .post(format!("{router_url}/api/auth/login"))
@@ -196,18 +236,19 @@ async fn api_key(router_url: &str) -> anyhow::Result<String> {
         .error_for_status()?
         .json()
         .await?;
-    let session = login["token"].as_str().unwrap_or_default();
+    let session = login["token"].as_str().unwrap_or_default().to_owned();
     let created: serde_json::Value = http
         .post(format!("{router_url}/api/keys"))
-        .bearer_auth(session)
+        .bearer_auth(&session)
         .json(&json!({"name": "bench"}))
         .send()
         .await?
         .error_for_status()?
         .json()
         .await?;
-    created["key"]
+    let key = created["key"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no key in {created}"))
+        .ok_or_else(|| anyhow::anyhow!("no key in {created}"))?;
+    Ok((session, key))
 }

@@ -298,3 +298,24 @@ async fn a_socket_closes_when_its_session_ends() {
     .expect("the socket closed within 10 s of the logout");
     assert_eq!(closed.as_deref(), Some("the session ended: log in again"));
 }
+
+#[tokio::test]
+async fn sockets_are_told_when_the_router_shuts_down() {
+    let router = spawn_router(test_config()).await.unwrap();
+    let mut socket = connect(&router, None).await.unwrap();
+    frame(&mut socket, "hello", |_| true).await;
+    drop(router);
+    let code = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket closed within 10 s of the shutdown");
+    assert_eq!(code, Some(1001), "close code 'going away'");
+}
