@@ -54,7 +54,10 @@ function onMessage(msg) {
       nodeModal.nodeLeft(msg.id);
       break;
     case 'request':
-      if (msg.request) history.onRequest(msg.request);
+      if (msg.request) {
+        history.onRequest(msg.request);
+        cards.requestFinished();
+      }
       break;
     case 'task':
       if (msg.task) models.upsert(msg.task);

@@ -100,6 +100,13 @@ function push(arr, v) {
   if (arr.length > SPARK_POINTS) arr.shift();
 }
 
+/** A `request` frame: the total counts it at once; the next `stats` frame brings the rest. */
+export function requestFinished() {
+  if (!stats) return;
+  stats = { ...stats, requests_total: stats.requests_total + 1 };
+  render();
+}
+
 /** Node counts by state, from the live node list. */
 export function setCounts(c) {
   counts = c;

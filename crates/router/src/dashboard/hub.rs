@@ -66,15 +66,25 @@ pub async fn run_hub(state: AppState, stop: CancellationToken) {
                 versions.mark_unchanged();
                 let snapshot = state.registry.snapshot();
                 let events = &state.events;
-                known.diff(&snapshot, |frame| events.publish(&frame));
-            }
-            _ = tick.tick() => {
-                if state.events.watched() {
-                    let stats = live_stats(&state);
-                    state.events.publish(&Frame::Stats { stats: &stats });
+                let mut sent = false;
+                known.diff(&snapshot, |frame| {
+                    sent = true;
+                    events.publish(&frame);
+                });
+                // The node counts of the header change with the nodes, not a second later.
+                if sent {
+                    publish_stats(&state);
                 }
             }
+            _ = tick.tick() => publish_stats(&state),
         }
+    }
+}
+
+fn publish_stats(state: &AppState) {
+    if state.events.watched() {
+        let stats = live_stats(state);
+        state.events.publish(&Frame::Stats { stats: &stats });
     }
 }
 
