@@ -263,7 +263,7 @@ async fn the_dashboard_files_are_served_with_etags() {
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     for path in [
         "/dashboard/nope.js",
-        "/dashboard/.gitkeep",
+        "/dashboard/.hidden",
         "/dashboard/../Cargo.toml",
     ] {
         let response = client().get(router.url(path)).send().await.unwrap();
