@@ -170,6 +170,54 @@ async function main() {
     return `${lines} log lines`;
   });
 
+  const drainName = NODE_NAMES[0];
+  await steps.run(`drain and resume ${drainName} from its detail (admin)`, async () => {
+    const draining = (want) => waitIn(page, `the row of ${drainName} with draining=${want}`, ({ name, want }) => {
+      const row = [...document.querySelectorAll('#nodes-body tr')].find((r) => r.dataset.nodeName === name);
+      return row && row.dataset.draining === want;
+    }, { name: drainName, want }, WAIT);
+    await page.click(rowSel(drainName));
+    await page.click('[data-testid="node-drain"]');
+    await draining('true');
+    await page.click('[data-testid="node-resume"]');
+    await draining('false');
+    await page.click('[data-testid="node-modal-close"]');
+    await noModalOpen('after closing the node modal');
+  });
+
+  await steps.run('history: filter, request detail and CSV export', async () => {
+    const total = () => page.evaluate(() => Number(document.querySelector('[data-testid="history-total"]').dataset.total));
+    const all = await total();
+    await page.fill('[data-testid="history-filter-model"]', 'no-such-model');
+    await waitIn(page, 'an empty history for an unknown model', () =>
+      Number(document.querySelector('[data-testid="history-total"]').dataset.total) === 0 &&
+      !document.querySelector('[data-testid="history-row"]'), null, WAIT);
+    await page.fill('[data-testid="history-filter-model"]', MODEL);
+    const shown = await waitIn(page, `only ${MODEL} rows`, (model) => {
+      const rows = [...document.querySelectorAll('[data-testid="history-row"]')];
+      return rows.length > 0 && rows.every((r) => r.dataset.model === model) && rows.length;
+    }, MODEL, WAIT);
+    const href = await page.getAttribute('[data-testid="export-csv"]', 'href');
+    if (!href.includes(`model=${encodeURIComponent(MODEL)}`)) throw new Error(`the CSV link ignores the filter: ${href}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-csv"]')]);
+    const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+    if (!csv[0].startsWith('id,at_ms,') || csv.length - 1 !== shown) {
+      throw new Error(`the CSV has ${csv.length - 1} rows for ${shown} shown; header '${csv[0]}'`);
+    }
+    const id = await page.getAttribute('[data-testid="history-row"]', 'data-request-id');
+    await page.click('[data-testid="history-row"]');
+    await waitIn(page, 'the request detail', (id) => {
+      const m = document.querySelector('[data-testid="request-modal"]');
+      return m.open && m.textContent.includes(id) && document.querySelector('[data-testid="request-detail"]').textContent.includes('Latency');
+    }, id, WAIT);
+    await page.click('[data-testid="request-modal-close"]');
+    await page.fill('[data-testid="history-filter-model"]', '');
+    await waitIn(page, 'the whole history again', (n) =>
+      Number(document.querySelector('[data-testid="history-total"]').dataset.total) >= n, all, WAIT);
+    await noModalOpen('after closing the request modal');
+    return `${shown} ${MODEL} rows, CSV with the same ${shown} rows, detail of ${id.slice(0, 8)}…`;
+  });
+
   if (!SKIP_PULL) {
     await steps.run(`download ${PULL_MODEL} to ${PULL_NODE} from the UI shows progress`, async () => {
       // Record every progress value the task rows take, so quick changes between polls count.
@@ -267,6 +315,39 @@ async function main() {
     await page.screenshot({ path: shot('dark.png') });
     await page.emulateMedia({ colorScheme: 'light' });
     if (r + g + b > 150) throw new Error(`the background is not dark: ${bg}`);
+  });
+
+  await steps.run('a viewer sees the fleet but no admin actions', async () => {
+    const login = await fetch(`${ROUTER}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: ADMIN_USER, password: ADMIN_PASSWORD }),
+    });
+    const { token } = await login.json();
+    const created = await fetch(`${ROUTER}/api/users`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'watcher', password: 'watcher-password', role: 'viewer' }),
+    });
+    if (created.status !== 201) throw new Error(`creating a viewer answered ${created.status}`);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const viewer = await context.newPage();
+      await viewer.goto(`${ROUTER}/dashboard`);
+      await viewer.fill('[data-testid="login-username"]', 'watcher');
+      await viewer.fill('[data-testid="login-password"]', 'watcher-password');
+      await viewer.click('[data-testid="login-submit"]');
+      await waitIn(viewer, 'the viewer\'s live dashboard', () =>
+        document.body.dataset.role === 'viewer' && document.querySelector('[data-testid="ws-status"]').dataset.state === 'live' &&
+        document.querySelectorAll('#nodes-body tr').length > 0, null, WAIT);
+      await viewer.click(rowSel(NODE_NAMES[0]));
+      await waitIn(viewer, 'the node modal', () => document.querySelector('[data-testid="node-modal"]').open, null, WAIT);
+      for (const id of ['node-drain', 'node-resume', 'node-remove', 'pull-form']) {
+        if (await viewer.locator(`[data-testid="${id}"]`).isVisible()) throw new Error(`a viewer sees ${id}`);
+      }
+    } finally {
+      await context.close();
+    }
   });
 
   await steps.run('no reload and no script error during the whole test', async () => {
