@@ -159,6 +159,54 @@ async fn the_dashboard_shows_the_fleet_live_in_a_real_browser() {
         server.requests() > 0,
         "the download the browser watched never reached the mirror"
     );
+
+    // The log APIs the page used, read directly: JSON lines from the real files, N of them.
+    let agents = router.agents().await.unwrap();
+    let a_id = agents
+        .iter()
+        .find(|n| n["machine_name"] == a.name.as_str())
+        .and_then(|n| n["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let token = router.admin_token().await.unwrap();
+    let http = reqwest::Client::new();
+    let text = |path: String| {
+        let request = http
+            .get(format!("{}{path}", router.url))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for (path, lines) in [
+        (format!("/api/agents/{a_id}/logs?tail=3"), 3),
+        ("/api/logs?tail=2".to_owned(), 2),
+    ] {
+        let (status, body) = text(path.clone()).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let lines_seen: Vec<&str> = body.lines().collect();
+        assert_eq!(lines_seen.len(), lines, "{path}: {body}");
+        for line in lines_seen {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(
+                entry["level"].is_string() && entry["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+    }
+    let (status, body) = text(format!("/api/agents/{a_id}/logs?tail=many")).await;
+    assert_eq!(status, 400, "{body}");
+    // The killed node's log cannot be read: 502 naming it.
+    let b_id = agents
+        .iter()
+        .find(|n| n["machine_name"] == b.name.as_str())
+        .and_then(|n| n["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let (status, body) = text(format!("/api/agents/{b_id}/logs")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains(&b.name), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
