@@ -163,6 +163,13 @@ async fn the_feed_needs_a_session_and_a_page_of_this_router() {
     }
     // A client that is not a browser sends no Origin.
     connect(&router, None).await.unwrap();
+    // A plain GET is no handshake: a clear error in the router's shape.
+    let response = router.get_as_admin("/ws/dashboard").await;
+    let error = expect_openai_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("WebSocket"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

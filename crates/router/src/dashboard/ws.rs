@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
@@ -26,8 +27,18 @@ pub async fn dashboard_ws(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::InvalidRequest(format!(
+                "/ws/dashboard is a WebSocket: open it with a WebSocket client ({})",
+                rejection.body_text()
+            ))
+            .into_response();
+        }
+    };
     if !same_origin(&headers) {
         return ApiError::Forbidden(
             "the dashboard socket only accepts pages served by this router (Origin mismatch)"
