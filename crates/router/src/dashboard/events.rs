@@ -81,7 +81,8 @@ pub struct NodeCounts {
     pub draining: usize,
 }
 
-/// The dashboard's header figures. Success rate and latencies cover the last hour.
+/// The dashboard's header figures. Success rate and latencies cover the last hour, or the last
+/// [`WINDOW_MAX`] requests when those are fewer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LiveStats {
     pub nodes: NodeCounts,
