@@ -326,3 +326,58 @@ async fn sockets_are_told_when_the_router_shuts_down() {
     .expect("the socket closed within 10 s of the shutdown");
     assert_eq!(code, Some(1001), "close code 'going away'");
 }
+
+#[tokio::test]
+async fn a_drain_survives_a_router_restart() {
+    let dir = TempDir::new("drain-restart").unwrap();
+    let url = format!("sqlite://{}", dir.path().join("router.db").display());
+    let config = llm_router::Config {
+        database_url: url.clone(),
+        ..test_config()
+    };
+    let fake = FakeNode::builder("node-d")
+        .model("m")
+        .spawn()
+        .await
+        .unwrap();
+    let router = spawn_router(config.clone()).await.unwrap();
+    let id = fake.register(&router.base_url()).await.unwrap().node_id;
+    let status = client()
+        .post(router.url(&format!("/api/agents/{id}/drain")))
+        .bearer_auth(router.admin_token().await)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    // Stored (the writer batches), then the router goes and a new one starts on the same file.
+    let store = llm_router::store::SqliteStore::open(&url).await.unwrap();
+    common::wait_until("the drain stored", Duration::from_secs(10), || async {
+        use llm_router::store::Store;
+        store
+            .nodes()
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == id && n.draining)
+    })
+    .await;
+    drop(router);
+    let router = spawn_router(config).await.unwrap();
+    fake.register(&router.base_url()).await.unwrap();
+    let node: Value = router
+        .get_as_admin(&format!("/api/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(node["draining"], true, "{node}");
+    assert_eq!(node["status"], "online", "{node}");
+    let response = post_chat(&router.base_url(), &chat("m")).await;
+    assert_eq!(
+        fake.requests(),
+        0,
+        "a drained node got a request after the restart ({})",
+        response.status()
+    );
+}

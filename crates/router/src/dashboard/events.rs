@@ -82,7 +82,7 @@ pub struct NodeCounts {
 }
 
 /// The dashboard's header figures. Success rate and latencies cover the last hour, or the last
-/// [`WINDOW_MAX`] requests when those are fewer.
+/// 100 000 requests when those are fewer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LiveStats {
     pub nodes: NodeCounts,

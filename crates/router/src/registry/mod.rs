@@ -68,6 +68,7 @@ pub struct KnownNode {
     pub models: Vec<ModelStatus>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
+    pub draining: bool,
 }
 
 /// A suspect node due for a `/health` probe.
@@ -250,7 +251,7 @@ impl Registry {
                     last_seen: now.checked_sub(silent_for).unwrap_or(now),
                     counters: Arc::default(),
                     authorization: None,
-                    draining: false,
+                    draining: known.draining,
                 }),
                 token: new_secret(),
                 slots: HashMap::new(),

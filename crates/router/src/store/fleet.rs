@@ -76,6 +76,7 @@ pub fn node_row(node: &Node) -> NodeRow {
         status: node.status.as_str().to_owned(),
         first_seen_ms: unix_ms(node.registered_at),
         last_seen_ms: unix_ms(SystemTime::now() - node.last_seen.elapsed()),
+        draining: node.draining,
     }
 }
 
@@ -115,5 +116,6 @@ pub fn known_node(row: NodeRow) -> Result<KnownNode, StoreError> {
         machine_name: row.machine_name,
         base_url: row.base_url,
         node_version: row.node_version,
+        draining: row.draining,
     })
 }

@@ -165,13 +165,13 @@ impl Store for SqliteStore {
                     sqlx::query(
                         "INSERT INTO nodes (id, machine_name, base_url, runtime_kind,
                          runtime_version, node_version, hardware, models, status, first_seen_ms,
-                         last_seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         last_seen_ms, draining) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT (id) DO UPDATE SET machine_name = excluded.machine_name,
                          base_url = excluded.base_url, runtime_kind = excluded.runtime_kind,
                          runtime_version = excluded.runtime_version,
                          node_version = excluded.node_version, hardware = excluded.hardware,
                          models = excluded.models, status = excluded.status,
-                         last_seen_ms = excluded.last_seen_ms",
+                         last_seen_ms = excluded.last_seen_ms, draining = excluded.draining",
                     )
                     .bind(&n.id)
                     .bind(&n.machine_name)
@@ -184,6 +184,7 @@ impl Store for SqliteStore {
                     .bind(&n.status)
                     .bind(i64_of(n.first_seen_ms))
                     .bind(i64_of(n.last_seen_ms))
+                    .bind(n.draining)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -269,6 +270,7 @@ impl Store for SqliteStore {
                     status: row.try_get("status")?,
                     first_seen_ms: u64_of(row.try_get("first_seen_ms")?),
                     last_seen_ms: u64_of(row.try_get("last_seen_ms")?),
+                    draining: row.try_get("draining")?,
                 })
             })
             .collect()

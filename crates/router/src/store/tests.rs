@@ -50,6 +50,7 @@ fn node(id: &str, name: &str, last_seen_ms: u64) -> NodeRow {
         status: "online".into(),
         first_seen_ms: last_seen_ms,
         last_seen_ms,
+        draining: false,
     }
 }
 
@@ -213,6 +214,16 @@ async fn nodes_upsert_by_id_replace_by_name_and_delete() {
             (10, 30),
             "{name}"
         );
+        assert!(!nodes[0].draining, "{name}");
+        let drained = NodeRow {
+            draining: true,
+            ..node("1", "alpha", 35)
+        };
+        store
+            .apply(&[StoreOp::UpsertNode(Box::new(drained))])
+            .await
+            .unwrap();
+        assert!(store.nodes().await.unwrap()[0].draining, "{name}");
         // The same machine under a new id replaces the old row.
         store
             .apply(&[StoreOp::UpsertNode(Box::new(node("3", "beta", 40)))])

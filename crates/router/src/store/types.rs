@@ -94,6 +94,8 @@ pub struct NodeRow {
     pub status: String,
     pub first_seen_ms: u64,
     pub last_seen_ms: u64,
+    /// Drained by an admin.
+    pub draining: bool,
 }
 
 /// One health sample of a node.

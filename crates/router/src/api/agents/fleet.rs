@@ -59,6 +59,7 @@ fn set_draining(
         .set_draining(&id, draining)
         .ok_or(ApiError::NodeNotFound(id))?;
     tracing::info!(node_id = %node.id, node = %node.machine_name, draining, "node drain changed");
+    state.fleet_log.node_changed(&node);
     Ok(Json(node.summary()))
 }
 
