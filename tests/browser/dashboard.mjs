@@ -8,7 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Steps, env, failureShot, launch, poll, waitIn } from './lib.mjs';
+import { Steps, env, launch, poll, runScript, waitIn } from './lib.mjs';
 
 const ROUTER = env('ROUTER_URL').replace(/\/$/, '');
 const ADMIN_USER = env('ADMIN_USER', 'admin');
@@ -357,21 +357,11 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  if (page) {
-    const file = failureShot();
-    await page.screenshot({ path: file, fullPage: true }).then(() => console.log(`[dashboard] screenshot of the failure: ${file}`), () => {});
-  }
-  if (!steps.failed) console.log(`[dashboard] FAIL setup: ${e.message}`);
-  if (pageErrors.length) console.log(`[dashboard] script errors: ${pageErrors.join(' | ')}`);
-  if (consoleLines.length) console.log(`[dashboard] last console lines:\n  ${consoleLines.slice(-10).join('\n  ')}`);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  if (!steps.failed && code) steps.failed = 1;
-  steps.summary();
-}
-process.exit(code);
+await runScript(steps, main, {
+  page: () => page,
+  browser: () => browser,
+  notes: () => [
+    ...(pageErrors.length ? [`script errors: ${pageErrors.join(' | ')}`] : []),
+    ...(consoleLines.length ? [`last console lines:\n  ${consoleLines.slice(-10).join('\n  ')}`] : []),
+  ],
+});

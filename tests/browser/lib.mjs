@@ -102,3 +102,31 @@ export async function apiLogin(routerUrl, username, password) {
 export function failureShot() {
   return path.join(os.tmpdir(), `llm-router-dashboard-failure-${process.pid}.png`);
 }
+
+/**
+ * Runs a script's `main` and exits with 0 only when every step passed. On a failure it saves a
+ * screenshot of `page()` and prints `notes()` (script errors, console lines); `browser()` is
+ * always closed.
+ */
+export async function runScript(steps, main, { page, browser, notes = () => [] }) {
+  let code = 0;
+  try {
+    await main();
+  } catch (e) {
+    code = 1;
+    const p = page();
+    if (p) {
+      const file = failureShot();
+      await p.screenshot({ path: file, fullPage: true })
+        .then(() => console.log(`[${steps.prefix}] screenshot of the failure: ${file}`), () => {});
+    }
+    if (!steps.failed) console.log(`[${steps.prefix}] FAIL setup: ${e.message}`);
+    for (const line of notes()) console.log(`[${steps.prefix}] ${line}`);
+  } finally {
+    const b = browser();
+    if (b) await b.close().catch(() => {});
+    if (!steps.failed && code) steps.failed = 1;
+    steps.summary();
+  }
+  process.exit(code);
+}

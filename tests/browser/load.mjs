@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Steps, apiLogin, env, failureShot, launch, waitIn } from './lib.mjs';
+import { Steps, apiLogin, env, launch, runScript, waitIn } from './lib.mjs';
 
 const ROUTER = env('ROUTER_URL').replace(/\/$/, '');
 const ADMIN_USER = env('ADMIN_USER', 'admin');
@@ -70,19 +70,4 @@ async function main() {
   console.log(`domContentLoaded: min ${ms(d.min)}, median ${ms(d.median)}, max ${ms(d.max)}`);
 }
 
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  if (page) {
-    const file = failureShot();
-    await page.screenshot({ path: file }).then(() => console.log(`[load] screenshot of the failure: ${file}`), () => {});
-  }
-  if (!steps.failed) console.log(`[load] FAIL setup: ${e.message}`);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  if (!steps.failed && code) steps.failed = 1;
-  steps.summary();
-}
-process.exit(code);
+await runScript(steps, main, { page: () => page, browser: () => browser });
