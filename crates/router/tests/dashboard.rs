@@ -375,5 +375,9 @@ async fn a_drain_survives_a_router_restart() {
     assert_eq!(node["status"], "online", "{node}");
     let response = post_chat(&router.base_url(), &chat("m")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(fake.requests(), 0, "a drained node got a request after the restart");
+    assert_eq!(
+        fake.requests(),
+        0,
+        "a drained node got a request after the restart"
+    );
 }
