@@ -300,7 +300,12 @@ async function main() {
   await steps.run('narrow window (420×900): cards wrap, no page-wide horizontal scroll', async () => {
     await page.setViewportSize({ width: 420, height: 900 });
     await page.evaluate(() => window.scrollTo(0, 0));
-    await page.waitForTimeout(300);
+    // Laid out for the new width: the cards wrap onto several rows.
+    await waitIn(page, 'the narrow layout', () => {
+      const cards = [...document.querySelectorAll('#overview .card')];
+      const rows = new Set(cards.map((c) => Math.round(c.getBoundingClientRect().top)));
+      return window.innerWidth === 420 && rows.size > 1;
+    }, null, WAIT);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     await page.screenshot({ path: shot('narrow.png') });
     if (overflow > 1) throw new Error(`the page is ${overflow} px wider than the window`);
@@ -309,12 +314,14 @@ async function main() {
 
   await steps.run('dark colour scheme', async () => {
     await page.emulateMedia({ colorScheme: 'dark' });
-    await page.waitForTimeout(200);
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    const bg = await waitIn(page, 'a dark background', () => {
+      const bg = getComputedStyle(document.body).backgroundColor;
+      const [r, g, b] = bg.match(/\d+/g).map(Number);
+      return r + g + b <= 150 && bg;
+    }, null, 5000);
     await page.screenshot({ path: shot('dark.png') });
     await page.emulateMedia({ colorScheme: 'light' });
-    if (r + g + b > 150) throw new Error(`the background is not dark: ${bg}`);
+    return `background ${bg}`;
   });
 
   await steps.run('a viewer sees the fleet but no admin actions', async () => {

@@ -25,6 +25,11 @@ pub const MAX_TAIL: usize = 2000;
 /// Most bytes one tail returns (very long lines are cut to fit).
 pub const MAX_TAIL_BYTES: usize = 4 * 1024 * 1024;
 
+/// Lines a `?tail=` asks for: [`DEFAULT_TAIL`] when absent, at most [`MAX_TAIL`].
+pub fn tail_lines(requested: Option<usize>) -> usize {
+    requested.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL)
+}
+
 /// How logs are printed on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

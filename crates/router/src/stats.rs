@@ -51,28 +51,37 @@ impl Window {
 }
 
 fn figures<'a>(rows: impl Iterator<Item = &'a RequestSummary>) -> Figures {
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    for r in rows {
-        latencies.push(r.latency_ms);
-        failed += u64::from(r.failed);
-    }
-    let n = latencies.len() as u64;
-    if n == 0 {
-        return Figures {
-            success_rate: 1.0,
-            ..Figures::default()
-        };
-    }
-    latencies.sort_unstable_by(f64::total_cmp);
-    let p95_index = ((latencies.len() as f64) * 0.95).ceil() as usize;
-    Figures {
-        requests: n,
-        succeeded: n - failed,
-        failed,
-        success_rate: (n - failed) as f64 / n as f64,
-        avg_latency_ms: latencies.iter().sum::<f64>() / n as f64,
-        p95_latency_ms: latencies[p95_index.clamp(1, latencies.len()) - 1],
+    Figures::of(rows.map(|r| (r.latency_ms, r.failed)))
+}
+
+impl Figures {
+    /// Figures of requests given as (latency in ms, failed); p95 by nearest rank.
+    pub fn of(requests: impl Iterator<Item = (f64, bool)>) -> Figures {
+        let mut latencies = Vec::with_capacity(requests.size_hint().0);
+        let mut failed = 0;
+        for (latency_ms, f) in requests {
+            latencies.push(latency_ms);
+            failed += u64::from(f);
+        }
+        let n = latencies.len();
+        if n == 0 {
+            return Figures {
+                success_rate: 1.0,
+                ..Figures::default()
+            };
+        }
+        let avg_latency_ms = latencies.iter().sum::<f64>() / n as f64;
+        let rank = ((n as f64) * 0.95).ceil() as usize;
+        let (_, p95, _) = latencies.select_nth_unstable_by(rank.clamp(1, n) - 1, f64::total_cmp);
+        let requests = n as u64;
+        Figures {
+            requests,
+            succeeded: requests - failed,
+            failed,
+            success_rate: (requests - failed) as f64 / requests as f64,
+            avg_latency_ms,
+            p95_latency_ms: *p95,
+        }
     }
 }
 

@@ -5,7 +5,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use llm_router_logs::DEFAULT_TAIL;
 use serde::Deserialize;
 
 use crate::api::NodeApiError;
@@ -24,7 +23,7 @@ pub async fn logs(
     let Query(query) = query.map_err(|e| NodeApiError::InvalidRequest(e.body_text()))?;
     let text = state
         .log
-        .tail(query.tail.unwrap_or(DEFAULT_TAIL))
+        .tail(llm_router_logs::tail_lines(query.tail))
         .await
         .map_err(|e| NodeApiError::Storage(format!("cannot read the log: {e}")))?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], text))

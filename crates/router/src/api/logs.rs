@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use llm_router_logs::{DEFAULT_TAIL, MAX_TAIL};
 use serde::Deserialize;
 
 use crate::api::ApiResult;
@@ -30,7 +29,7 @@ pub struct TailQuery {
 impl TailQuery {
     fn lines(q: Result<Query<TailQuery>, QueryRejection>) -> ApiResult<usize> {
         let Query(q) = q.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
-        Ok(q.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL))
+        Ok(llm_router_logs::tail_lines(q.tail))
     }
 }
 

@@ -37,9 +37,8 @@ pub async fn file(
     } else {
         match &state.config.dashboard_dir {
             Some(dir) => from_dir(dir, &name).await,
-            None => {
-                Built::get(&name).map(|f| (f.data.into_owned(), hex(&f.metadata.sha256_hash())))
-            }
+            None => Built::get(&name)
+                .map(|f| (f.data.into_owned(), hex::encode(f.metadata.sha256_hash()))),
         }
     };
     let Some((bytes, digest)) = found else {
@@ -74,12 +73,8 @@ fn plain(name: &str) -> bool {
 async fn from_dir(dir: &Path, name: &str) -> Option<(Vec<u8>, String)> {
     use sha2::Digest;
     let bytes = tokio::fs::read(dir.join(name)).await.ok()?;
-    let digest = hex(&sha2::Sha256::digest(&bytes).into());
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
     Some((bytes, digest))
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    ::hex::encode(bytes)
 }
 
 fn content_type(name: &str) -> &'static str {

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::NodeSummary;
+use crate::stats::Figures;
 use crate::store::RequestRecord;
 use crate::tasks::Task;
 
@@ -110,14 +111,12 @@ struct Window {
     recent: VecDeque<Finished>,
 }
 
-/// Request figures over the last hour.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Request figures: all stored, the last minute, the last hour.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestFigures {
     pub total: u64,
     pub per_minute: u64,
-    pub success_rate: f64,
-    pub avg_latency_ms: f64,
-    pub p95_latency_ms: f64,
+    pub hour: Figures,
 }
 
 pub struct Events {
@@ -221,34 +220,18 @@ impl Events {
             window.recent.pop_front();
         }
         let minute_ago = now_ms.saturating_sub(MINUTE_MS);
-        let mut latencies: Vec<f64> = Vec::with_capacity(window.recent.len());
-        let mut failed = 0u64;
-        let mut per_minute = 0u64;
-        for f in &window.recent {
-            latencies.push(f.latency_ms);
-            failed += u64::from(f.failed);
-            per_minute += u64::from(f.at_ms >= minute_ago);
-        }
-        let total = window.total;
-        drop(window);
-        let n = latencies.len();
-        if n == 0 {
-            return RequestFigures {
-                total,
-                success_rate: 1.0,
-                ..RequestFigures::default()
-            };
-        }
-        let avg = latencies.iter().sum::<f64>() / n as f64;
-        // Nearest rank, as `GET /api/stats` computes it.
-        let rank = ((n as f64) * 0.95).ceil() as usize;
-        let (_, p95, _) = latencies.select_nth_unstable_by(rank.clamp(1, n) - 1, f64::total_cmp);
+        // Newest last: the last minute is a suffix.
+        let per_minute = window
+            .recent
+            .iter()
+            .rev()
+            .take_while(|f| f.at_ms >= minute_ago)
+            .count() as u64;
+        let hour = Figures::of(window.recent.iter().map(|f| (f.latency_ms, f.failed)));
         RequestFigures {
-            total,
+            total: window.total,
             per_minute,
-            success_rate: (n as u64 - failed) as f64 / n as f64,
-            avg_latency_ms: avg,
-            p95_latency_ms: *p95,
+            hour,
         }
     }
 
@@ -277,15 +260,15 @@ mod tests {
         let f = events.figures(now);
         assert_eq!(f.total, 500);
         assert_eq!(f.per_minute, 2);
-        assert!((f.success_rate - 2.0 / 3.0).abs() < 1e-9);
-        assert!((f.avg_latency_ms - 20.0).abs() < 1e-9);
-        assert_eq!(f.p95_latency_ms, 30.0);
+        assert!((f.hour.success_rate - 2.0 / 3.0).abs() < 1e-9);
+        assert!((f.hour.avg_latency_ms - 20.0).abs() < 1e-9);
+        assert_eq!(f.hour.p95_latency_ms, 30.0);
     }
 
     #[test]
     fn no_requests_is_full_success() {
         let f = Events::default().figures(HOUR_MS);
-        assert_eq!(f.success_rate, 1.0);
+        assert_eq!(f.hour.success_rate, 1.0);
         assert_eq!(f.per_minute, 0);
     }
 

@@ -25,9 +25,9 @@ pub fn live_stats(state: &AppState) -> LiveStats {
         nodes: counts(&state.registry.snapshot()),
         requests_total: figures.total,
         requests_per_minute: figures.per_minute,
-        success_rate: figures.success_rate,
-        avg_latency_ms: figures.avg_latency_ms,
-        p95_latency_ms: figures.p95_latency_ms,
+        success_rate: figures.hour.success_rate,
+        avg_latency_ms: figures.hour.avg_latency_ms,
+        p95_latency_ms: figures.hour.p95_latency_ms,
         queue_depth: state.dispatcher.stats().depth,
         at_ms: now,
     }
