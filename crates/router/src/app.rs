@@ -15,8 +15,9 @@ use crate::api;
 use crate::auth::{Auth, Generated};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::dashboard::{Events, run_hub};
+use crate::dashboard::run_hub;
 use crate::health::{run_monitor, run_prober};
+use crate::live::Feed;
 use crate::queue::run_waker;
 use crate::state::AppState;
 use crate::store::{
@@ -62,7 +63,7 @@ impl Server {
             auto_distribute = config.auto_distribute,
             "model catalog loaded"
         );
-        let events = Arc::new(Events::default());
+        let events = Arc::new(Feed::default());
         seed_live_figures(&events, store.as_ref()).await?;
         let tasks = Tasks::new(
             sink.clone(),
@@ -188,7 +189,7 @@ impl Server {
 }
 
 /// Gives the dashboard's live figures the stored history: the row count and the last hour.
-async fn seed_live_figures(events: &Events, store: &dyn Store) -> anyhow::Result<()> {
+async fn seed_live_figures(events: &Feed, store: &dyn Store) -> anyhow::Result<()> {
     let total = store
         .requests(&RequestQuery {
             limit: Some(1),

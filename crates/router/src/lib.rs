@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod proxy;
 pub mod queue;

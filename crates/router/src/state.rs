@@ -8,11 +8,11 @@ use llm_router_logs::LogFile;
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::dashboard::Events;
-use crate::health::HealthPolicy;
 use crate::history::Recorder;
+use crate::live::Feed;
 use crate::metrics::Metrics;
 use crate::queue::Dispatcher;
+use crate::registry::HealthPolicy;
 use crate::registry::Registry;
 use crate::store::{FleetLog, HistorySink, Store};
 use crate::tasks::Tasks;
@@ -39,8 +39,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Model downloads ordered from nodes.
     pub tasks: Arc<Tasks>,
-    /// Live feed of the dashboard.
-    pub events: Arc<Events>,
+    /// What just happened, for the dashboard's sockets.
+    pub events: Arc<Feed>,
     /// The router's own log file, served by `GET /api/logs`.
     pub log: Option<LogFile>,
     pub started_at: SystemTime,
@@ -55,7 +55,7 @@ impl AppState {
         auth: Arc<Auth>,
         catalog: Arc<Catalog>,
         tasks: Arc<Tasks>,
-        events: Arc<Events>,
+        events: Arc<Feed>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use llm_router_protocol::node::NodeStatus;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{Frame, LiveStats, NodeCounts};
+use crate::live::{Frame, LiveStats, NodeCounts};
 use crate::registry::{NodeSummary, Snapshot};
 use crate::state::AppState;
 use crate::store::unix_ms;

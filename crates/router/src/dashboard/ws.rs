@@ -13,10 +13,10 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::{Frame, UserInfo};
 use super::hub::live_stats;
 use crate::auth::Staff;
 use crate::error::ApiError;
+use crate::live::{Frame, UserInfo};
 use crate::state::AppState;
 
 /// How often an open socket checks that its session is still valid (logout, expiry, user
@@ -75,7 +75,7 @@ async fn serve(mut socket: WebSocket, state: AppState, staff: Staff) {
                 role: staff.role.as_str(),
             },
             nodes: snapshot.nodes().iter().map(|n| n.summary()).collect(),
-            tasks: state.tasks.list(),
+            tasks: serde_json::to_value(state.tasks.list()).unwrap_or_default(),
             stats: &stats,
         }
         .encode()

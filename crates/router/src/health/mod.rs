@@ -1,10 +1,9 @@
-//! Node health: the pure status machine ([`status`]), the task that applies time to it
-//! ([`monitor`]) and the active prober of suspect nodes ([`probe`]).
+//! Node health over time: the task that applies the clock to the registry's status machine
+//! ([`monitor`]) and the active prober of suspect nodes ([`probe`]). The status machine itself is
+//! the registry's ([`crate::registry::next_status`]): health drives the registry, never the reverse.
 
 mod monitor;
 mod probe;
-mod status;
 
 pub use monitor::run_monitor;
 pub use probe::run_prober;
-pub use status::{HealthEvent, HealthPolicy, next_status};

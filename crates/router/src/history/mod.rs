@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 
 pub use usage::{Usage, UsageTap};
 
-use crate::dashboard::Events;
 use crate::error::ApiError;
+use crate::live::Feed;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::registry::{Node, Registry};
 use crate::store::{Api, HistorySink, RequestRecord, StoreOp, unix_ms};
@@ -26,7 +26,7 @@ pub struct Recorder {
     sink: HistorySink,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
-    events: Arc<Events>,
+    events: Arc<Feed>,
     store_bodies: bool,
 }
 
@@ -35,7 +35,7 @@ impl Recorder {
         sink: HistorySink,
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
-        events: Arc<Events>,
+        events: Arc<Feed>,
         store_bodies: bool,
     ) -> Arc<Self> {
         Arc::new(Recorder {

@@ -9,7 +9,7 @@ use llm_router_protocol::node::{
 
 use super::*;
 use crate::balancer::BalancerMode;
-use crate::health::HealthPolicy;
+use crate::registry::HealthPolicy;
 
 fn register(registry: &Registry, name: &str, slots: u32) {
     registry.register(

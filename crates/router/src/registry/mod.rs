@@ -7,6 +7,7 @@
 
 mod node;
 mod snapshot;
+mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -21,9 +22,9 @@ use tokio::sync::watch;
 
 pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
 pub use snapshot::{Candidate, Load, ModelEntry, SlotCounter, Snapshot, Unavailable};
+pub use status::{HealthEvent, HealthPolicy, next_status};
 
 use crate::auth::secrets::{constant_time_eq, new_token};
-use crate::health::{HealthEvent, HealthPolicy, next_status};
 
 /// First delay between probes of a suspect node; doubled after each failed probe.
 const PROBE_BACKOFF_MIN: Duration = Duration::from_millis(250);

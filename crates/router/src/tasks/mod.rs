@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use llm_router_protocol::node::{TaskProgress, TaskStatus};
 use serde::Serialize;
 
-use crate::dashboard::Events;
 use crate::error::ApiError;
+use crate::live::Feed;
 use crate::store::{HistorySink, StoreOp, TaskRow, unix_ms};
 
 /// Tasks kept in memory and restored at start-up.
@@ -86,13 +86,13 @@ fn percent(done: u64, total: Option<u64>) -> Option<f64> {
 pub struct Tasks {
     tasks: RwLock<HashMap<String, Task>>,
     sink: HistorySink,
-    events: Arc<Events>,
+    events: Arc<Feed>,
 }
 
 impl Tasks {
     /// Tasks restored from the store; those that were still running are failed (their nodes
     /// re-register and may be placed again).
-    pub fn new(sink: HistorySink, restored: Vec<TaskRow>, events: Arc<Events>) -> Tasks {
+    pub fn new(sink: HistorySink, restored: Vec<TaskRow>, events: Arc<Feed>) -> Tasks {
         let tasks = Tasks {
             tasks: RwLock::default(),
             sink,

@@ -1,5 +1,11 @@
-//! The dashboard's event bus: frames for every open `/ws/dashboard` socket, serialized once, and
-//! the window of recent requests the live figures are computed from.
+//! The live feed: what just happened in the router, for whoever watches (today the dashboard's
+//! sockets). Producers below the edge publish into it — the history recorder each finished request,
+//! the download tasks their progress, the dashboard's hub the fleet changes — and subscribers get
+//! every frame serialized once, built only while someone listens. It also keeps the window of
+//! recent requests the live figures are computed from.
+//!
+//! It sits below its producers and imports none of them: items it does not own (download tasks)
+//! arrive as JSON values.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -12,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use crate::registry::NodeSummary;
 use crate::stats::Figures;
 use crate::store::RequestRecord;
-use crate::tasks::Task;
 
 /// Frames a socket may fall behind by before it is told to resynchronise.
 const BACKLOG: usize = 4096;
@@ -29,7 +34,8 @@ pub enum Frame<'a> {
     Hello {
         user: UserInfo<'a>,
         nodes: Vec<NodeSummary>,
-        tasks: Vec<Task>,
+        /// The download tasks, as `GET /api/tasks` shows them.
+        tasks: serde_json::Value,
         stats: &'a LiveStats,
     },
     NodeJoined {
@@ -48,7 +54,7 @@ pub enum Frame<'a> {
     },
     /// A download task was created or progressed.
     Task {
-        task: &'a Task,
+        task: serde_json::Value,
     },
     /// The header figures, every second.
     Stats {
@@ -119,16 +125,16 @@ pub struct RequestFigures {
     pub hour: Figures,
 }
 
-pub struct Events {
+pub struct Feed {
     frames: broadcast::Sender<Utf8Bytes>,
     window: Mutex<Window>,
     /// Cancelled when the router shuts down: sockets say goodbye.
     closing: CancellationToken,
 }
 
-impl Default for Events {
+impl Default for Feed {
     fn default() -> Self {
-        Events {
+        Feed {
             frames: broadcast::Sender::new(BACKLOG),
             window: Mutex::default(),
             closing: CancellationToken::new(),
@@ -136,7 +142,7 @@ impl Default for Events {
     }
 }
 
-impl Events {
+impl Feed {
     pub fn closing(&self) -> CancellationToken {
         self.closing.clone()
     }
@@ -208,8 +214,12 @@ impl Events {
         }
     }
 
-    pub fn task(&self, task: &Task) {
-        self.publish(&Frame::Task { task });
+    /// A download task was created or progressed.
+    pub fn task(&self, task: &impl Serialize) {
+        if self.watched() {
+            let task = serde_json::to_value(task).unwrap_or_default();
+            self.publish(&Frame::Task { task });
+        }
     }
 
     /// Figures of the last hour at `now_ms` (older requests are forgotten here).
@@ -246,7 +256,7 @@ mod tests {
 
     #[test]
     fn figures_cover_the_last_hour_and_minute() {
-        let events = Events::default();
+        let events = Feed::default();
         let now = 10 * HOUR_MS;
         events.seed(
             500,
@@ -267,7 +277,7 @@ mod tests {
 
     #[test]
     fn no_requests_is_full_success() {
-        let f = Events::default().figures(HOUR_MS);
+        let f = Feed::default().figures(HOUR_MS);
         assert_eq!(f.hour.success_rate, 1.0);
         assert_eq!(f.per_minute, 0);
     }
