@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
-use crate::auth::{Auth, Generated};
-use crate::catalog::Catalog;
+use crate::auth::{Auth, AuthError, Generated};
+use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::dashboard::run_hub;
 use crate::health::{run_monitor, run_prober};
@@ -21,8 +21,8 @@ use crate::live::Feed;
 use crate::queue::run_waker;
 use crate::state::AppState;
 use crate::store::{
-    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreOp, fleet,
-    run_writer, unix_ms,
+    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,
+    fleet, run_writer, unix_ms,
 };
 use crate::tasks::Tasks;
 
@@ -37,6 +37,33 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Why the router could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {url}: {source}")]
+    OpenDatabase { url: String, source: StoreError },
+    #[error("cannot read the stored state: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the listener failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
 /// A bound, not yet running router.
 pub struct Server {
     listener: TcpListener,
@@ -47,12 +74,16 @@ pub struct Server {
 
 impl Server {
     /// Opens the store, restores the known fleet, binds the listen address and builds the state.
-    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let store = open_store(&config.database_url).await?;
         let known = store.nodes().await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
         let (sink, writes) = HistorySink::channel(config.history_buffer);
         let (auth, generated) = Auth::open(Arc::clone(&store), sink.clone(), &config.auth).await?;
         show_generated(&generated);
@@ -111,7 +142,7 @@ impl Server {
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests (bounded by a grace
     /// period) and stops the background tasks.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         let Server {
             listener,
             state,
@@ -189,7 +220,7 @@ impl Server {
 }
 
 /// Gives the dashboard's live figures the stored history: the row count and the last hour.
-async fn seed_live_figures(events: &Feed, store: &dyn Store) -> anyhow::Result<()> {
+async fn seed_live_figures(events: &Feed, store: &dyn Store) -> Result<(), StoreError> {
     let total = store
         .requests(&RequestQuery {
             limit: Some(1),
@@ -227,7 +258,7 @@ fn show_generated(generated: &Generated) {
 }
 
 /// The store behind `url`: `memory`, or a SQLite file (its directory is created if missing).
-async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(url: &str) -> Result<Arc<dyn Store>, ServerError> {
     if url == "memory" {
         tracing::warn!("database_url is `memory`: history and fleet state end with the process");
         return Ok(Arc::new(MemoryStore::new()));
@@ -238,12 +269,17 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         .filter(|p| !p.is_empty() && !p.starts_with(':'))
         && let Some(dir) = std::path::Path::new(path).parent()
     {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::CreateDir {
+            dir: dir.to_owned(),
+            source,
+        })?;
     }
     let store = SqliteStore::open(url)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}"))?;
+        .map_err(|source| ServerError::OpenDatabase {
+            url: url.to_owned(),
+            source,
+        })?;
     tracing::info!(%url, "database open");
     Ok(Arc::new(store))
 }

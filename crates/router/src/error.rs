@@ -1,10 +1,15 @@
-//! The router's API error: one enum, mapped to an HTTP status exactly once, rendered in the shape of
-//! the API that was called.
+//! The router's API error: the edge's own failures (bad JSON, unknown route, ...) and the domain
+//! errors ([`AuthError`], [`TaskError`], ...) wrapped, each mapped to an HTTP status exactly once
+//! ([`ApiError::class`]), rendered in the shape of the API that was called.
 
 use axum::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use llm_router_protocol::openai::ErrorResponse;
+
+use crate::auth::AuthError;
+use crate::registry::NodeAuthError;
+use crate::tasks::TaskError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,83 +43,19 @@ pub enum ApiError {
     Internal(String),
     #[error("request {0} is not in the history")]
     RequestNotFound(String),
-    #[error(
-        "authentication required: log in with POST /api/auth/login and send the session token as 'Authorization: Bearer <token>' (or the session cookie)"
-    )]
-    Unauthenticated,
-    #[error("the session is invalid or has expired: log in again")]
-    InvalidSession,
-    #[error("wrong username or password")]
-    InvalidCredentials,
-    #[error("too many failed logins from this address: try again in {} s", .0.as_secs().max(1))]
-    TooManyLoginAttempts(std::time::Duration),
-    #[error(
-        "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (an admin creates keys with POST /api/keys)"
-    )]
-    MissingApiKey,
-    #[error("invalid API key: {0}")]
-    InvalidApiKey(&'static str),
-    #[error("this API key may not use the model '{0}'")]
-    ModelNotAllowed(String),
-    #[error("registration needs the router's enrolment token as 'Authorization: Bearer <token>'")]
-    MissingEnrollmentToken,
-    #[error("invalid enrolment token")]
-    InvalidEnrollmentToken,
     #[error("forbidden: {0}")]
     Forbidden(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("user '{0}' does not exist")]
-    UserNotFound(String),
-    #[error("API key '{0}' does not exist")]
-    ApiKeyNotFound(String),
-    #[error("the model '{0}' is not in the catalog (GET /api/models/available lists it)")]
-    UnknownCatalogModel(String),
-    #[error("node '{0}' is offline")]
-    NodeOffline(String),
-    #[error("not enough disk space: {0}")]
-    InsufficientStorage(String),
-    #[error("task {0} does not exist")]
-    TaskNotFound(String),
     #[error("the node's answer is larger than {0} bytes")]
     UpstreamTooLarge(usize),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
 }
 
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
-        match self {
-            Self::EmptyBody | Self::MalformedJson(_) | Self::InvalidRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::PayloadTooLarge | Self::UpstreamTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ModelNotFound(_)
-            | Self::NodeNotFound(_)
-            | Self::RouteNotFound(_)
-            | Self::RequestNotFound(_)
-            | Self::UserNotFound(_)
-            | Self::ApiKeyNotFound(_)
-            | Self::TaskNotFound(_) => StatusCode::NOT_FOUND,
-            Self::UnknownCatalogModel(_) => StatusCode::BAD_REQUEST,
-            Self::NodeOffline(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Self::Unauthenticated
-            | Self::InvalidSession
-            | Self::InvalidCredentials
-            | Self::MissingApiKey
-            | Self::InvalidApiKey(_)
-            | Self::MissingEnrollmentToken
-            | Self::InvalidEnrollmentToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
-            Self::TooManyLoginAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NoNodeAvailable(_) | Self::QueueFull(_) | Self::QueueTimeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::InvalidNodeToken => StatusCode::UNAUTHORIZED,
-            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.class().0
     }
 
     /// OpenAI's `error.type`.
@@ -129,45 +70,79 @@ impl ApiError {
 
     /// OpenAI's `error.code`.
     fn openai_code(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::EmptyBody | Self::MalformedJson(_) => "invalid_json",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RouteNotFound(_) => "not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::ModelNotFound(_) => "model_not_found",
-            Self::NoNodeAvailable(_) => "no_node_available",
-            Self::QueueFull(_) => "queue_full",
-            Self::QueueTimeout(_) => "queue_timeout",
-            Self::NodeNotFound(_) => "node_not_found",
-            Self::RequestNotFound(_) => "request_not_found",
-            Self::InvalidNodeToken => "invalid_node_token",
-            Self::Unauthenticated => "unauthorized",
-            Self::InvalidSession => "invalid_session",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::TooManyLoginAttempts(_) => "too_many_attempts",
-            Self::MissingApiKey => "missing_api_key",
-            Self::InvalidApiKey(_) => "invalid_api_key",
-            Self::ModelNotAllowed(_) => "model_not_allowed",
-            Self::MissingEnrollmentToken => "missing_enrollment_token",
-            Self::InvalidEnrollmentToken => "invalid_enrollment_token",
-            Self::Forbidden(_) => "forbidden",
-            Self::Conflict(_) => "conflict",
-            Self::UserNotFound(_) => "user_not_found",
-            Self::ApiKeyNotFound(_) => "api_key_not_found",
-            Self::UnknownCatalogModel(_) => "unknown_model",
-            Self::NodeOffline(_) => "node_offline",
-            Self::InsufficientStorage(_) => "insufficient_storage",
-            Self::TaskNotFound(_) => "task_not_found",
-            Self::UpstreamTooLarge(_) => "upstream_too_large",
-            Self::Upstream(_) => "upstream_error",
-            Self::Internal(_) => return None,
-        })
+        self.class().1
+    }
+
+    /// The one table of statuses and codes: every error, the router's own and the domains', with
+    /// its HTTP status and OpenAI `error.code`.
+    fn class(&self) -> (StatusCode, Option<&'static str>) {
+        use StatusCode as S;
+        let (status, code) = match self {
+            Self::EmptyBody | Self::MalformedJson(_) => (S::BAD_REQUEST, "invalid_json"),
+            Self::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
+            Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UpstreamTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "upstream_too_large"),
+            Self::RouteNotFound(_) => (S::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed(_) => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::ModelNotFound(_) => (S::NOT_FOUND, "model_not_found"),
+            Self::NodeNotFound(_) => (S::NOT_FOUND, "node_not_found"),
+            Self::RequestNotFound(_) => (S::NOT_FOUND, "request_not_found"),
+            Self::NoNodeAvailable(_) => (S::SERVICE_UNAVAILABLE, "no_node_available"),
+            Self::QueueFull(_) => (S::SERVICE_UNAVAILABLE, "queue_full"),
+            Self::QueueTimeout(_) => (S::SERVICE_UNAVAILABLE, "queue_timeout"),
+            Self::InvalidNodeToken => (S::UNAUTHORIZED, "invalid_node_token"),
+            Self::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+            Self::Upstream(_) => (S::BAD_GATEWAY, "upstream_error"),
+            Self::Internal(_) => return (S::INTERNAL_SERVER_ERROR, None),
+            Self::Auth(e) => return auth_class(e),
+            Self::Task(e) => task_class(e),
+        };
+        (status, Some(code))
     }
 
     /// The error as OpenAI's `{"error": {...}}` body.
     pub fn to_openai(&self) -> ErrorResponse {
         ErrorResponse::new(self.to_string(), self.openai_type(), self.openai_code())
+    }
+}
+
+fn auth_class(e: &AuthError) -> (StatusCode, Option<&'static str>) {
+    use StatusCode as S;
+    let (status, code) = match e {
+        AuthError::Unauthenticated => (S::UNAUTHORIZED, "unauthorized"),
+        AuthError::InvalidSession => (S::UNAUTHORIZED, "invalid_session"),
+        AuthError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
+        AuthError::MissingApiKey => (S::UNAUTHORIZED, "missing_api_key"),
+        AuthError::InvalidApiKey(_) => (S::UNAUTHORIZED, "invalid_api_key"),
+        AuthError::MissingEnrollmentToken => (S::UNAUTHORIZED, "missing_enrollment_token"),
+        AuthError::InvalidEnrollmentToken => (S::UNAUTHORIZED, "invalid_enrollment_token"),
+        AuthError::TooManyLoginAttempts(_) => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
+        AuthError::ModelNotAllowed(_) => (S::FORBIDDEN, "model_not_allowed"),
+        AuthError::Invalid(_) | AuthError::AdminPassword(_) => (S::BAD_REQUEST, "invalid_request"),
+        AuthError::Conflict(_) => (S::CONFLICT, "conflict"),
+        AuthError::UserNotFound(_) => (S::NOT_FOUND, "user_not_found"),
+        AuthError::ApiKeyNotFound(_) => (S::NOT_FOUND, "api_key_not_found"),
+        AuthError::Store(_) | AuthError::Hashing(_) => return (S::INTERNAL_SERVER_ERROR, None),
+    };
+    (status, Some(code))
+}
+
+fn task_class(e: &TaskError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        TaskError::UnknownModel(_) => (S::BAD_REQUEST, "unknown_model"),
+        TaskError::NotPullable(_) => (S::BAD_REQUEST, "invalid_request"),
+        TaskError::NodeOffline(_) => (S::SERVICE_UNAVAILABLE, "node_offline"),
+        TaskError::InsufficientStorage(_) => (S::INSUFFICIENT_STORAGE, "insufficient_storage"),
+        TaskError::NodeFailed(_) => (S::BAD_GATEWAY, "upstream_error"),
+        TaskError::NotFound(_) => (S::NOT_FOUND, "task_not_found"),
+        TaskError::OtherNode(_) => (S::FORBIDDEN, "forbidden"),
+    }
+}
+
+impl crate::history::Refusal for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status_code()
     }
 }
 
@@ -177,11 +152,11 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::registry::AuthError> for ApiError {
-    fn from(e: crate::registry::AuthError) -> Self {
+impl From<NodeAuthError> for ApiError {
+    fn from(e: NodeAuthError) -> Self {
         match e {
-            crate::registry::AuthError::UnknownNode(id) => ApiError::NodeNotFound(id),
-            crate::registry::AuthError::InvalidToken => ApiError::InvalidNodeToken,
+            NodeAuthError::UnknownNode(id) => ApiError::NodeNotFound(id),
+            NodeAuthError::InvalidToken => ApiError::InvalidNodeToken,
         }
     }
 }
@@ -205,7 +180,7 @@ impl ApiError {
     /// `WWW-Authenticate` on 401.
     pub fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            Self::TooManyLoginAttempts(wait) => {
+            Self::Auth(AuthError::TooManyLoginAttempts(wait)) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
             }
             _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {

@@ -18,12 +18,13 @@ pub mod metrics;
 pub mod proxy;
 pub mod queue;
 pub mod registry;
+mod secrets;
 pub mod state;
 pub mod stats;
 pub mod store;
 pub mod tasks;
 
-pub use app::{Server, build_router};
+pub use app::{Server, ServerError, build_router};
 pub use config::{Config, Settings};
 pub use error::ApiError;
 pub use state::AppState;

@@ -64,7 +64,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    server.run(shutdown).await
+    Ok(server.run(shutdown).await?)
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -15,7 +15,7 @@ use crate::queue::Dispatcher;
 use crate::registry::HealthPolicy;
 use crate::registry::Registry;
 use crate::store::{FleetLog, HistorySink, Store};
-use crate::tasks::Tasks;
+use crate::tasks::{Distributor, Tasks};
 
 /// Metrics older than this many heartbeat intervals count as missing for balancing.
 const METRICS_MAX_AGE_HEARTBEATS: u32 = 3;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Model downloads ordered from nodes.
     pub tasks: Arc<Tasks>,
+    /// Orders downloads from nodes (by hand, or placing a node as it registers).
+    pub distributor: Arc<Distributor>,
     /// What just happened, for the dashboard's sockets.
     pub events: Arc<Feed>,
     /// The router's own log file, served by `GET /api/logs`.
@@ -82,6 +84,12 @@ impl AppState {
             config.store_bodies,
         );
         let fleet_log = Arc::new(FleetLog::new(sink, config.metrics_sample_interval));
+        let distributor = Arc::new(Distributor::new(
+            Arc::clone(&catalog),
+            Arc::clone(&tasks),
+            http.clone(),
+            config.auto_distribute,
+        ));
         let log = config
             .log_dir
             .as_ref()
@@ -98,6 +106,7 @@ impl AppState {
             auth,
             catalog,
             tasks,
+            distributor,
             events,
             log,
             started_at: SystemTime::now(),

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiJson, ApiResult, ClientAddr};
-use crate::auth::{ApiKeyView, NewApiKey, NewUser, SESSION_COOKIE, Staff, UserPatch, UserView};
-use crate::error::ApiError;
+use crate::auth::{
+    ApiKeyView, AuthError, NewApiKey, NewUser, SESSION_COOKIE, Staff, UserPatch, UserView,
+};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -71,7 +72,7 @@ pub async fn me(State(state): State<AppState>, staff: Staff) -> ApiResult<Json<U
         .auth
         .user(&staff.user_id)
         .map(Json)
-        .ok_or(ApiError::InvalidSession)
+        .ok_or(AuthError::InvalidSession.into())
 }
 
 #[derive(Deserialize)]

@@ -62,14 +62,3 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
         ))
     }
 }
-
-/// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}

@@ -15,6 +15,7 @@
 pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
+mod guard;
 pub mod history;
 pub mod logs;
 pub mod models;
@@ -28,7 +29,6 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
 
-use crate::auth::guard;
 use crate::dashboard;
 use crate::error::ApiError;
 use crate::state::AppState;

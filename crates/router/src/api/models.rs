@@ -10,15 +10,14 @@ use axum::http::{HeaderMap, StatusCode};
 use llm_router_protocol::node::{ModelStatus, NodeStatus, TaskProgress};
 use serde::{Deserialize, Serialize};
 
-use crate::api::extract::bearer;
 use crate::api::{ApiJson, ApiResult};
 use crate::auth::Staff;
+use crate::auth::bearer;
 use crate::catalog::CatalogEntry;
 use crate::error::ApiError;
 use crate::registry::Node;
 use crate::state::AppState;
-use crate::tasks::Task;
-use crate::tasks::distribute::distribute;
+use crate::tasks::{Task, TaskError};
 
 /// `GET /api/models/available`: the catalog.
 pub async fn available(State(state): State<AppState>) -> Json<Vec<CatalogEntry>> {
@@ -65,7 +64,7 @@ pub async fn distribute_model(
     ApiJson(req): ApiJson<DistributeRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     if state.catalog.get(&req.model).is_none() {
-        return Err(ApiError::UnknownCatalogModel(req.model));
+        return Err(TaskError::UnknownModel(req.model).into());
     }
     let snapshot = state.registry.snapshot();
     let nodes: Vec<Arc<Node>> = match req.target {
@@ -87,7 +86,10 @@ pub async fn distribute_model(
         ));
     }
     let reason = format!("asked by {}", staff.username);
-    let tasks = distribute(&state, &req.model, &nodes, &reason).await?;
+    let tasks = state
+        .distributor
+        .distribute(&req.model, &nodes, &reason)
+        .await?;
     Ok(accepted(tasks))
 }
 
@@ -141,7 +143,10 @@ pub async fn pull_to_agent(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let node = node(&state, &id)?;
     let reason = format!("asked by {}", staff.username);
-    let tasks = distribute(&state, &req.model, &[node], &reason).await?;
+    let tasks = state
+        .distributor
+        .distribute(&req.model, &[node], &reason)
+        .await?;
     Ok(accepted(tasks))
 }
 
@@ -156,7 +161,7 @@ pub async fn task(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
         .tasks
         .get(&id)
         .map(Json)
-        .ok_or(ApiError::TaskNotFound(id))
+        .ok_or(TaskError::NotFound(id).into())
 }
 
 /// `POST /api/tasks/{id}/progress`: a node reports on its own task, with its node token.

@@ -10,8 +10,8 @@ use llm_router_protocol::Secret;
 use serde::{Deserialize, Serialize};
 
 use super::Auth;
-use super::secrets::{API_KEY_PREFIX, Digest, digest, new_token};
-use crate::error::ApiError;
+use super::AuthError;
+use crate::secrets::{API_KEY_PREFIX, Digest, digest, new_token};
 use crate::store::{ApiKeyRow, StoreOp, unix_ms};
 
 /// Characters of a key kept in clear to recognise it in a list (`sk-llmr-` and 6 more).
@@ -192,17 +192,17 @@ impl Auth {
         &self,
         new: NewApiKey,
         created_by: &str,
-    ) -> Result<ApiKeyView, ApiError> {
+    ) -> Result<ApiKeyView, AuthError> {
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.len() > 128 {
-            return Err(ApiError::InvalidRequest(
+            return Err(AuthError::Invalid(
                 "'name' must have 1 to 128 characters".to_owned(),
             ));
         }
         let now_ms = unix_ms(SystemTime::now());
         let expires_ms = match (new.expires_at_ms, new.expires_in_secs) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::InvalidRequest(
+                return Err(AuthError::Invalid(
                     "give 'expires_at_ms' or 'expires_in_secs', not both".to_owned(),
                 ));
             }
@@ -211,18 +211,16 @@ impl Auth {
             (None, None) => None,
         };
         if expires_ms.is_some_and(|at| at <= now_ms) {
-            return Err(ApiError::InvalidRequest(
-                "the expiry is in the past".to_owned(),
-            ));
+            return Err(AuthError::Invalid("the expiry is in the past".to_owned()));
         }
         let models = match new.models {
             Some(models) if models.iter().any(|m| m.trim().is_empty()) => {
-                return Err(ApiError::InvalidRequest(
+                return Err(AuthError::Invalid(
                     "'models' must not contain empty names".to_owned(),
                 ));
             }
             Some(models) if models.is_empty() => {
-                return Err(ApiError::InvalidRequest(
+                return Err(AuthError::Invalid(
                     "'models' must list at least one model (leave it out to allow all)".to_owned(),
                 ));
             }
@@ -254,7 +252,7 @@ impl Auth {
     }
 
     /// Revokes a key: it is refused from now on and stays listed as `revoked`.
-    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyView, ApiError> {
+    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyView, AuthError> {
         let _change = self.changes.lock().await;
         let (d, key) = self
             .keys
@@ -262,7 +260,7 @@ impl Auth {
             .iter()
             .find(|(_, k)| k.id == id)
             .map(|(d, k)| (*d, Arc::clone(k)))
-            .ok_or_else(|| ApiError::ApiKeyNotFound(id.to_owned()))?;
+            .ok_or_else(|| AuthError::ApiKeyNotFound(id.to_owned()))?;
         let now_ms = unix_ms(SystemTime::now());
         let revoked = key
             .revoked_ms

@@ -4,13 +4,15 @@
 //! [`Auth`] holds every credential in memory (loaded from the [`Store`] at start-up) so checking one
 //! never touches the database; a change is written to the store first and applied in memory once
 //! it is durable. Secrets are kept only as digests (tokens, keys) or argon2 hashes (passwords).
-//! The route guards are in [`guard`].
+//! The route guards that check a request's credential are at the HTTP edge (`api::guard`); this
+//! module only answers whether a credential is good.
 
-pub mod guard;
+mod error;
+mod headers;
 mod keys;
 mod limiter;
 mod password;
-pub(crate) mod secrets;
+mod principal;
 mod users;
 
 use std::collections::HashMap;
@@ -19,23 +21,21 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
 use llm_router_protocol::Secret;
 
-pub use guard::{KeyScope, Staff};
+pub use error::AuthError;
+pub use headers::{API_KEY_HEADER, SESSION_COOKIE, bearer};
 pub use keys::{ApiKey, ApiKeyView, NewApiKey};
 pub use limiter::LoginLimiter;
+pub use principal::{KeyScope, Staff};
 pub use users::{NewUser, Role, User, UserPatch, UserView};
 
-use crate::api::extract::bearer;
-use crate::error::ApiError;
-use crate::store::{Credentials, HistorySink, SessionRow, Store, StoreOp, unix_ms};
-use secrets::{Digest, SESSION_PREFIX, constant_time_eq, digest, new_token};
+use crate::secrets::{Digest, SESSION_PREFIX, constant_time_eq, digest, new_token};
+use crate::store::{
+    ApiKeyRow, Credentials, HistorySink, SessionRow, Store, StoreOp, UserRow, unix_ms,
+};
+use headers::{api_key, session_cookie};
 
-/// Name of the session cookie set by `POST /api/auth/login`.
-pub const SESSION_COOKIE: &str = "llm_router_session";
-/// Header carrying an API key (besides `Authorization: Bearer`).
-pub const API_KEY_HEADER: &str = "x-api-key";
 /// Settings key of a generated enrolment token.
 const ENROLLMENT_SETTING: &str = "enrollment_token";
 
@@ -111,7 +111,7 @@ impl Auth {
         store: Arc<dyn Store>,
         sink: HistorySink,
         config: &AuthConfig,
-    ) -> anyhow::Result<(Auth, Generated)> {
+    ) -> Result<(Auth, Generated), AuthError> {
         let now_ms = unix_ms(SystemTime::now());
         let Credentials {
             users,
@@ -120,115 +120,38 @@ impl Auth {
             settings,
         } = store.credentials(now_ms).await?;
         let mut generated = Generated::default();
-
-        let mut users: HashMap<String, User> = users
-            .into_iter()
-            .filter_map(|row| match User::try_from(row) {
-                Ok(user) => Some((user.id.clone(), user)),
-                Err(e) => {
-                    tracing::error!(error = %e, "skipping a stored user");
-                    None
-                }
-            })
-            .collect();
+        let mut users = restore_users(users);
         if users.is_empty() {
-            let password = match &config.admin_password {
-                Some(p) => p.clone(),
-                None => {
-                    let p = Secret::new(new_token("")[..24].to_owned());
-                    generated.admin = Some((config.admin_username.clone(), p.clone()));
-                    p
-                }
-            };
-            password::check_strength(password.expose())
-                .map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
-            let admin = User::new(
-                config.admin_username.clone(),
-                password::hash(password.expose().to_owned()).await?,
-                Role::Admin,
-                now_ms,
-            );
-            store
-                .apply(&[StoreOp::UpsertUser(Box::new(admin.row()))])
-                .await?;
-            tracing::info!(username = %admin.username, "created the first admin user");
+            let (admin, password) = first_admin(store.as_ref(), config, now_ms).await?;
+            generated.admin = password.map(|p| (admin.username.clone(), p));
             users.insert(admin.id.clone(), admin);
         } else if config.admin_password.is_some() {
             tracing::info!(
                 "users exist already: the configured admin password is used only to create the first admin"
             );
         }
-
-        let enrollment = match &config.enrollment_token {
-            Some(token) if !token.is_empty() => token.clone(),
-            _ => match settings.iter().find(|(k, _)| k == ENROLLMENT_SETTING) {
-                Some((_, stored)) => Secret::new(stored.clone()),
-                None => {
-                    let token = Secret::new(new_token("llme_"));
-                    store
-                        .apply(&[StoreOp::SetSetting {
-                            key: ENROLLMENT_SETTING.to_owned(),
-                            value: token.expose().to_owned(),
-                        }])
-                        .await?;
-                    generated.enrollment_token = Some(token.clone());
-                    token
-                }
-            },
-        };
-
-        let sessions = sessions
-            .into_iter()
-            .filter_map(
-                |SessionRow {
-                     token_hash,
-                     user_id,
-                     expires_ms,
-                     ..
-                 }| {
-                    let mut d: Digest = [0; 32];
-                    hex::decode_to_slice(&token_hash, &mut d).ok()?;
-                    Some((
-                        d,
-                        Session {
-                            user_id,
-                            expires_ms,
-                        },
-                    ))
-                },
-            )
-            .collect();
-        let keys = api_keys
-            .into_iter()
-            .filter_map(|row| match ApiKey::from_row(row) {
-                Ok((d, key)) => Some((d, Arc::new(key))),
-                Err(e) => {
-                    tracing::error!(error = %e, "skipping a stored API key");
-                    None
-                }
-            })
-            .collect();
+        let (enrollment, generated_token) =
+            enrollment_token(store.as_ref(), config, &settings).await?;
+        generated.enrollment_token = generated_token;
         if config.allow_anonymous_inference {
             tracing::warn!(
                 "inference authentication is OFF (allow_anonymous_inference): anyone who can reach the router can use its models"
             );
         }
-        Ok((
-            Auth {
-                store,
-                sink,
-                users: RwLock::new(users),
-                sessions: RwLock::new(sessions),
-                keys: ArcSwap::from_pointee(keys),
-                enrollment,
-                allow_anonymous_inference: config.allow_anonymous_inference,
-                session_ttl: config.session_ttl,
-                limiter: LoginLimiter::default(),
-                decoy_hash: password::hash(new_token("")).await?,
-                changes: tokio::sync::Mutex::new(()),
-            },
-            generated,
-        ))
+        let auth = Auth {
+            store,
+            sink,
+            users: RwLock::new(users),
+            sessions: RwLock::new(restore_sessions(sessions)),
+            keys: ArcSwap::from_pointee(restore_keys(api_keys)),
+            enrollment,
+            allow_anonymous_inference: config.allow_anonymous_inference,
+            session_ttl: config.session_ttl,
+            limiter: LoginLimiter::default(),
+            decoy_hash: password::hash(new_token("")).await?,
+            changes: tokio::sync::Mutex::new(()),
+        };
+        Ok((auth, generated))
     }
 
     pub fn allows_anonymous_inference(&self) -> bool {
@@ -240,11 +163,11 @@ impl Auth {
     }
 
     /// Checks a node's enrolment token.
-    pub fn check_enrollment(&self, token: Option<&str>) -> Result<(), ApiError> {
+    pub fn check_enrollment(&self, token: Option<&str>) -> Result<(), AuthError> {
         match token {
             Some(t) if constant_time_eq(&digest(t), &digest(self.enrollment.expose())) => Ok(()),
-            Some(_) => Err(ApiError::InvalidEnrollmentToken),
-            None => Err(ApiError::MissingEnrollmentToken),
+            Some(_) => Err(AuthError::InvalidEnrollmentToken),
+            None => Err(AuthError::MissingEnrollmentToken),
         }
     }
 
@@ -254,9 +177,9 @@ impl Auth {
         username: &str,
         password: &str,
         client: &str,
-    ) -> Result<LoggedIn, ApiError> {
+    ) -> Result<LoggedIn, AuthError> {
         if let Err(retry_after) = self.limiter.check(client, Instant::now()) {
-            return Err(ApiError::TooManyLoginAttempts(retry_after));
+            return Err(AuthError::TooManyLoginAttempts(retry_after));
         }
         let user = self
             .read_users()
@@ -271,7 +194,7 @@ impl Auth {
         let Some(user) = user.filter(|_| matches) else {
             self.limiter.failed(client, Instant::now());
             tracing::info!(%username, %client, "login failed");
-            return Err(ApiError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         };
         self.limiter.succeeded(client);
         let token = new_token(SESSION_PREFIX);
@@ -305,7 +228,7 @@ impl Auth {
     }
 
     /// Ends the session `staff` came with.
-    pub async fn logout(&self, staff: &Staff) -> Result<(), ApiError> {
+    pub async fn logout(&self, staff: &Staff) -> Result<(), AuthError> {
         self.store
             .apply(&[StoreOp::DeleteSession(hex::encode(staff.session))])
             .await?;
@@ -317,11 +240,11 @@ impl Auth {
     }
 
     /// The user behind a session token from `Authorization: Bearer` or the session cookie.
-    pub fn staff(&self, headers: &HeaderMap) -> Result<Staff, ApiError> {
+    pub fn staff(&self, headers: &HeaderMap) -> Result<Staff, AuthError> {
         let token = bearer(headers)
             .filter(|t| t.starts_with(SESSION_PREFIX))
             .or_else(|| session_cookie(headers))
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unauthenticated)?;
         self.session(digest(token))
     }
 
@@ -331,21 +254,21 @@ impl Auth {
         self.session(staff.session).is_ok()
     }
 
-    fn session(&self, d: Digest) -> Result<Staff, ApiError> {
+    fn session(&self, d: Digest) -> Result<Staff, AuthError> {
         let session = self
             .sessions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&d)
             .cloned()
-            .ok_or(ApiError::InvalidSession)?;
+            .ok_or(AuthError::InvalidSession)?;
         if session.expires_ms <= unix_ms(SystemTime::now()) {
-            return Err(ApiError::InvalidSession);
+            return Err(AuthError::InvalidSession);
         }
         let users = self.read_users();
         let user = users
             .get(&session.user_id)
-            .ok_or(ApiError::InvalidSession)?;
+            .ok_or(AuthError::InvalidSession)?;
         Ok(Staff {
             user_id: user.id.clone(),
             username: user.username.clone(),
@@ -356,24 +279,24 @@ impl Auth {
 
     /// What an inference request may use: `Ok(KeyScope::Anonymous)` when anonymous inference is
     /// allowed and no key was sent; otherwise the key must be valid.
-    pub fn inference_scope(&self, headers: &HeaderMap) -> Result<KeyScope, ApiError> {
+    pub fn inference_scope(&self, headers: &HeaderMap) -> Result<KeyScope, AuthError> {
         match api_key(headers) {
             None if self.allow_anonymous_inference => Ok(KeyScope::Anonymous),
-            None => Err(ApiError::MissingApiKey),
+            None => Err(AuthError::MissingApiKey),
             Some(key) => self.api_key(key).map(KeyScope::Key),
         }
     }
 
     /// Checks an API key and records its use.
-    pub fn api_key(&self, key: &str) -> Result<Arc<ApiKey>, ApiError> {
+    pub fn api_key(&self, key: &str) -> Result<Arc<ApiKey>, AuthError> {
         let found = self
             .keys
             .load()
             .get(&digest(key))
             .cloned()
-            .ok_or(ApiError::InvalidApiKey("unknown key"))?;
+            .ok_or(AuthError::InvalidApiKey("unknown key"))?;
         let now_ms = unix_ms(SystemTime::now());
-        found.usable_at(now_ms).map_err(ApiError::InvalidApiKey)?;
+        found.usable_at(now_ms).map_err(AuthError::InvalidApiKey)?;
         if found.touch(now_ms) {
             self.sink.send(StoreOp::TouchApiKey {
                 id: found.id.clone(),
@@ -393,26 +316,103 @@ impl Auth {
     }
 }
 
-/// An API key from `Authorization: Bearer` or `X-API-Key`.
-fn api_key(headers: &HeaderMap) -> Option<&str> {
-    bearer(headers).or_else(|| {
-        headers
-            .get(API_KEY_HEADER)?
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-    })
+/// The stored users, by id; a row that cannot be read is skipped (and logged).
+fn restore_users(rows: Vec<UserRow>) -> HashMap<String, User> {
+    rows.into_iter()
+        .filter_map(|row| match User::try_from(row) {
+            Ok(user) => Some((user.id.clone(), user)),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping a stored user");
+                None
+            }
+        })
+        .collect()
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
+/// Creates and stores the first admin, with the configured password or a generated one (then
+/// returned, to be shown once).
+async fn first_admin(
+    store: &dyn Store,
+    config: &AuthConfig,
+    now_ms: u64,
+) -> Result<(User, Option<Secret>), AuthError> {
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), None),
+        None => {
+            let p = Secret::new(new_token("")[..24].to_owned());
+            (p.clone(), Some(p))
+        }
+    };
+    password::check_strength(password.expose()).map_err(AuthError::AdminPassword)?;
+    let admin = User::new(
+        config.admin_username.clone(),
+        password::hash(password.expose().to_owned()).await?,
+        Role::Admin,
+        now_ms,
+    );
+    store
+        .apply(&[StoreOp::UpsertUser(Box::new(admin.row()))])
+        .await?;
+    tracing::info!(username = %admin.username, "created the first admin user");
+    Ok((admin, generated))
+}
+
+/// The enrolment token: the configured one, else the stored one, else a new one (stored, and
+/// returned a second time to be shown once).
+async fn enrollment_token(
+    store: &dyn Store,
+    config: &AuthConfig,
+    settings: &[(String, String)],
+) -> Result<(Secret, Option<Secret>), AuthError> {
+    if let Some(token) = config.enrollment_token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok((token.clone(), None));
+    }
+    if let Some((_, stored)) = settings.iter().find(|(k, _)| k == ENROLLMENT_SETTING) {
+        return Ok((Secret::new(stored.clone()), None));
+    }
+    let token = Secret::new(new_token("llme_"));
+    store
+        .apply(&[StoreOp::SetSetting {
+            key: ENROLLMENT_SETTING.to_owned(),
+            value: token.expose().to_owned(),
+        }])
+        .await?;
+    Ok((token.clone(), Some(token)))
+}
+
+/// The stored sessions by token digest; a row whose digest is not hex is skipped.
+fn restore_sessions(rows: Vec<SessionRow>) -> HashMap<Digest, Session> {
+    rows.into_iter()
+        .filter_map(
+            |SessionRow {
+                 token_hash,
+                 user_id,
+                 expires_ms,
+                 ..
+             }| {
+                let mut d: Digest = [0; 32];
+                hex::decode_to_slice(&token_hash, &mut d).ok()?;
+                Some((
+                    d,
+                    Session {
+                        user_id,
+                        expires_ms,
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
+/// The stored API keys by digest; a row that cannot be read is skipped (and logged).
+fn restore_keys(rows: Vec<ApiKeyRow>) -> HashMap<Digest, Arc<ApiKey>> {
+    rows.into_iter()
+        .filter_map(|row| match ApiKey::from_row(row) {
+            Ok((d, key)) => Some((d, Arc::new(key))),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping a stored API key");
+                None
+            }
+        })
+        .collect()
 }

@@ -5,19 +5,19 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand_core::OsRng;
 
-use crate::error::ApiError;
+use super::AuthError;
 
 /// Shortest password accepted for a user.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// The PHC string (`$argon2id$...`) of `password`.
-pub async fn hash(password: String) -> Result<String, ApiError> {
+pub async fn hash(password: String) -> Result<String, AuthError> {
     blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("cannot hash a password: {e}")))
+            .map_err(|e| AuthError::Hashing(format!("cannot hash a password: {e}")))
     })
     .await
 }
@@ -35,22 +35,22 @@ pub async fn verify(password: String, phc: String) -> bool {
     .unwrap_or(false)
 }
 
-/// Checks a new password's length.
-pub fn check_strength(password: &str) -> Result<(), ApiError> {
+/// Checks a new password's length; `Err` says what is wrong.
+pub fn check_strength(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(format!(
             "the password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
+        ));
     }
     Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(format!("password worker failed: {e}")))?
+        .map_err(|e| AuthError::Hashing(format!("password worker failed: {e}")))?
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::AuthError;
 use super::{Auth, password};
-use crate::error::ApiError;
 use crate::store::{StoreOp, UserRow, unix_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +121,7 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-fn check_username(name: &str) -> Result<(), ApiError> {
+fn check_username(name: &str) -> Result<(), AuthError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -130,7 +130,7 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::InvalidRequest(
+        Err(AuthError::Invalid(
             "'username' must be 1 to 64 characters among letters, digits and . _ - @".to_owned(),
         ))
     }
@@ -147,9 +147,9 @@ impl Auth {
         self.read_users().get(id).map(User::view)
     }
 
-    pub async fn create_user(&self, new: NewUser) -> Result<UserView, ApiError> {
+    pub async fn create_user(&self, new: NewUser) -> Result<UserView, AuthError> {
         check_username(&new.username)?;
-        password::check_strength(&new.password)?;
+        password::check_strength(&new.password).map_err(AuthError::Invalid)?;
         let hash = password::hash(new.password).await?;
         let _change = self.changes.lock().await;
         if self
@@ -157,7 +157,7 @@ impl Auth {
             .values()
             .any(|u| u.username == new.username)
         {
-            return Err(ApiError::Conflict(format!(
+            return Err(AuthError::Conflict(format!(
                 "a user named '{}' exists already",
                 new.username
             )));
@@ -174,10 +174,10 @@ impl Auth {
 
     /// Changes a user's role or password. A new password ends the user's sessions; the last
     /// admin cannot be demoted.
-    pub async fn update_user(&self, id: &str, patch: UserPatch) -> Result<UserView, ApiError> {
+    pub async fn update_user(&self, id: &str, patch: UserPatch) -> Result<UserView, AuthError> {
         let hash = match patch.password {
             Some(p) => {
-                password::check_strength(&p)?;
+                password::check_strength(&p).map_err(AuthError::Invalid)?;
                 Some(password::hash(p).await?)
             }
             None => None,
@@ -187,10 +187,10 @@ impl Auth {
             .read_users()
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::UserNotFound(id.to_owned()))?;
+            .ok_or_else(|| AuthError::UserNotFound(id.to_owned()))?;
         if let Some(role) = patch.role {
             if user.role == Role::Admin && role != Role::Admin && self.admin_count() == 1 {
-                return Err(ApiError::Conflict(
+                return Err(AuthError::Conflict(
                     "this is the last admin: make another user admin first".to_owned(),
                 ));
             }
@@ -216,15 +216,15 @@ impl Auth {
     }
 
     /// Deletes a user and its sessions; the last admin cannot be deleted.
-    pub async fn delete_user(&self, id: &str) -> Result<(), ApiError> {
+    pub async fn delete_user(&self, id: &str) -> Result<(), AuthError> {
         let _change = self.changes.lock().await;
         let user = self
             .read_users()
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::UserNotFound(id.to_owned()))?;
+            .ok_or_else(|| AuthError::UserNotFound(id.to_owned()))?;
         if user.role == Role::Admin && self.admin_count() == 1 {
-            return Err(ApiError::Conflict(
+            return Err(AuthError::Conflict(
                 "this is the last admin and cannot be deleted".to_owned(),
             ));
         }
@@ -243,14 +243,14 @@ impl Auth {
         user_id: &str,
         current: &str,
         new: String,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let phc = self
             .read_users()
             .get(user_id)
             .map(|u| u.password_hash.clone())
-            .ok_or(ApiError::InvalidSession)?;
+            .ok_or(AuthError::InvalidSession)?;
         if !password::verify(current.to_owned(), phc).await {
-            return Err(ApiError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         self.update_user(
             user_id,

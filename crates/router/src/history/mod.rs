@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 
 pub use usage::{Usage, UsageTap};
 
-use crate::error::ApiError;
 use crate::live::Feed;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::registry::{Node, Registry};
@@ -105,6 +104,11 @@ pub struct Recording {
     completed: bool,
 }
 
+/// An error a request ended with before any answer: the status the client got, and the message.
+pub trait Refusal: std::fmt::Display {
+    fn status(&self) -> StatusCode;
+}
+
 impl Recording {
     /// What the request asked for, once its body was read.
     pub fn request(&mut self, model: &str, streamed: bool, body: &[u8]) {
@@ -116,8 +120,8 @@ impl Recording {
     }
 
     /// The request was refused or failed before an answer started.
-    pub fn failed(&mut self, error: &ApiError) {
-        self.status = error.status_code().as_u16();
+    pub fn failed(&mut self, error: &impl Refusal) {
+        self.status = error.status().as_u16();
         self.error = Some(error.to_string());
         self.completed = true;
     }

@@ -24,7 +24,7 @@ pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
 pub use snapshot::{Candidate, Load, ModelEntry, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
 
-use crate::auth::secrets::{constant_time_eq, new_token};
+use crate::secrets::{constant_time_eq, new_token};
 
 /// First delay between probes of a suspect node; doubled after each failed probe.
 const PROBE_BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -41,7 +41,7 @@ pub struct Registered {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AuthError {
+pub enum NodeAuthError {
     #[error("node '{0}' is not registered")]
     UnknownNode(String),
     #[error("invalid node token")]
@@ -270,12 +270,12 @@ impl Registry {
         table: &'t mut HashMap<Arc<str>, Entry>,
         id: &str,
         token: &str,
-    ) -> Result<&'t mut Entry, AuthError> {
+    ) -> Result<&'t mut Entry, NodeAuthError> {
         let entry = table
             .get_mut(id)
-            .ok_or_else(|| AuthError::UnknownNode(id.to_owned()))?;
+            .ok_or_else(|| NodeAuthError::UnknownNode(id.to_owned()))?;
         if !constant_time_eq(entry.token.as_bytes(), token.as_bytes()) {
-            return Err(AuthError::InvalidToken);
+            return Err(NodeAuthError::InvalidToken);
         }
         Ok(entry)
     }
@@ -285,7 +285,7 @@ impl Registry {
         &self,
         hb: Heartbeat,
         token: &str,
-    ) -> Result<(NodeStatus, Option<Transition>), AuthError> {
+    ) -> Result<(NodeStatus, Option<Transition>), NodeAuthError> {
         let mut table = self.table();
         let entry = Self::authenticated(&mut table, &hb.node_id, token)?;
         let has_ready_model = hb.models.iter().any(|m| m.state == ModelState::Ready);
@@ -303,7 +303,7 @@ impl Registry {
     }
 
     /// Checks that `token` is the node token of node `id` (for reports from nodes).
-    pub fn check_token(&self, id: &str, token: &str) -> Result<(), AuthError> {
+    pub fn check_token(&self, id: &str, token: &str) -> Result<(), NodeAuthError> {
         let mut table = self.table();
         Self::authenticated(&mut table, id, token).map(drop)
     }
@@ -314,7 +314,7 @@ impl Registry {
         id: &str,
         token: &str,
         metrics: NodeMetrics,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), NodeAuthError> {
         let mut table = self.table();
         let entry = Self::authenticated(&mut table, id, token)?;
         let node = Arc::make_mut(&mut entry.node);

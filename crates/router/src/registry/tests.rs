@@ -83,7 +83,7 @@ fn heartbeat_needs_the_node_token() {
     };
     assert_eq!(
         reg.heartbeat(hb.clone(), "wrong"),
-        Err(AuthError::InvalidToken)
+        Err(NodeAuthError::InvalidToken)
     );
     let unknown = Heartbeat {
         node_id: "nope".into(),
@@ -91,7 +91,7 @@ fn heartbeat_needs_the_node_token() {
     };
     assert!(matches!(
         reg.heartbeat(unknown, &r.node_token),
-        Err(AuthError::UnknownNode(_))
+        Err(NodeAuthError::UnknownNode(_))
     ));
 }
 
@@ -182,7 +182,7 @@ fn metrics_push_needs_the_token_and_updates_freshness() {
     };
     assert_eq!(
         reg.push_metrics(&r.node_id, "bad", m.clone()),
-        Err(AuthError::InvalidToken)
+        Err(NodeAuthError::InvalidToken)
     );
     reg.push_metrics(&r.node_id, &r.node_token, m).unwrap();
     let snapshot = reg.snapshot();

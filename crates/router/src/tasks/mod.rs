@@ -2,7 +2,8 @@
 //! progress with their node token; the API and the dashboard read it here. Tasks are kept in
 //! memory (newest [`KEPT`]) and written through the store's writer to `download_tasks`.
 
-pub mod distribute;
+mod distribute;
+mod error;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -11,9 +12,11 @@ use std::time::SystemTime;
 use llm_router_protocol::node::{TaskProgress, TaskStatus};
 use serde::Serialize;
 
-use crate::error::ApiError;
 use crate::live::Feed;
 use crate::store::{HistorySink, StoreOp, TaskRow, unix_ms};
+
+pub use distribute::Distributor;
+pub use error::TaskError;
 
 /// Tasks kept in memory and restored at start-up.
 pub const KEPT: u32 = 1000;
@@ -154,15 +157,13 @@ impl Tasks {
     }
 
     /// Applies a node's report. The node must own the task; a final task stays as it is.
-    pub fn report(&self, id: &str, progress: TaskProgress) -> Result<Task, ApiError> {
+    pub fn report(&self, id: &str, progress: TaskProgress) -> Result<Task, TaskError> {
         let mut tasks = self.tasks.write().unwrap_or_else(PoisonError::into_inner);
         let task = tasks
             .get_mut(id)
-            .ok_or_else(|| ApiError::TaskNotFound(id.to_owned()))?;
+            .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
         if task.node_id != progress.node_id {
-            return Err(ApiError::Forbidden(format!(
-                "task {id} belongs to another node"
-            )));
+            return Err(TaskError::OtherNode(id.to_owned()));
         }
         if task.status.is_final() {
             return Ok(task.clone());
@@ -255,11 +256,11 @@ mod tests {
         assert_eq!(t.percent, Some(25.0));
         assert!(matches!(
             tasks.report(&task.id, report("n2", TaskStatus::Ready, 0, None)),
-            Err(ApiError::Forbidden(_))
+            Err(TaskError::OtherNode(_))
         ));
         assert!(matches!(
             tasks.report("nope", report("n1", TaskStatus::Ready, 0, None)),
-            Err(ApiError::TaskNotFound(_))
+            Err(TaskError::NotFound(_))
         ));
         let t = tasks
             .report(&task.id, report("n1", TaskStatus::Ready, 0, None))

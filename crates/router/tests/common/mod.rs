@@ -29,7 +29,7 @@ pub const ADMIN_PASSWORD: &str = "test-admin-password";
 pub struct TestRouter {
     addr: SocketAddr,
     cancel: CancellationToken,
-    _task: JoinHandle<anyhow::Result<()>>,
+    _task: JoinHandle<Result<(), llm_router::ServerError>>,
     session: tokio::sync::OnceCell<String>,
 }
 

@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use llm_router_protocol::node::{Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER, NodeMetrics};
 
-use crate::api::extract::bearer;
 use crate::api::{ApiJson, ApiResult};
+use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::state::AppState;
 

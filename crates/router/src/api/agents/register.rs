@@ -11,12 +11,11 @@ use llm_router_protocol::Secret;
 use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
 use llm_router_protocol::openai::ModelList;
 
-use crate::api::extract::bearer;
 use crate::api::{ApiJson, ApiResult};
+use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::registry::api_authorization;
 use crate::state::AppState;
-use crate::tasks::distribute::place;
 
 #[tracing::instrument(skip_all, fields(node = %req.machine_name))]
 pub async fn register(
@@ -26,7 +25,7 @@ pub async fn register(
 ) -> ApiResult<Json<RegisterResponse>> {
     if let Err(e) = state.auth.check_enrollment(bearer(&headers)) {
         tracing::warn!(node = %req.machine_name, error = %e, "registration refused");
-        return Err(e);
+        return Err(e.into());
     }
     if req.machine_name.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -46,7 +45,7 @@ pub async fn register(
     let registered = state.registry.register(req, &ready);
     if let Some(node) = state.registry.snapshot().node(&registered.node_id) {
         state.fleet_log.node_changed(node);
-        place(&state, Arc::clone(node));
+        state.distributor.place(Arc::clone(node));
     }
     tracing::info!(
         node_id = %registered.node_id,

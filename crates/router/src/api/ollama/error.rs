@@ -4,6 +4,7 @@
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::proxy::ollama::relay::error_response;
 
@@ -14,6 +15,12 @@ pub struct OllamaError(pub ApiError);
 impl From<ApiError> for OllamaError {
     fn from(e: ApiError) -> Self {
         OllamaError(e)
+    }
+}
+
+impl From<AuthError> for OllamaError {
+    fn from(e: AuthError) -> Self {
+        OllamaError(e.into())
     }
 }
 

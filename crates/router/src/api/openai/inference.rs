@@ -58,7 +58,12 @@ async fn forward<V: RequestView>(
     let checked = body
         .map_err(|e| body_rejection(&e))
         .and_then(|body| parse_view::<V>(&body).map(|envelope| (body, envelope)))
-        .and_then(|(body, envelope)| scope.check(&envelope.model).map(|()| (body, envelope)));
+        .and_then(|(body, envelope)| {
+            scope
+                .check(&envelope.model)
+                .map(|()| (body, envelope))
+                .map_err(ApiError::from)
+        });
     let (body, envelope) = match checked {
         Ok(checked) => checked,
         Err(e) => {

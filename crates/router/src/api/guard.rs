@@ -1,5 +1,5 @@
 //! Route guards: middleware that lets a request through only with the right credential, and the
-//! request extensions they leave for handlers ([`Staff`], [`KeyScope`]).
+//! request extensions they leave for handlers ([`Staff`], [`KeyScope`], plain types of `auth`).
 //!
 //! | guard            | accepts                                   | error shape |
 //! |------------------|-------------------------------------------|-------------|
@@ -11,58 +11,15 @@
 //!
 //! Node routes check the enrolment token or the node token in their handlers.
 
-use std::sync::Arc;
-
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::secrets::Digest;
-use super::{ApiKey, Role};
 use crate::api::ollama::OllamaError;
+use crate::auth::{AuthError, KeyScope, Staff};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The logged-in user a request came from.
-#[derive(Debug, Clone)]
-pub struct Staff {
-    pub user_id: String,
-    pub username: String,
-    pub role: Role,
-    /// Digest of the session token, to end this session on logout.
-    pub(super) session: Digest,
-}
-
-impl Staff {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
-
-/// What an inference request may use.
-#[derive(Debug, Clone)]
-pub enum KeyScope {
-    /// No key, and the router allows anonymous inference.
-    Anonymous,
-    Key(Arc<ApiKey>),
-}
-
-impl KeyScope {
-    /// `Err(ModelNotAllowed)` when the key is limited to other models.
-    pub fn check(&self, model: &str) -> Result<(), ApiError> {
-        match self {
-            KeyScope::Key(key) if !key.permits(model) => {
-                Err(ApiError::ModelNotAllowed(model.to_owned()))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn permits(&self, model: &str) -> bool {
-        self.check(model).is_ok()
-    }
-}
 
 /// Fails closed: a handler taking a [`KeyScope`] on a route without a key guard refuses to run.
 impl<S: Send + Sync> FromRequestParts<S> for KeyScope {
@@ -73,7 +30,7 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyScope {
             .extensions
             .get::<KeyScope>()
             .cloned()
-            .ok_or(ApiError::MissingApiKey)
+            .ok_or(ApiError::Auth(AuthError::MissingApiKey))
     }
 }
 
@@ -85,7 +42,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
             .extensions
             .get::<Staff>()
             .cloned()
-            .ok_or(ApiError::Unauthenticated)
+            .ok_or(ApiError::Auth(AuthError::Unauthenticated))
     }
 }
 
@@ -96,7 +53,7 @@ pub async fn viewer(State(state): State<AppState>, mut req: Request, next: Next)
             req.extensions_mut().insert(staff);
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -112,7 +69,7 @@ pub async fn admin(State(state): State<AppState>, mut req: Request, next: Next) 
             staff.username
         ))
         .into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -123,7 +80,7 @@ pub async fn openai_key(State(state): State<AppState>, mut req: Request, next: N
             req.extensions_mut().insert(scope);
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -134,7 +91,7 @@ pub async fn ollama_key(State(state): State<AppState>, mut req: Request, next: N
             req.extensions_mut().insert(scope);
             next.run(req).await
         }
-        Err(e) => OllamaError(e).into_response(),
+        Err(e) => OllamaError(e.into()).into_response(),
     }
 }
 
@@ -145,7 +102,7 @@ pub async fn metrics(State(state): State<AppState>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     match staff {
-        Err(e) => e.into_response(),
-        Ok(_) => ApiError::Unauthenticated.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(_) => ApiError::Auth(AuthError::Unauthenticated).into_response(),
     }
 }
