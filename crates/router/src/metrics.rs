@@ -14,7 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry as PromRegistry;
 
-use crate::queue::Dispatcher;
 use crate::registry::Snapshot;
 use crate::store::HistorySink;
 
@@ -205,12 +204,7 @@ impl Metrics {
     }
 
     /// The text exposition, with fleet gauges read at scrape time.
-    pub fn render(
-        &self,
-        snapshot: &Snapshot,
-        dispatcher: &Dispatcher,
-        sink: &HistorySink,
-    ) -> String {
+    pub fn render(&self, snapshot: &Snapshot, queue_depth: usize, sink: &HistorySink) -> String {
         let mut in_flight = 0i64;
         self.node_up.clear();
         let mut by_status = [0i64; 4];
@@ -237,7 +231,7 @@ impl Metrics {
         }
         self.in_flight.set(in_flight);
         self.queue_depth
-            .set(i64::try_from(dispatcher.depth()).unwrap_or(i64::MAX));
+            .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
         let c = sink.counters();
         let load = |a: &std::sync::atomic::AtomicU64| {
             i64::try_from(a.load(Ordering::Relaxed)).unwrap_or(i64::MAX)

@@ -3,8 +3,8 @@
 //!
 //! | layer | modules                                                        |
 //! |-------|----------------------------------------------------------------|
-//! | edge  | `api`, `dashboard`, `app`, `state`, `error`, `config`          |
-//! | path  | `dispatch`, `proxy`                                            |
+//! | edge  | `api`, `dashboard`, `app`, `state`, `config`                   |
+//! | path  | `dispatch`, `proxy`, `error` (the HTTP error the edge and the relay render) |
 //! | domain| `auth`, `tasks`, `history`, `catalog`, `health`, `live`, `stats`, `metrics` |
 //! | base  | `store`, `registry`, `secrets`                                 |
 //!
@@ -21,11 +21,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics",
         ],
     ),
-    ("path", &["dispatch", "proxy", "queue", "balancer"]),
-    (
-        "edge",
-        &["api", "dashboard", "app", "state", "error", "config"],
-    ),
+    ("path", &["dispatch", "proxy", "error", "queue", "balancer"]),
+    ("edge", &["api", "dashboard", "app", "state", "config"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -27,7 +27,7 @@ pub async fn method_not_allowed(uri: Uri) -> ApiError {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics.render(
         &state.registry.snapshot(),
-        &state.dispatcher,
+        state.dispatcher.depth(),
         state.recorder.sink(),
     );
     (
