@@ -136,10 +136,6 @@ impl Server {
         self.listener.local_addr()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Serves until `shutdown` is cancelled, then drains in-flight requests (bounded by a grace
     /// period) and stops the background tasks.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {

@@ -1,33 +1,33 @@
 //! `llm-router`: one OpenAI-compatible endpoint in front of a fleet of `llm-node` machines.
 //!
 //! The binary (`main.rs`) only parses flags; everything else is here so tests and benchmarks build
-//! the same router as production through [`Server`] and [`build_router`].
+//! the same router as production through [`Server`]. Modules are private
+//! unless a test or bench needs them, so the compiler reports what nothing uses. The layers and
+//! the rule between them are in README.md ("Architecture") and checked by `tests/layers.rs`.
 
-pub mod api;
-pub mod app;
-pub mod auth;
+mod api;
+mod app;
+mod auth;
 pub mod balancer;
-pub mod catalog;
-pub mod config;
-pub mod dashboard;
-pub mod error;
-pub mod health;
-pub mod history;
-pub mod live;
-pub mod metrics;
+mod catalog;
+mod config;
+mod dashboard;
+mod error;
+mod health;
+mod history;
+mod live;
+mod metrics;
 pub mod proxy;
-pub mod queue;
-pub mod registry;
+mod queue;
+mod registry;
 mod secrets;
-pub mod state;
-pub mod stats;
+mod state;
+mod stats;
 pub mod store;
-pub mod tasks;
+mod tasks;
 
-pub use app::{Server, ServerError, build_router};
+pub use app::{Server, ServerError};
 pub use config::{Config, Settings};
-pub use error::ApiError;
-pub use state::AppState;
 
 /// Log files are `<log dir>/llm-router.<date>.log`.
 pub const LOG_FILE_PREFIX: &str = "llm-router";

@@ -24,7 +24,7 @@ use axum::http::HeaderMap;
 use llm_router_protocol::Secret;
 
 pub use error::AuthError;
-pub use headers::{API_KEY_HEADER, SESSION_COOKIE, bearer};
+pub use headers::{SESSION_COOKIE, bearer};
 pub use keys::{ApiKey, ApiKeyView, NewApiKey};
 pub use limiter::LoginLimiter;
 pub use principal::{KeyScope, Staff};

@@ -16,9 +16,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use entry::{CatalogEntry, GgufPart, GgufSource};
+pub use entry::CatalogEntry;
+#[cfg(test)]
+use entry::GgufPart;
 pub use error::{CatalogError, Problem};
-pub use placement::{Choice, Placement, Tier, largest_gpu};
+pub use placement::Placement;
+#[cfg(test)]
+use placement::{Choice, Tier, largest_gpu};
 
 use placement::PlacementFile;
 

@@ -10,5 +10,5 @@ mod hub;
 mod ws;
 
 pub use assets::{file, index};
-pub use hub::{live_stats, run_hub};
+pub use hub::run_hub;
 pub use ws::dashboard_ws;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
 
-pub use usage::{Usage, UsageTap};
+pub use usage::UsageTap;
 
 use crate::live::Feed;
 use crate::metrics::{Metrics, RequestLabels};

@@ -20,8 +20,8 @@ use llm_router_protocol::node::{
 };
 use tokio::sync::watch;
 
-pub use node::{InFlightGuard, Node, NodeCounters, NodeSummary};
-pub use snapshot::{Candidate, Load, ModelEntry, SlotCounter, Snapshot, Unavailable};
+pub use node::{InFlightGuard, Node, NodeSummary};
+pub use snapshot::{Candidate, Load, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
 
 use crate::secrets::{constant_time_eq, new_token};

@@ -18,7 +18,6 @@ use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post};
 
 pub use error::OllamaError;
-pub use meta::OLLAMA_API_VERSION;
 
 use crate::state::AppState;
 
