@@ -219,7 +219,7 @@ async function main() {
   });
 
   if (!SKIP_PULL) {
-    await steps.run(`download ${PULL_MODEL} to ${PULL_NODE} from the UI shows progress`, async () => {
+    await steps.run(`download ${PULL_MODEL} to ${PULL_NODE} from the UI shows progress and ends ready`, async () => {
       // Record every progress value the task rows take, so quick changes between polls count.
       await page.evaluate(() => {
         window.__progress = {};
@@ -254,28 +254,27 @@ async function main() {
         return r && r.dataset.taskId;
       }, { existing, model: PULL_MODEL, node: PULL_NODE }, WAIT);
       let shotTaken = false;
-      const final = await poll(`task ${taskId} to finish`, async () => {
+      const trail = (seen) => `progress ${seen.values.join(' → ')}; status ${seen.statuses.join(' → ')}`;
+      const final = await poll(`task ${taskId} to be ready`, async () => {
         const s = await page.evaluate((id) => {
           const r = document.querySelector(`[data-testid="task-row"][data-task-id="${id}"]`);
-          return { now: r ? { status: r.dataset.status, progress: r.dataset.progress } : null, seen: window.__progress[id] || { values: [], statuses: [] } };
+          const now = r ? { status: r.dataset.status, progress: r.dataset.progress, error: r.querySelector('.task-error')?.textContent || '' } : null;
+          return { now, seen: window.__progress[id] || { values: [], statuses: [] } };
         }, taskId);
         const p = Number(s.now && s.now.progress);
         if (!shotTaken && s.now && s.now.progress !== '' && p > 0 && p < 100) {
           shotTaken = true;
           await page.locator('#models').screenshot({ path: shot('models.png') });
         }
-        return s.now && ['ready', 'failed'].includes(s.now.status) ? s : null;
+        if (s.now && s.now.status === 'failed') {
+          throw new Error(`the download of ${PULL_MODEL} to ${PULL_NODE} failed: ${s.now.error || s.seen.error || 'no error text'}; ${trail(s.seen)}`);
+        }
+        return s.now && s.now.status === 'ready' ? s : null;
       }, { timeout: WAIT, interval: 200 });
       const below = [...new Set(final.seen.values.map(Number).filter((v) => v < 100))];
       if (!shotTaken) await page.locator('#models').screenshot({ path: shot('models.png') });
-      const trail = `progress ${final.seen.values.join(' → ')}; status ${final.seen.statuses.join(' → ')}`;
-      if (below.length < 2) throw new Error(`the progress bar took ${below.length} value(s) below 100 (want 2 or more): ${trail}`);
-      if (final.now.status === 'failed') {
-        const reached = final.seen.values.map(Number).some((v) => v >= 100);
-        if (!reached) throw new Error(`the download failed before completing: ${final.seen.error || 'no error text'}; ${trail}`);
-        return `${trail}; downloaded, then failed with a clear status: ${final.seen.error}`;
-      }
-      return trail;
+      if (below.length < 2) throw new Error(`the progress bar took ${below.length} value(s) below 100 (want 2 or more): ${trail(final.seen)}`);
+      return trail(final.seen);
     });
   }
 

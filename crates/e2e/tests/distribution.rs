@@ -6,10 +6,12 @@
 //! and a file that cannot fit on the disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
-use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime, wait_for};
+use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime};
+use llm_router_testkit::wait_for;
 use llm_router_testkit::{FileServer, TempDir};
 use serde_json::{Value, json};
 
@@ -78,24 +80,27 @@ async fn admin(
 
 /// Polls the task until it is final; the percentages seen on the way.
 async fn follow(router: &RouterProcess, id: &str, timeout: Duration) -> (Value, Vec<f64>) {
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
+    let seen = RefCell::new(Vec::new());
+    let last = RefCell::new(Value::Null);
+    let what = format!("task {id} to be ready or failed");
+    let task = wait_for(&what, timeout, || async {
         let task = router
             .get_as_admin(&format!("/api/tasks/{id}"))
             .await
             .unwrap();
+        let mut seen = seen.borrow_mut();
         if let Some(p) = task["percent"].as_f64()
             && seen.last() != Some(&p)
         {
             seen.push(p);
         }
-        if task["status"] == "ready" || task["status"] == "failed" {
-            return (task, seen);
-        }
-        assert!(std::time::Instant::now() < deadline, "task still {task}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let done = task["status"] == "ready" || task["status"] == "failed";
+        *last.borrow_mut() = task.clone();
+        done.then_some(task)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: task still {}", last.borrow()));
+    (task, seen.into_inner())
 }
 
 fn files_named(dir: &Path, prefix: &str) -> Vec<String> {

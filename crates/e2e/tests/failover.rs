@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime};
+use llm_router_testkit::{wait_for, wait_for_every};
 use serde_json::{Value, json};
 
 const REQUESTS: usize = 40;
@@ -58,21 +59,24 @@ async fn killing_a_node_under_load_loses_no_request_and_takes_it_out_of_rotation
         .collect();
 
     // Kill node-b once the load is well under way, then time how long it stays in rotation.
-    while done.load(Ordering::SeqCst) < 8 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("8 answered requests", Duration::from_secs(120), || async {
+        (done.load(Ordering::SeqCst) >= 8).then_some(())
+    })
+    .await
+    .unwrap();
     b.process.kill().unwrap();
     let killed_at = Instant::now();
-    let mut out_of_rotation = None;
-    while killed_at.elapsed() < Duration::from_secs(10) {
-        let status = router.node_status("node-b").await.unwrap();
-        if status.as_deref() != Some("online") {
-            out_of_rotation = Some((killed_at.elapsed(), status));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let (took, status) = out_of_rotation.expect("node-b still online 10 s after SIGKILL");
+    let (took, status) = wait_for_every(
+        "node-b to leave the rotation after SIGKILL",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || async {
+            let status = router.node_status("node-b").await.unwrap();
+            (status.as_deref() != Some("online")).then(|| (killed_at.elapsed(), status))
+        },
+    )
+    .await
+    .unwrap();
     eprintln!("node-b out of rotation {took:?} after SIGKILL (status {status:?})");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime, wait_for};
+use llm_router_testkit::processes::{MODEL, NodeProcess, RouterProcess, Runtime};
+use llm_router_testkit::wait_for;
 use serde_json::{Value, json};
 
 /// `GET path` as the admin (whose session, like the API key, survives the restarts below).

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use llm_router_testkit::TEST_ENROLLMENT_TOKEN;
 use llm_router_testkit::processes::{
-    ChildProcess, RouterProcess, binary, free_port, is_alive, live_children, wait_for,
+    ChildProcess, RouterProcess, binary, free_port, is_alive, live_children,
 };
+use llm_router_testkit::wait_for;
 use serde_json::{Value, json};
 
 const READY: Duration = Duration::from_secs(30);

@@ -8,8 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use llm_router_testkit::processes::{
-    MODEL, NodeProcess, RouterProcess, Runtime, is_alive, live_children, wait_for,
+    MODEL, NodeProcess, RouterProcess, Runtime, is_alive, live_children,
 };
+use llm_router_testkit::wait_for;
 use serde_json::{Value, json};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);

@@ -12,6 +12,7 @@ mod forward_proxy;
 mod gauge;
 mod reply;
 mod temp_dir;
+mod wait;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
 pub use fake_registration::TEST_ENROLLMENT_TOKEN;
@@ -20,5 +21,6 @@ pub use file_server::FileServer;
 pub use forward_proxy::ForwardProxy;
 pub use reply::{Reply, SSE_DONE, sse_event};
 pub use temp_dir::TempDir;
+pub use wait::{wait_for, wait_for_every};
 
 pub mod processes;

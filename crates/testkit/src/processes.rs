@@ -12,6 +12,7 @@ use llm_router_protocol::node::NodeHealth;
 use serde_json::{Value, json};
 
 use crate::TEST_ENROLLMENT_TOKEN;
+use crate::wait_for;
 
 /// Name of the model the end-to-end fleet serves.
 pub const MODEL: &str = "gemma3-270m";
@@ -87,24 +88,6 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?
         .port())
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A child process that is stopped (SIGTERM, then SIGKILL after 10 s) when dropped.

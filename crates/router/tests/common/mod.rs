@@ -12,11 +12,11 @@ pub mod secured;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use llm_router::{Config, Server};
 use llm_router_protocol::Secret;
-use llm_router_testkit::TEST_ENROLLMENT_TOKEN;
+use llm_router_testkit::{TEST_ENROLLMENT_TOKEN, wait_for_every};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -166,17 +166,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    wait_for_every(what, timeout, POLL, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A minimal chat completion request for `model`.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use llm_router::Config;
-use llm_router_testkit::Reply;
+use llm_router_testkit::{Reply, wait_for_every};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -83,23 +83,24 @@ pub async fn as_json(
 
 /// The newest row of the history as the admin sees it, once there is one.
 pub async fn newest_request(router: &TestRouter) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let page: Value = router
-            .get_as_admin("/api/requests")
-            .await
-            .json()
-            .await
-            .unwrap();
-        if page["items"][0].is_object() {
-            return page["items"][0].clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no request in the history"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_every(
+        "a request in the history",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let page: Value = router
+                .get_as_admin("/api/requests")
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["items"][0]
+                .is_object()
+                .then(|| page["items"][0].clone())
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// Creates a key as admin with `body`; the key.
