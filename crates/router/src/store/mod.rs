@@ -2,13 +2,12 @@
 //!
 //! Two implementations answer the same test suite: [`SqliteStore`] (production: one SQLite file in
 //! WAL mode, schema under `migrations/`) and [`MemoryStore`] (its in-memory twin). Writes never sit
-//! on the request path: handlers hand [`StoreOp`]s to the [`writer`] task through a bounded
-//! channel, which applies them in batched transactions.
+//! on the request path: handlers hand [`StoreOp`]s through a [`HistorySink`] to the writer task
+//! ([`run_writer`]), which applies them in batched transactions.
 
 pub mod fleet;
 mod memory;
 mod sqlite;
-mod sqlite_credentials;
 mod types;
 pub mod writer;
 
