@@ -60,7 +60,7 @@ impl FleetLog {
     }
 }
 
-pub fn node_row(node: &Node) -> NodeRow {
+fn node_row(node: &Node) -> NodeRow {
     NodeRow {
         id: node.id.to_string(),
         machine_name: node.machine_name.clone(),

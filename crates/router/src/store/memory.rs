@@ -40,94 +40,116 @@ impl MemoryStore {
     }
 }
 
+impl Tables {
+    /// Applies one operation, as the SQLite store's statement for it would.
+    fn apply(&mut self, op: &StoreOp) {
+        match op {
+            StoreOp::Request(r) => self.insert_request(r),
+            StoreOp::Metrics(m) => {
+                self.metrics.insert((m.node_id.clone(), m.at_ms), m.clone());
+            }
+            StoreOp::UpsertNode(n) => self.upsert_node(n),
+            StoreOp::DeleteNode(id) => {
+                self.nodes.remove(id);
+            }
+            StoreOp::UpsertUser(u) => self.upsert_user(u),
+            StoreOp::DeleteUser(id) => {
+                self.users.remove(id);
+                self.sessions.retain(|_, s| &s.user_id != id);
+            }
+            StoreOp::InsertSession(s) => {
+                self.sessions.insert(s.token_hash.clone(), (**s).clone());
+            }
+            StoreOp::DeleteSession(hash) => {
+                self.sessions.remove(hash);
+            }
+            StoreOp::DeleteSessionsOf(user_id) => {
+                self.sessions.retain(|_, s| &s.user_id != user_id);
+            }
+            StoreOp::UpsertApiKey(k) => self.upsert_api_key(k),
+            StoreOp::TouchApiKey { id, at_ms } => self.touch_api_key(id, *at_ms),
+            StoreOp::SetSetting { key, value } => {
+                self.settings.insert(key.clone(), value.clone());
+            }
+            StoreOp::UpsertTask(task) => {
+                self.tasks.insert(task.id.clone(), (**task).clone());
+            }
+        }
+    }
+
+    /// A request id already stored is kept as it is.
+    fn insert_request(&mut self, r: &RequestRecord) {
+        if self.request_keys.contains_key(&r.id) {
+            return;
+        }
+        self.inserted += 1;
+        let key = (r.at_ms, self.inserted);
+        self.request_keys.insert(r.id.clone(), key);
+        self.requests.insert(key, r.clone());
+    }
+
+    /// Another node of the same machine is replaced; the first-seen time of an existing row is
+    /// kept.
+    fn upsert_node(&mut self, n: &NodeRow) {
+        let first_seen = self
+            .nodes
+            .get(&n.id)
+            .map_or(n.first_seen_ms, |old| old.first_seen_ms);
+        self.nodes
+            .retain(|id, old| id == &n.id || old.machine_name != n.machine_name);
+        self.nodes.insert(
+            n.id.clone(),
+            NodeRow {
+                first_seen_ms: first_seen,
+                ..n.clone()
+            },
+        );
+    }
+
+    /// Keeps the creation time of an existing user.
+    fn upsert_user(&mut self, u: &UserRow) {
+        let created_ms = self
+            .users
+            .get(&u.id)
+            .map_or(u.created_ms, |old| old.created_ms);
+        self.users.insert(
+            u.id.clone(),
+            UserRow {
+                created_ms,
+                ..u.clone()
+            },
+        );
+    }
+
+    /// The key's last use never moves back.
+    fn upsert_api_key(&mut self, k: &ApiKeyRow) {
+        let last_used_ms = self
+            .api_keys
+            .get(&k.id)
+            .and_then(|old| old.last_used_ms)
+            .max(k.last_used_ms);
+        self.api_keys.insert(
+            k.id.clone(),
+            ApiKeyRow {
+                last_used_ms,
+                ..k.clone()
+            },
+        );
+    }
+
+    fn touch_api_key(&mut self, id: &str, at_ms: u64) {
+        if let Some(key) = self.api_keys.get_mut(id) {
+            key.last_used_ms = key.last_used_ms.max(Some(at_ms));
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn apply(&self, ops: &[StoreOp]) -> Result<(), StoreError> {
         let mut t = self.tables();
         for op in ops {
-            match op {
-                StoreOp::Request(r) => {
-                    if t.request_keys.contains_key(&r.id) {
-                        continue;
-                    }
-                    t.inserted += 1;
-                    let key = (r.at_ms, t.inserted);
-                    t.request_keys.insert(r.id.clone(), key);
-                    t.requests.insert(key, (**r).clone());
-                }
-                StoreOp::Metrics(m) => {
-                    t.metrics.insert((m.node_id.clone(), m.at_ms), m.clone());
-                }
-                StoreOp::UpsertNode(n) => {
-                    let first_seen = t
-                        .nodes
-                        .get(&n.id)
-                        .map_or(n.first_seen_ms, |old| old.first_seen_ms);
-                    t.nodes
-                        .retain(|id, old| id == &n.id || old.machine_name != n.machine_name);
-                    t.nodes.insert(
-                        n.id.clone(),
-                        NodeRow {
-                            first_seen_ms: first_seen,
-                            ..(**n).clone()
-                        },
-                    );
-                }
-                StoreOp::DeleteNode(id) => {
-                    t.nodes.remove(id);
-                }
-                StoreOp::UpsertUser(u) => {
-                    let created_ms = t
-                        .users
-                        .get(&u.id)
-                        .map_or(u.created_ms, |old| old.created_ms);
-                    t.users.insert(
-                        u.id.clone(),
-                        UserRow {
-                            created_ms,
-                            ..(**u).clone()
-                        },
-                    );
-                }
-                StoreOp::DeleteUser(id) => {
-                    t.users.remove(id);
-                    t.sessions.retain(|_, s| &s.user_id != id);
-                }
-                StoreOp::InsertSession(s) => {
-                    t.sessions.insert(s.token_hash.clone(), (**s).clone());
-                }
-                StoreOp::DeleteSession(hash) => {
-                    t.sessions.remove(hash);
-                }
-                StoreOp::DeleteSessionsOf(user_id) => {
-                    t.sessions.retain(|_, s| &s.user_id != user_id);
-                }
-                StoreOp::UpsertApiKey(k) => {
-                    let last_used_ms = t
-                        .api_keys
-                        .get(&k.id)
-                        .and_then(|old| old.last_used_ms)
-                        .max(k.last_used_ms);
-                    t.api_keys.insert(
-                        k.id.clone(),
-                        ApiKeyRow {
-                            last_used_ms,
-                            ..(**k).clone()
-                        },
-                    );
-                }
-                StoreOp::TouchApiKey { id, at_ms } => {
-                    if let Some(key) = t.api_keys.get_mut(id) {
-                        key.last_used_ms = key.last_used_ms.max(Some(*at_ms));
-                    }
-                }
-                StoreOp::SetSetting { key, value } => {
-                    t.settings.insert(key.clone(), value.clone());
-                }
-                StoreOp::UpsertTask(task) => {
-                    t.tasks.insert(task.id.clone(), (**task).clone());
-                }
-            }
+            t.apply(op);
         }
         Ok(())
     }

@@ -2,15 +2,14 @@
 //!
 //! Two implementations answer the same test suite: [`SqliteStore`] (production: one SQLite file in
 //! WAL mode, schema under `migrations/`) and [`MemoryStore`] (its in-memory twin). Writes never sit
-//! on the request path: handlers hand [`StoreOp`]s to the [`writer`] task through a bounded
-//! channel, which applies them in batched transactions.
+//! on the request path: handlers hand [`StoreOp`]s through a [`HistorySink`] to the writer task
+//! ([`run_writer`]), which applies them in batched transactions.
 
 pub mod fleet;
 mod memory;
 mod sqlite;
-mod sqlite_credentials;
 mod types;
-pub mod writer;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -22,7 +21,7 @@ pub use types::{
     Api, ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
     RequestSummary, SessionRow, StoreOp, TaskRow, UserRow, unix_ms,
 };
-pub use writer::{HistorySink, Retention, run_writer};
+pub use writer::{HistorySink, Retention, SinkCounters, run_writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -27,7 +27,7 @@ impl Api {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Api> {
+    pub(super) fn parse(s: &str) -> Option<Api> {
         match s {
             "openai" => Some(Api::Openai),
             "ollama" => Some(Api::Ollama),
@@ -62,7 +62,7 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    pub fn succeeded(&self) -> bool {
+    pub(super) fn succeeded(&self) -> bool {
         self.status < 400 && self.error.is_none()
     }
 }
@@ -232,8 +232,8 @@ pub struct RequestQuery {
 }
 
 impl RequestQuery {
-    pub const DEFAULT_LIMIT: u32 = 50;
-    pub const MAX_LIMIT: u32 = 1000;
+    const DEFAULT_LIMIT: u32 = 50;
+    const MAX_LIMIT: u32 = 1000;
 
     pub fn limit(&self) -> u32 {
         self.limit
@@ -246,7 +246,7 @@ impl RequestQuery {
     }
 
     /// Whether `r` passes the filters (the in-memory store's WHERE clause).
-    pub fn matches(&self, r: &RequestRecord) -> bool {
+    pub(super) fn matches(&self, r: &RequestRecord) -> bool {
         self.model.as_ref().is_none_or(|m| &r.model == m)
             && self
                 .node

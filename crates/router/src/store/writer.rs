@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Store, StoreOp, unix_ms};
 
 /// Most operations applied in one transaction.
-pub const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 1024;
 /// After a partial batch the writer lets rows gather this long before the next one, so a busy
 /// router wakes it a few hundred times a second rather than once per request.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
