@@ -7,10 +7,12 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use llm_router_protocol::openai::RequestEnvelope;
 
+use super::identity::Identity;
 use super::relay::relay;
 use crate::error::ApiError;
 use crate::history::Recording;
 use crate::queue::{AcquireError, Lease, Waiting};
+use crate::registry::{Node, Registry};
 use crate::state::AppState;
 
 /// A node's answer whose headers have arrived, with the slot it holds.
@@ -34,7 +36,16 @@ pub async fn forward(
     mut recording: Recording,
 ) -> Result<Response, ApiError> {
     match dispatch(state, path, &envelope.model, body).await {
-        Ok(upstream) => Ok(relay(upstream, recording, state.registry.clone())),
+        Ok(upstream) => {
+            let (headers, identity) = Identity::of(&upstream.response);
+            Ok(relay(
+                upstream,
+                headers,
+                identity,
+                Some(recording),
+                state.registry.clone(),
+            ))
+        }
         Err(e) => {
             recording.failed(&e);
             Err(e)
@@ -87,18 +98,9 @@ pub async fn dispatch(
             Err(e) => e,
         };
         // Mark the node before its slot frees: the waiter the slot goes to must not be sent there.
-        node.counters.record_failure();
-        if let Some(t) = state.registry.report_failure(&node.id) {
-            tracing::warn!(node = %t.machine_name, to = t.to.as_str(), "node marked suspect");
-        }
+        let phase = Phase::BeforeFirstByte { model, attempt };
+        report_failure(&state.registry, &node, phase, &failure);
         drop(lease);
-        tracing::warn!(
-            node = %node.machine_name,
-            %model,
-            attempt,
-            error = %failure,
-            "node failed before the first byte"
-        );
         last_error = format!("node '{}' {failure}", node.machine_name);
     }
     Err(ApiError::Upstream(last_error))
@@ -134,6 +136,46 @@ fn describe(e: &reqwest::Error) -> String {
         format!("timed out ({e})")
     } else {
         format!("failed ({e})")
+    }
+}
+
+/// When a node failed a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Phase<'a> {
+    /// Before any byte of its answer reached the client: the request is tried elsewhere.
+    BeforeFirstByte { model: &'a str, attempt: u32 },
+    /// While its streamed answer was being relayed.
+    MidStream,
+    /// While its whole answer was being read.
+    MidAnswer,
+}
+
+/// Reports a failed node, the one place that does: counts the failure, marks the node suspect in
+/// the registry (so no new request goes there until a probe says it is back), and logs both.
+pub fn report_failure(
+    registry: &Registry,
+    node: &Node,
+    phase: Phase<'_>,
+    error: &dyn std::fmt::Display,
+) {
+    node.counters.record_failure();
+    match phase {
+        Phase::BeforeFirstByte { model, attempt } => tracing::warn!(
+            node = %node.machine_name,
+            %model,
+            attempt,
+            %error,
+            "node failed before the first byte"
+        ),
+        Phase::MidStream => {
+            tracing::warn!(node = %node.machine_name, %error, "node failed mid-stream");
+        }
+        Phase::MidAnswer => {
+            tracing::warn!(node = %node.machine_name, %error, "node failed mid-answer");
+        }
+    }
+    if let Some(t) = registry.report_failure(&node.id) {
+        tracing::warn!(node = %t.machine_name, to = t.to.as_str(), "node marked suspect");
     }
 }
 

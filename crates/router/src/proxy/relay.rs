@@ -1,72 +1,70 @@
-//! Relaying a node's answer to the client without buffering.
+//! Relaying a node's answer to the client without buffering: one stream for every API, with a
+//! per-API [`Transform`] (the bytes as they are for OpenAI, NDJSON lines for Ollama).
+//!
+//! The slot's [`Lease`] rides on the response body, so it is held until the node's answer has been
+//! read to its end or the client went away; the request's [`Recording`] sees the bytes the client
+//! gets and is closed when the answer ends. A node that breaks off mid-answer is reported once
+//! ([`report_failure`]) and the client gets the API's last error frame.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::Stream;
-use llm_router_protocol::openai::ErrorResponse;
 
-use super::Upstream;
+use super::{Phase, Upstream, report_failure};
 use crate::history::Recording;
 use crate::queue::Lease;
-use crate::registry::Registry;
+use crate::registry::{Node, Registry};
 
 /// Response header naming the node that served the request.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-llm-router-node");
 /// Response header with the milliseconds the request waited for a slot.
 pub const QUEUE_MS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-queue-ms");
 
-/// Turns the node's response into the client's: same status, content type and bytes, each chunk
-/// passed on as soon as it arrives. The lease lives as long as the body, so the slot frees when
-/// the stream ends or the client goes away. If the node fails mid-stream, an SSE stream ends
-/// with a well-formed `error` event (and no `[DONE]`) and the node is marked suspect.
-pub fn relay(upstream: Upstream, mut recording: Recording, registry: Arc<Registry>) -> Response {
-    let Upstream {
-        response: upstream,
-        lease,
-        queued,
-        sent_at,
-    } = upstream;
-    let status = upstream.status();
-    recording.answered(lease.node(), status, queued, sent_at);
-    let mut headers = HeaderMap::new();
-    for name in [CONTENT_TYPE, CACHE_CONTROL] {
-        if let Some(value) = upstream.headers().get(&name) {
-            headers.insert(name, value.clone());
-        }
+/// Turns the bytes of a node's answer into the bytes the client gets, chunk by chunk.
+pub trait Transform: Send + Unpin + 'static {
+    /// Handles a chunk of the node's body; returns what the client gets now (possibly nothing).
+    fn feed(&mut self, chunk: Bytes) -> Bytes;
+    /// The node's body ended normally; returns the last bytes for the client.
+    fn finish(&mut self) -> Bytes;
+    /// True once the answer is complete: the rest of the node's body is not read.
+    fn is_finished(&self) -> bool {
+        false
     }
-    let node = lease.node();
-    let node_name = HeaderValue::from_str(&node.machine_name)
+    /// Why the answer ended with an error the transform wrote itself, if it did.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+    /// The node's connection broke mid-answer with `error`: how the client learns it.
+    fn error_frame(&self, error: &reqwest::Error) -> ErrorFrame;
+}
+
+/// The end of an answer whose node broke off.
+#[derive(Debug)]
+pub struct ErrorFrame {
+    /// The last bytes the client gets; `None` ends the body with a transport error instead.
+    pub bytes: Option<Bytes>,
+    /// True when `bytes` are part of the answer as the API defines it (an Ollama error line) and
+    /// the history keeps them; false for a notice the router adds (OpenAI's SSE error event).
+    pub part_of_answer: bool,
+    /// Why the answer broke, as the history records it.
+    pub reason: String,
+}
+
+/// The headers every relayed answer carries: the node that served it and the time waited for it.
+pub fn router_headers(node: &Node, queued: Duration) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let name = HeaderValue::from_str(&node.machine_name)
         .or_else(|_| HeaderValue::from_str(&node.id))
         .unwrap_or(HeaderValue::from_static("unknown"));
-    headers.insert(NODE_HEADER, node_name);
-    headers.insert(
-        QUEUE_MS_HEADER,
-        HeaderValue::from(queued.as_millis() as u64),
-    );
-    let is_sse = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-
-    let stream = RelayStream {
-        inner: Box::pin(upstream.bytes_stream()),
-        is_sse,
-        done: false,
-        lease: Some(lease),
-        recording: Some(recording),
-        registry,
-    };
-    let mut response = Response::new(Body::from_stream(stream));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
+    headers.insert(NODE_HEADER, name);
+    headers.insert(QUEUE_MS_HEADER, queue_ms(queued));
+    headers
 }
 
 /// `x-llm-router-queue-ms` value.
@@ -74,71 +72,121 @@ pub fn queue_ms(queued: Duration) -> HeaderValue {
     HeaderValue::from(u64::try_from(queued.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Streams the node's answer through `transform` with the node's status, `headers` (the API's
+/// content headers) and the [`router_headers`]. Each chunk is passed on as soon as it is
+/// transformed.
+pub fn relay(
+    upstream: Upstream,
+    headers: HeaderMap,
+    transform: impl Transform,
+    recording: Option<Recording>,
+    registry: Arc<Registry>,
+) -> Response {
+    let Upstream {
+        response,
+        lease,
+        queued,
+        sent_at,
+    } = upstream;
+    let status = response.status();
+    let mut recording = recording;
+    if let Some(r) = recording.as_mut() {
+        r.answered(lease.node(), status, queued, sent_at);
+    }
+    let mut headers = headers;
+    headers.extend(router_headers(lease.node(), queued));
+    let stream = RelayStream {
+        inner: Box::pin(response.bytes_stream()),
+        transform,
+        lease: Some(lease),
+        recording,
+        registry,
+        done: false,
+    };
+    let mut out = Response::new(Body::from_stream(stream));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// The node's body, holding the lease until it ends.
-struct RelayStream {
+/// The node's body through a transform, holding the lease until it ends.
+struct RelayStream<T> {
     inner: ByteStream,
-    is_sse: bool,
-    done: bool,
+    transform: T,
     lease: Option<Lease>,
     recording: Option<Recording>,
     registry: Arc<Registry>,
+    done: bool,
 }
 
-impl Stream for RelayStream {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
+impl<T: Transform> RelayStream<T> {
+    fn observe(&mut self, bytes: &[u8]) {
+        if let Some(recording) = self.recording.as_mut() {
+            recording.observe(bytes);
         }
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(recording) = &mut self.recording {
-                    recording.observe(&chunk);
-                }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(None) => {
-                self.done = true;
-                self.lease = None;
-                if let Some(mut recording) = self.recording.take() {
-                    recording.completed();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.done = true;
-                let lease = self.lease.take();
-                if let Some(lease) = &lease {
-                    let node = lease.node();
-                    node.counters.record_failure();
-                    tracing::warn!(node = %node.machine_name, error = %e, "node failed mid-stream");
-                    self.registry.report_failure(&node.id);
-                }
-                drop(lease);
-                if let Some(mut recording) = self.recording.take() {
-                    recording.broke(format!("the node failed mid-stream: {e}"));
-                }
-                if self.is_sse {
-                    Poll::Ready(Some(Ok(sse_error_event(&e))))
-                } else {
-                    Poll::Ready(Some(Err(std::io::Error::other(e))))
-                }
+    }
+
+    /// The answer is over: free the slot and close the recording.
+    fn end(&mut self, broke: Option<String>) {
+        self.done = true;
+        self.lease = None;
+        if let Some(mut recording) = self.recording.take() {
+            match broke.or_else(|| self.transform.failure()) {
+                Some(error) => recording.broke(error),
+                None => recording.completed(),
             }
         }
     }
+
+    /// The node's connection broke: report the node, end the answer with the API's error frame.
+    fn broke(&mut self, error: reqwest::Error) -> Result<Bytes, std::io::Error> {
+        if let Some(lease) = &self.lease {
+            report_failure(&self.registry, lease.node(), Phase::MidStream, &error);
+        }
+        let frame = self.transform.error_frame(&error);
+        if frame.part_of_answer
+            && let Some(bytes) = &frame.bytes
+        {
+            self.observe(bytes);
+        }
+        self.end(Some(frame.reason));
+        frame.bytes.ok_or_else(|| std::io::Error::other(error))
+    }
 }
 
-/// `data: {"error": {...}}` — how OpenAI-compatible servers report a failure inside a stream.
-fn sse_error_event(e: &reqwest::Error) -> Bytes {
-    let body = ErrorResponse::new(
-        format!("the node serving this request failed mid-stream: {e}"),
-        "server_error",
-        Some("upstream_disconnected"),
-    );
-    let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
-    Bytes::from(format!("data: {json}\n\n"))
+impl<T: Transform> Stream for RelayStream<T> {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let out = match ready!(this.inner.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) => {
+                    let out = this.transform.feed(chunk);
+                    this.observe(&out);
+                    if this.transform.is_finished() {
+                        this.end(None);
+                    }
+                    out
+                }
+                None => {
+                    let out = this.transform.finish();
+                    if !out.is_empty() {
+                        this.observe(&out);
+                    }
+                    this.end(None);
+                    out
+                }
+                Some(Err(e)) => return Poll::Ready(Some(this.broke(e))),
+            };
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(out)));
+            }
+        }
+    }
 }

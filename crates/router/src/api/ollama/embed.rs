@@ -11,19 +11,20 @@ use llm_router_protocol::ollama::{
 };
 use serde_json::Value;
 
+use super::answer::{Rec, close, local, native, translated_whole};
 use super::error::OllamaResult;
-use super::generation::{Rec, close, local, native, note, whole};
-use super::target::{Route, Target, native_body, parse, required_model};
+use super::intake::accept;
+use super::target::Route;
 use crate::api::ClientAddr;
-use crate::api::extract::body_rejection;
 use crate::auth::KeyScope;
-use crate::proxy;
-use crate::proxy::ollama::relay::upstream_error;
 use crate::proxy::ollama::{request, response};
 use crate::state::AppState;
 use crate::store::Api;
 
-const EMBEDDINGS: &str = "/v1/embeddings";
+const EMBED: &str = "/api/embed";
+const EMBEDDINGS: &str = "/api/embeddings";
+/// Where a translated embedding request goes.
+const OPENAI_EMBEDDINGS: &str = "/v1/embeddings";
 
 #[tracing::instrument(skip_all, name = "ollama_embed")]
 pub async fn embed(
@@ -32,7 +33,7 @@ pub async fn embed(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut recording = Some(state.recorder.start(Api::Ollama, "/api/embed", client));
+    let mut recording = Some(state.recorder.start(Api::Ollama, EMBED, client));
     let result = handle_embed(&state, &scope, body, &mut recording).await;
     close(result, recording)
 }
@@ -44,20 +45,14 @@ async fn handle_embed(
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let started = Instant::now();
-    let request: EmbedRequest = parse(&body)?;
-    let body = body.map_err(|e| body_rejection(&e))?;
-    let requested = required_model(request.model.as_deref())?;
-    scope.check(&requested)?;
-    let snapshot = state.registry.snapshot();
-    let target = Target::of(&snapshot, &requested);
-    note(recording, &target.model, false, &body);
-    let input = match request.input.clone() {
+    let accepted = accept::<EmbedRequest>(state, scope, body, recording)?;
+    let input = match accepted.request.input.clone() {
         Some(input) if !input.is_empty() => input,
         // Nothing to embed: Ollama answers with no vectors.
         _ => {
-            target.check_known(&snapshot)?;
+            accepted.target.check_known(&accepted.snapshot)?;
             let answer = EmbedResponse {
-                model: requested,
+                model: accepted.requested,
                 embeddings: Vec::new(),
                 total_duration: 0,
                 load_duration: 0,
@@ -66,18 +61,20 @@ async fn handle_embed(
             return Ok(local(&answer, recording));
         }
     };
-    if target.route == Route::Native {
-        let body = native_body(body, &requested, &target.model);
-        return native(state, "/api/embed", &target.model, body, false, recording).await;
+    if accepted.target.route == Route::Native {
+        return native(state, EMBED, accepted, recording).await;
     }
-    let body = request::embed(request, &target.model, input);
-    let upstream = proxy::dispatch(state, EMBEDDINGS, &target.model, body).await?;
-    if !upstream.response.status().is_success() {
-        return Ok(upstream_error(upstream, recording.take()).await);
-    }
-    whole(state, upstream, recording, |answer: Value| {
-        response::embed(answer, &requested, started)
-    })
+    let model = accepted.target.model;
+    let requested = accepted.requested;
+    let body = request::embed(accepted.request, &model, input);
+    translated_whole(
+        state,
+        OPENAI_EMBEDDINGS,
+        &model,
+        body,
+        recording,
+        |answer: Value| response::embed(answer, &requested, started),
+    )
     .await
 }
 
@@ -88,7 +85,7 @@ pub async fn embeddings(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut recording = Some(state.recorder.start(Api::Ollama, "/api/embeddings", client));
+    let mut recording = Some(state.recorder.start(Api::Ollama, EMBEDDINGS, client));
     let result = handle_embeddings(&state, &scope, body, &mut recording).await;
     close(result, recording)
 }
@@ -99,39 +96,29 @@ async fn handle_embeddings(
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
-    let request: EmbeddingsRequest = parse(&body)?;
-    let body = body.map_err(|e| body_rejection(&e))?;
-    let requested = required_model(request.model.as_deref())?;
-    scope.check(&requested)?;
-    let snapshot = state.registry.snapshot();
-    let target = Target::of(&snapshot, &requested);
-    note(recording, &target.model, false, &body);
-    let prompt = match request.prompt.clone() {
+    let accepted = accept::<EmbeddingsRequest>(state, scope, body, recording)?;
+    let prompt = match accepted.request.prompt.clone() {
         Some(prompt) if !prompt.is_empty() => prompt,
         _ => {
-            target.check_known(&snapshot)?;
+            accepted.target.check_known(&accepted.snapshot)?;
             let answer = EmbeddingsResponse {
                 embedding: Value::Array(Vec::new()),
             };
             return Ok(local(&answer, recording));
         }
     };
-    if target.route == Route::Native {
-        let body = native_body(body, &requested, &target.model);
-        return native(
-            state,
-            "/api/embeddings",
-            &target.model,
-            body,
-            false,
-            recording,
-        )
-        .await;
+    if accepted.target.route == Route::Native {
+        return native(state, EMBEDDINGS, accepted, recording).await;
     }
-    let body = request::embeddings(request, &target.model, prompt);
-    let upstream = proxy::dispatch(state, EMBEDDINGS, &target.model, body).await?;
-    if !upstream.response.status().is_success() {
-        return Ok(upstream_error(upstream, recording.take()).await);
-    }
-    whole(state, upstream, recording, response::embeddings).await
+    let model = accepted.target.model;
+    let body = request::embeddings(accepted.request, &model, prompt);
+    translated_whole(
+        state,
+        OPENAI_EMBEDDINGS,
+        &model,
+        body,
+        recording,
+        response::embeddings,
+    )
+    .await
 }

@@ -1,133 +1,171 @@
-//! What `/api/chat`, `/api/generate` and the embedding routes share: sending a request to a node,
-//! natively or translated, answering in Ollama's format, and closing the request's recording.
+//! `POST /api/chat` and `POST /api/generate`: one handler over a [`Generation`] request.
 
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use serde_json::Value;
-
-use super::error::OllamaResult;
-use crate::history::Recording;
-use crate::proxy;
-use crate::proxy::ollama::relay::{
-    error_response, ndjson, read_json, recorded_json, upstream_error,
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::Response;
+use llm_router_protocol::ollama::{
+    ChatRequest, ChatResponse, GenerateRequest, GenerateResponse, KeepAlive, Message,
 };
-use crate::proxy::ollama::{Output, Passthrough, Transcoder, Translated, response};
+
+use super::answer::{Rec, close, local, native, translated};
+use super::error::OllamaResult;
+use super::intake::{ModelRequest, accept};
+use super::target::{Route, is_unload};
+use crate::api::ClientAddr;
+use crate::auth::KeyScope;
+use crate::error::ApiError;
+use crate::proxy::ollama::render::Answer;
+use crate::proxy::ollama::{Output, Shape, Translated, clock, request};
 use crate::state::AppState;
+use crate::store::Api;
 
-/// The recording of a request, taken by whatever answers it.
-pub type Rec = Option<Recording>;
-
-/// Sends the client's Ollama request as it is to `path` on a node running Ollama, and passes its
-/// answer on (NDJSON line by line, or the whole JSON).
-pub async fn native(
-    state: &AppState,
-    path: &'static str,
-    model: &str,
-    body: Bytes,
-    stream: bool,
-    recording: &mut Rec,
-) -> OllamaResult<Response> {
-    let upstream = proxy::dispatch(state, path, model, body).await?;
-    if !upstream.response.status().is_success() {
-        return Ok(upstream_error(upstream, recording.take()).await);
-    }
-    if stream {
-        let source = Passthrough::default();
-        return Ok(ndjson(
-            upstream,
-            state.registry.clone(),
-            source,
-            recording.take(),
-        ));
-    }
-    whole(state, upstream, recording, Ok).await
+/// A request that generates text: `/api/chat` or `/api/generate`.
+pub trait Generation: ModelRequest + Send {
+    /// The route, as the history records it and a native node is sent it.
+    const PATH: &'static str;
+    /// The Ollama answer the client expects.
+    const SHAPE: Shape;
+    /// True when there is nothing to generate from: Ollama then loads (or, with `keep_alive` 0,
+    /// unloads) the model.
+    fn is_load(&self) -> bool;
+    fn keep_alive(&self) -> Option<&KeepAlive>;
+    /// The answer to a load or unload request (`reason` says which).
+    fn loaded(model: String, reason: &str) -> Answer;
+    /// The request as an OpenAI request for `model`.
+    fn translate(self, model: &str, stream: bool) -> Result<Translated, String>;
 }
 
-/// Sends a translated chat or text completion to a node and answers in Ollama's format:
-/// streamed through the [`Transcoder`], or translated whole.
-pub async fn translated(
-    state: &AppState,
-    model: &str,
-    request: Translated,
-    output: Output,
-    stream: bool,
-    started: Instant,
-    recording: &mut Rec,
-) -> OllamaResult<Response> {
-    let endpoint = request.endpoint;
-    let upstream = proxy::dispatch(state, endpoint.path(), model, request.body).await?;
-    if !upstream.response.status().is_success() {
-        return Ok(upstream_error(upstream, recording.take()).await);
+impl Generation for ChatRequest {
+    const PATH: &'static str = "/api/chat";
+    const SHAPE: Shape = Shape::Chat;
+
+    fn is_load(&self) -> bool {
+        self.messages.as_ref().is_none_or(Vec::is_empty)
     }
-    if stream {
-        let transcoder = Transcoder::new(endpoint, output, started);
-        return Ok(ndjson(
-            upstream,
-            state.registry.clone(),
-            transcoder,
-            recording.take(),
-        ));
+
+    fn keep_alive(&self) -> Option<&KeepAlive> {
+        self.keep_alive.as_ref()
     }
-    whole(state, upstream, recording, |answer| {
-        response::generation(&answer, endpoint, &output, started)
-    })
-    .await
+
+    fn loaded(model: String, reason: &str) -> Answer {
+        Answer::Chat(ChatResponse {
+            model,
+            created_at: clock::now(),
+            message: Message::assistant(""),
+            done: true,
+            done_reason: Some(reason.to_owned()),
+            metrics: None,
+        })
+    }
+
+    fn translate(self, model: &str, stream: bool) -> Result<Translated, String> {
+        request::chat(self, model, stream)
+    }
 }
 
-/// Reads a node's whole answer and answers with `translate` of it (or a 502 saying why not).
-pub async fn whole<T: serde::Serialize>(
+impl Generation for GenerateRequest {
+    const PATH: &'static str = "/api/generate";
+    const SHAPE: Shape = Shape::Generate;
+
+    fn is_load(&self) -> bool {
+        self.prompt.as_deref().is_none_or(str::is_empty)
+            && self.images.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    fn keep_alive(&self) -> Option<&KeepAlive> {
+        self.keep_alive.as_ref()
+    }
+
+    fn loaded(model: String, reason: &str) -> Answer {
+        Answer::Generate(GenerateResponse {
+            model,
+            created_at: clock::now(),
+            response: String::new(),
+            thinking: None,
+            done: true,
+            done_reason: Some(reason.to_owned()),
+            metrics: None,
+        })
+    }
+
+    fn translate(self, model: &str, stream: bool) -> Result<Translated, String> {
+        request::generate(self, model, stream)
+    }
+}
+
+#[tracing::instrument(skip_all, name = "ollama_chat")]
+pub async fn chat(
+    State(state): State<AppState>,
+    scope: KeyScope,
+    client: ClientAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    generation::<ChatRequest>(&state, &scope, client, body).await
+}
+
+#[tracing::instrument(skip_all, name = "ollama_generate")]
+pub async fn generate(
+    State(state): State<AppState>,
+    scope: KeyScope,
+    client: ClientAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    generation::<GenerateRequest>(&state, &scope, client, body).await
+}
+
+async fn generation<R: Generation>(
     state: &AppState,
-    upstream: proxy::Upstream,
+    scope: &KeyScope,
+    ClientAddr(client): ClientAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut recording = Some(state.recorder.start(Api::Ollama, R::PATH, client));
+    let result = handle::<R>(state, scope, body, &mut recording).await;
+    close(result, recording)
+}
+
+async fn handle<R: Generation>(
+    state: &AppState,
+    scope: &KeyScope,
+    body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
-    translate: impl FnOnce(Value) -> Result<T, String>,
 ) -> OllamaResult<Response> {
-    let (headers, value) = match read_json(upstream, &state.registry, recording).await {
-        Ok(answer) => answer,
-        Err(response) => return Ok(response),
+    let started = Instant::now();
+    let accepted = accept::<R>(state, scope, body, recording)?;
+    if accepted.request.is_load() {
+        // The fleet keeps its models loaded, so only say whether it has this one.
+        accepted.target.check_known(&accepted.snapshot)?;
+        let reason = if is_unload(accepted.request.keep_alive()) {
+            "unload"
+        } else {
+            "load"
+        };
+        return Ok(local(&R::loaded(accepted.requested, reason), recording));
+    }
+    if accepted.target.route == Route::Native {
+        return native(state, R::PATH, accepted, recording).await;
+    }
+    let model = accepted.target.model;
+    let stream = accepted.stream;
+    let translated_request = accepted
+        .request
+        .translate(&model, stream)
+        .map_err(ApiError::InvalidRequest)?;
+    let output = Output {
+        shape: R::SHAPE,
+        model: accepted.requested,
     };
-    Ok(match translate(value) {
-        Ok(out) => recorded_json(headers, &out, recording.take()),
-        Err(message) => {
-            if let Some(mut r) = recording.take() {
-                r.broke(message.clone());
-            }
-            error_response(axum::http::StatusCode::BAD_GATEWAY, message)
-        }
-    })
-}
-
-/// An answer the router gives itself (no node involved).
-pub fn local(value: &impl serde::Serialize, recording: &mut Rec) -> Response {
-    if let Some(r) = recording.as_mut() {
-        r.answered_locally(axum::http::StatusCode::OK);
-    }
-    recorded_json(HeaderMap::new(), value, recording.take())
-}
-
-/// Notes what the request asked for.
-pub fn note(recording: &mut Rec, model: &str, stream: bool, body: &[u8]) {
-    if let Some(r) = recording.as_mut() {
-        r.request(model, stream, body);
-    }
-}
-
-/// The response for a handler's outcome; a recording no answer took is closed here.
-pub fn close(result: OllamaResult<Response>, recording: Rec) -> Response {
-    match result {
-        Ok(response) => {
-            if let Some(mut r) = recording {
-                r.completed();
-            }
-            response
-        }
-        Err(e) => {
-            if let Some(mut r) = recording {
-                r.failed(&e.0);
-            }
-            e.into_response()
-        }
-    }
+    translated(
+        state,
+        &model,
+        translated_request,
+        output,
+        stream,
+        started,
+        recording,
+    )
+    .await
 }

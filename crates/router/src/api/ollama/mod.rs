@@ -3,11 +3,11 @@
 //! (`/api/pull`, ...) answers 501. Every error on these routes is Ollama-shaped
 //! (`{"error": "..."}`), including a wrong method.
 
-mod chat;
+mod answer;
 mod embed;
 pub mod error;
-mod generate;
 mod generation;
+mod intake;
 mod manage;
 mod meta;
 mod models;
@@ -34,8 +34,8 @@ pub fn inference_routes() -> Router<AppState> {
         .route("/api/tags", ollama(get(models::tags)))
         .route("/api/ps", ollama(get(models::ps)))
         .route("/api/show", ollama(post(models::show)))
-        .route("/api/chat", ollama(post(chat::chat)))
-        .route("/api/generate", ollama(post(generate::generate)))
+        .route("/api/chat", ollama(post(generation::chat)))
+        .route("/api/generate", ollama(post(generation::generate)))
         .route("/api/embed", ollama(post(embed::embed)))
         .route("/api/embeddings", ollama(post(embed::embeddings)))
         .route("/api/pull", ollama(post(manage::unsupported)))

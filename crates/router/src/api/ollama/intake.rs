@@ -1,0 +1,103 @@
+//! What every Ollama model route does first: read the body, check the model and the key's scope,
+//! resolve where the model goes, and note the request in its recording.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use llm_router_protocol::ollama::{ChatRequest, EmbedRequest, EmbeddingsRequest, GenerateRequest};
+use serde::de::DeserializeOwned;
+
+use super::answer::{Rec, note};
+use super::error::OllamaResult;
+use super::target::{Target, parse, required_model};
+use crate::api::extract::body_rejection;
+use crate::auth::KeyScope;
+use crate::registry::Snapshot;
+use crate::state::AppState;
+
+/// An Ollama request for a model.
+pub trait ModelRequest: DeserializeOwned {
+    /// The `model` field as sent.
+    fn model(&self) -> Option<&str>;
+    /// Whether the answer is streamed (Ollama streams unless told not to).
+    fn stream(&self) -> bool;
+}
+
+impl ModelRequest for ChatRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn stream(&self) -> bool {
+        self.stream.unwrap_or(true)
+    }
+}
+
+impl ModelRequest for GenerateRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn stream(&self) -> bool {
+        self.stream.unwrap_or(true)
+    }
+}
+
+impl ModelRequest for EmbedRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn stream(&self) -> bool {
+        false
+    }
+}
+
+impl ModelRequest for EmbeddingsRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn stream(&self) -> bool {
+        false
+    }
+}
+
+/// A request the key may send, with where it goes.
+pub struct Accepted<R> {
+    pub request: R,
+    /// The body as received.
+    pub body: Bytes,
+    /// The model as the client named it.
+    pub requested: String,
+    pub stream: bool,
+    /// The fleet the request was resolved against.
+    pub snapshot: Arc<Snapshot>,
+    pub target: Target,
+}
+
+/// Parses `body`, checks the model against `scope`, resolves the target and notes the request.
+pub fn accept<R: ModelRequest>(
+    state: &AppState,
+    scope: &KeyScope,
+    body: Result<Bytes, BytesRejection>,
+    recording: &mut Rec,
+) -> OllamaResult<Accepted<R>> {
+    let request: R = parse(&body)?;
+    let body = body.map_err(|e| body_rejection(&e))?;
+    let requested = required_model(request.model())?;
+    scope.check(&requested)?;
+    let stream = request.stream();
+    let snapshot = state.registry.snapshot();
+    let target = Target::of(&snapshot, &requested);
+    note(recording, &target.model, stream, &body);
+    Ok(Accepted {
+        request,
+        body,
+        requested,
+        stream,
+        snapshot,
+        target,
+    })
+}
