@@ -7,11 +7,9 @@ pub mod app;
 pub mod config;
 pub mod counters;
 pub mod metrics;
-mod process;
 pub mod pull;
 pub mod runtime;
 pub mod state;
-mod supervisor;
 
 pub use app::Node;
 pub use config::{Config, ModelSpec, Settings};
