@@ -39,10 +39,6 @@ impl Node {
         Ok(Node { config, listener })
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// Runs until `shutdown`: serves the API, supervises the runtimes, talks to the router. On
     /// shutdown every runtime is stopped before this returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
