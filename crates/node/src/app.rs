@@ -1,10 +1,12 @@
 //! Starting and stopping a node: the API server, one supervisor per model, the router agent.
 
-use llm_router_logs::LogFile;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use llm_router_logs::LogFile;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -16,13 +18,39 @@ use crate::api;
 use crate::config::Config;
 use crate::counters::RequestCounters;
 use crate::metrics::MetricsCollector;
-use crate::pull::{Downloader, ProxySettings, PullOptions, Pulls, RetryPolicy, download_client};
+use crate::pull::{
+    Downloader, ProxySettings, PullError, PullOptions, Pulls, RetryPolicy, download_client,
+};
 use crate::runtime::backend::Backend;
-use crate::runtime::install;
+use crate::runtime::install::{self, InstallError};
 use crate::state::{Models, NodeState};
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Why a node could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(
+        "{runtime} not found at {} (set --llama-server or --ollama-bin, or run \
+         scripts/install-runtime.sh)",
+        binary.display()
+    )]
+    RuntimeMissing {
+        runtime: &'static str,
+        binary: PathBuf,
+    },
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("cannot build the download client: {0}")]
+    DownloadClient(#[from] PullError),
+    #[error("the node API failed: {0}")]
+    Serve(#[from] io::Error),
+}
 
 pub struct Node {
     config: Config,
@@ -31,17 +59,17 @@ pub struct Node {
 
 impl Node {
     /// Binds the node API.
-    pub async fn bind(config: Config) -> anyhow::Result<Node> {
+    pub async fn bind(config: Config) -> Result<Node, NodeError> {
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            .map_err(|source| NodeError::Listen { addr, source })?;
         Ok(Node { config, listener })
     }
 
     /// Runs until `shutdown`: serves the API, supervises the runtimes, talks to the router. On
     /// shutdown every runtime is stopped before this returns.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), NodeError> {
         let Node {
             mut config,
             listener,
@@ -68,7 +96,9 @@ impl Node {
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
         log_listening(&config, local, &state, runtime_version.as_deref());
-        let served = serve(listener, state, shutdown).await;
+        let served = serve(listener, state, shutdown)
+            .await
+            .map_err(NodeError::Serve);
         background.stop().await;
         tracing::info!("llm-node stopped; all runtimes stopped");
         served
@@ -101,7 +131,7 @@ fn advertised_address(config: &Config, local: SocketAddr) -> String {
 /// The configured runtime, fetched first when its binary is missing and an archive is
 /// configured (`config.runtime_binary` then points at the fetched one); an error when there is
 /// still no binary.
-async fn installed_runtime(config: &mut Config) -> anyhow::Result<Backend> {
+async fn installed_runtime(config: &mut Config) -> Result<Backend, NodeError> {
     if !config.runtime_binary.is_file()
         && let Some((url, sha256)) = &config.runtime_archive
     {
@@ -116,11 +146,10 @@ async fn installed_runtime(config: &mut Config) -> anyhow::Result<Backend> {
     }
     let backend = Backend::from_config(config);
     if !backend.binary().is_file() {
-        anyhow::bail!(
-            "{} not found at {} (set --llama-server or --ollama-bin, or run scripts/install-runtime.sh)",
-            backend.name(),
-            backend.binary().display()
-        );
+        return Err(NodeError::RuntimeMissing {
+            runtime: backend.name(),
+            binary: backend.binary().to_owned(),
+        });
     }
     Ok(backend)
 }
@@ -148,7 +177,7 @@ fn node_state(
     backend: Arc<Backend>,
     changed: &Arc<Notify>,
     background: &Background,
-) -> anyhow::Result<NodeState> {
+) -> Result<NodeState, NodeError> {
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .no_proxy()
@@ -181,7 +210,7 @@ fn node_state(
 }
 
 /// The engine for model pulls, with the configured retries and progress interval.
-fn downloader(config: &Config) -> anyhow::Result<Downloader> {
+fn downloader(config: &Config) -> Result<Downloader, PullError> {
     Ok(Downloader::new(
         download_client(&ProxySettings::from_env())?,
         PullOptions {
@@ -220,7 +249,7 @@ async fn serve(
     listener: TcpListener,
     state: NodeState,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> io::Result<()> {
     let stop = shutdown.clone();
     let serve = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move { stop.cancelled().await });
@@ -229,7 +258,7 @@ async fn serve(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = serve => result.map_err(anyhow::Error::from),
+        result = serve => result,
         () = grace => {
             tracing::warn!("in-flight requests still running after the grace period; closing");
             Ok(())

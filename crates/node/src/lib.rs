@@ -14,7 +14,7 @@ pub mod pull;
 mod runtime;
 mod state;
 
-pub use app::Node;
+pub use app::{Node, NodeError};
 pub use config::{Config, ConfigError, ModelSpec, RuntimeChoice, Settings};
 
 /// Log files are `<log dir>/llm-node.<date>.log`.

@@ -62,5 +62,5 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let node = Node::bind(config).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone(), "stopping runtimes"));
-    node.run(shutdown).await
+    Ok(node.run(shutdown).await?)
 }
