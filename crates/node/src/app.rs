@@ -1,10 +1,12 @@
 //! Starting and stopping a node: the API server, one supervisor per model, the router agent.
 
-use llm_router_logs::LogFile;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use llm_router_logs::LogFile;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -13,16 +15,42 @@ use tokio_util::task::TaskTracker;
 
 use crate::agent::Agent;
 use crate::api;
-use crate::config::{Config, RuntimeChoice};
+use crate::config::Config;
 use crate::counters::RequestCounters;
 use crate::metrics::MetricsCollector;
-use crate::pull::{Downloader, ProxySettings, PullOptions, Pulls, RetryPolicy, download_client};
+use crate::pull::{
+    Downloader, ProxySettings, PullError, PullOptions, Pulls, RetryPolicy, download_client,
+};
 use crate::runtime::backend::Backend;
-use crate::runtime::install;
+use crate::runtime::install::{self, InstallError};
 use crate::state::{Models, NodeState};
 
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Why a node could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(
+        "{runtime} not found at {} (set --llama-server or --ollama-bin, or run \
+         scripts/install-runtime.sh)",
+        binary.display()
+    )]
+    RuntimeMissing {
+        runtime: &'static str,
+        binary: PathBuf,
+    },
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("cannot build the download client: {0}")]
+    DownloadClient(#[from] PullError),
+    #[error("the node API failed: {0}")]
+    Serve(#[from] io::Error),
+}
 
 pub struct Node {
     config: Config,
@@ -31,108 +59,29 @@ pub struct Node {
 
 impl Node {
     /// Binds the node API.
-    pub async fn bind(config: Config) -> anyhow::Result<Node> {
+    pub async fn bind(config: Config) -> Result<Node, NodeError> {
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            .map_err(|source| NodeError::Listen { addr, source })?;
         Ok(Node { config, listener })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
     }
 
     /// Runs until `shutdown`: serves the API, supervises the runtimes, talks to the router. On
     /// shutdown every runtime is stopped before this returns.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Node { config, listener } = self;
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), NodeError> {
+        let Node {
+            mut config,
+            listener,
+        } = self;
         let local = listener.local_addr()?;
-        let machine_name = config.name.clone().unwrap_or_else(|| {
-            let host = sysinfo::System::host_name().unwrap_or_else(|| "node".to_owned());
-            format!("{host}:{}", local.port())
-        });
-        let address = config.advertise_address.clone().unwrap_or_else(|| {
-            if local.ip().is_unspecified() {
-                tracing::warn!(
-                    "listening on all interfaces without --advertise-address; advertising 127.0.0.1"
-                );
-                "127.0.0.1".to_owned()
-            } else {
-                local.ip().to_string()
-            }
-        });
-        let mut config = config;
-        if !config.runtime_binary.is_file()
-            && let Some((url, sha256)) = &config.runtime_archive
-        {
-            let name = match config.runtime {
-                RuntimeChoice::LlamaServer => "llama-server",
-                RuntimeChoice::Ollama => "ollama",
-            };
-            config.runtime_binary = install::fetch(
-                url,
-                sha256,
-                &config.runtimes_dir,
-                name,
-                std::io::stderr().is_terminal(),
-            )
-            .await?;
-        }
-        let backend = Arc::new(Backend::from_config(&config));
-        if !backend.binary().is_file() {
-            anyhow::bail!(
-                "{} not found at {} (set --llama-server or --ollama-bin, or run scripts/install-runtime.sh)",
-                backend.name(),
-                backend.binary().display()
-            );
-        }
+        let machine_name = machine_name(&config, local);
+        let address = advertised_address(&config, local);
+        let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
-
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .no_proxy()
-            .build()?;
+        let background = Background::default();
         let changed = Arc::new(Notify::new());
-        let tasks = TaskTracker::new();
-        let background = CancellationToken::new();
-        let models = Arc::new(Models::new(
-            Arc::clone(&backend),
-            http.clone(),
-            config.ready_timeout,
-            Arc::clone(&changed),
-            tasks.clone(),
-            background.clone(),
-        ));
-        for spec in &config.models {
-            models.serve(spec.clone());
-        }
-        let downloader = Downloader::new(
-            download_client(&ProxySettings::from_env())?,
-            PullOptions {
-                progress_interval: config.progress_interval,
-                retry: RetryPolicy {
-                    max_attempts: config.pull_attempts,
-                    ..RetryPolicy::default()
-                },
-                terminal_progress: std::io::stderr().is_terminal(),
-                available_space_override: None,
-            },
-        );
-        let state = NodeState {
-            machine_name: Arc::from(machine_name.as_str()),
-            backend: Arc::clone(&backend),
-            models,
-            counters: Arc::new(RequestCounters::default()),
-            http: http.clone(),
-            api_token: config.api_token.clone(),
-            pulls: Pulls::new(downloader, background.clone()),
-            models_dir: config.models_dir.clone(),
-            model_defaults: Arc::new(config.model_defaults.clone()),
-            router: Arc::default(),
-            log: LogFile::new(&config.log_dir, crate::LOG_FILE_PREFIX),
-        };
-
+        let state = node_state(&config, &machine_name, backend, &changed, &background)?;
         let agent = Agent {
             router_url: config.router_url.clone(),
             enrollment_token: config.enrollment_token.clone(),
@@ -145,36 +94,174 @@ impl Node {
             metrics: MetricsCollector::new(),
             http: reqwest::Client::builder().build()?,
         };
-        tasks.spawn(agent.run(background.clone()));
-        tracing::info!(
-            addr = %local,
-            name = %machine_name,
-            router = %config.router_url,
-            runtime = backend.name(),
-            runtime_binary = %backend.binary().display(),
-            runtime_version = runtime_version.as_deref().unwrap_or("unknown"),
-            models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-            "llm-node listening"
-        );
-
-        let stop = shutdown.clone();
-        let serve = axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move { stop.cancelled().await });
-        let grace = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        let served = tokio::select! {
-            result = serve => result.map_err(anyhow::Error::from),
-            () = grace => {
-                tracing::warn!("in-flight requests still running after the grace period; closing");
-                Ok(())
-            }
-        };
-        background.cancel();
-        tasks.close();
-        tasks.wait().await;
+        background.tasks.spawn(agent.run(background.cancel.clone()));
+        log_listening(&config, local, &state, runtime_version.as_deref());
+        let served = serve(listener, state, shutdown)
+            .await
+            .map_err(NodeError::Serve);
+        background.stop().await;
         tracing::info!("llm-node stopped; all runtimes stopped");
         served
+    }
+}
+
+/// The node's name in the fleet: configured, else `HOSTNAME:PORT`.
+fn machine_name(config: &Config, local: SocketAddr) -> String {
+    config.name.clone().unwrap_or_else(|| {
+        let host = sysinfo::System::host_name().unwrap_or_else(|| "node".to_owned());
+        format!("{host}:{}", local.port())
+    })
+}
+
+/// Where the router reaches the node: configured, else the listen address (127.0.0.1 when
+/// listening on all interfaces).
+fn advertised_address(config: &Config, local: SocketAddr) -> String {
+    config.advertise_address.clone().unwrap_or_else(|| {
+        if local.ip().is_unspecified() {
+            tracing::warn!(
+                "listening on all interfaces without --advertise-address; advertising 127.0.0.1"
+            );
+            "127.0.0.1".to_owned()
+        } else {
+            local.ip().to_string()
+        }
+    })
+}
+
+/// The configured runtime, fetched first when its binary is missing and an archive is
+/// configured (`config.runtime_binary` then points at the fetched one); an error when there is
+/// still no binary.
+async fn installed_runtime(config: &mut Config) -> Result<Backend, NodeError> {
+    if !config.runtime_binary.is_file()
+        && let Some((url, sha256)) = &config.runtime_archive
+    {
+        config.runtime_binary = install::fetch(
+            url,
+            sha256,
+            &config.runtimes_dir,
+            config.runtime.binary_name(),
+            std::io::stderr().is_terminal(),
+        )
+        .await?;
+    }
+    let backend = Backend::from_config(config);
+    if !backend.binary().is_file() {
+        return Err(NodeError::RuntimeMissing {
+            runtime: backend.name(),
+            binary: backend.binary().to_owned(),
+        });
+    }
+    Ok(backend)
+}
+
+/// Background work (supervisors, downloads, the router agent): stopped together on shutdown.
+#[derive(Default)]
+struct Background {
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Background {
+    /// Cancels every task and waits until all ended (every runtime stopped).
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// What the API handlers share, with a supervised runtime started for every configured model.
+fn node_state(
+    config: &Config,
+    machine_name: &str,
+    backend: Arc<Backend>,
+    changed: &Arc<Notify>,
+    background: &Background,
+) -> Result<NodeState, NodeError> {
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()?;
+    let downloader = downloader(config)?;
+    let models = Arc::new(Models::new(
+        Arc::clone(&backend),
+        http.clone(),
+        config.ready_timeout,
+        Arc::clone(changed),
+        background.tasks.clone(),
+        background.cancel.clone(),
+    ));
+    for spec in &config.models {
+        models.serve(spec.clone());
+    }
+    Ok(NodeState {
+        machine_name: Arc::from(machine_name),
+        backend,
+        models,
+        counters: Arc::new(RequestCounters::default()),
+        http,
+        api_token: config.api_token.clone(),
+        pulls: Pulls::new(downloader, background.cancel.clone()),
+        models_dir: config.models_dir.clone(),
+        model_defaults: Arc::new(config.model_defaults.clone()),
+        router: Arc::default(),
+        log: LogFile::new(&config.log_dir, crate::LOG_FILE_PREFIX),
+    })
+}
+
+/// The engine for model pulls, with the configured retries and progress interval.
+fn downloader(config: &Config) -> Result<Downloader, PullError> {
+    Ok(Downloader::new(
+        download_client(&ProxySettings::from_env())?,
+        PullOptions {
+            progress_interval: config.progress_interval,
+            retry: RetryPolicy {
+                max_attempts: config.pull_attempts,
+                ..RetryPolicy::default()
+            },
+            terminal_progress: std::io::stderr().is_terminal(),
+            available_space_override: None,
+        },
+    ))
+}
+
+fn log_listening(
+    config: &Config,
+    local: SocketAddr,
+    state: &NodeState,
+    runtime_version: Option<&str>,
+) {
+    tracing::info!(
+        addr = %local,
+        name = %state.machine_name,
+        router = %config.router_url,
+        runtime = state.backend.name(),
+        runtime_binary = %state.backend.binary().display(),
+        runtime_version = runtime_version.unwrap_or("unknown"),
+        models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        "llm-node listening"
+    );
+}
+
+/// Serves the node API until `shutdown`, then lets in-flight requests finish for at most
+/// [`SHUTDOWN_GRACE`].
+async fn serve(
+    listener: TcpListener,
+    state: NodeState,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let stop = shutdown.clone();
+    let serve = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = serve => result,
+        () = grace => {
+            tracing::warn!("in-flight requests still running after the grace period; closing");
+            Ok(())
+        }
     }
 }

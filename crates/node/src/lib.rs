@@ -1,20 +1,21 @@
 //! `llm-node`: runs on every inference machine. Supervises one runtime process per model, registers
 //! with the router, heartbeats real metrics, and serves the node API the router forwards to.
+//!
+//! The library exists for the `llm-node` binary and the download engine's tests: it exports
+//! [`Node`], its configuration and [`pull`]; everything else is the crate's own.
 
 mod agent;
-pub mod api;
-pub mod app;
-pub mod config;
-pub mod counters;
-pub mod metrics;
-mod process;
+mod api;
+mod app;
+mod config;
+mod counters;
+mod metrics;
 pub mod pull;
-pub mod runtime;
-pub mod state;
-mod supervisor;
+mod runtime;
+mod state;
 
-pub use app::Node;
-pub use config::{Config, ModelSpec, Settings};
+pub use app::{Node, NodeError};
+pub use config::{Config, ConfigError, ModelSpec, RuntimeChoice, Settings};
 
 /// Log files are `<log dir>/llm-node.<date>.log`.
 pub const LOG_FILE_PREFIX: &str = "llm-node";

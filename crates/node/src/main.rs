@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use llm_node::{Config, Node, Settings};
+use llm_router_common::signal::stop_on_signal;
 use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
 
@@ -60,24 +61,6 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let node = Node::bind(config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    node.run(shutdown).await
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let ctrl_c = tokio::signal::ctrl_c();
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-    tracing::info!("shutdown signal received; stopping runtimes");
-    shutdown.cancel();
+    tokio::spawn(stop_on_signal(shutdown.clone(), "stopping runtimes"));
+    Ok(node.run(shutdown).await?)
 }

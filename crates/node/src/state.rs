@@ -15,7 +15,7 @@ use crate::counters::RequestCounters;
 use crate::pull::Pulls;
 use crate::runtime::ModelRuntime;
 use crate::runtime::backend::Backend;
-use crate::supervisor::Supervisor;
+use crate::runtime::supervisor::Supervisor;
 
 #[derive(Clone)]
 pub struct NodeState {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use llm_router_common::config::ConfigError;
 use serde::Deserialize;
 
 use llm_router_protocol::Secret;
@@ -162,51 +163,45 @@ pub struct Settings {
 impl Settings {
     /// Fills every unset field of `self` from `lower`.
     pub fn or(self, lower: Settings) -> Settings {
-        Settings {
-            listen: self.listen.or(lower.listen),
-            node_timeout: self.node_timeout.or(lower.node_timeout),
-            heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
-            connect_timeout: self.connect_timeout.or(lower.connect_timeout),
-            header_timeout: self.header_timeout.or(lower.header_timeout),
-            probe_timeout: self.probe_timeout.or(lower.probe_timeout),
-            queue_capacity: self.queue_capacity.or(lower.queue_capacity),
-            queue_timeout: self.queue_timeout.or(lower.queue_timeout),
-            registration_timeout: self.registration_timeout.or(lower.registration_timeout),
-            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
-            max_attempts: self.max_attempts.or(lower.max_attempts),
-            load_balancer_mode: self.load_balancer_mode.or(lower.load_balancer_mode),
-            database_url: self.database_url.or(lower.database_url),
-            history_retention: self.history_retention.or(lower.history_retention),
-            metrics_retention: self.metrics_retention.or(lower.metrics_retention),
-            metrics_sample_interval: self
-                .metrics_sample_interval
-                .or(lower.metrics_sample_interval),
-            store_bodies: self.store_bodies.or(lower.store_bodies),
-            history_buffer: self.history_buffer.or(lower.history_buffer),
-            admin_username: self.admin_username.or(lower.admin_username),
-            admin_password: self.admin_password.or(lower.admin_password),
-            enrollment_token: self.enrollment_token.or(lower.enrollment_token),
-            allow_anonymous_inference: self
-                .allow_anonymous_inference
-                .or(lower.allow_anonymous_inference),
-            session_ttl: self.session_ttl.or(lower.session_ttl),
-            catalog: self.catalog.or(lower.catalog),
-            auto_distribute: self.auto_distribute.or(lower.auto_distribute),
-            log_dir: self.log_dir.or(lower.log_dir),
-            dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
-        }
+        llm_router_common::fill_unset!(
+            Settings,
+            self,
+            lower,
+            [
+                listen,
+                node_timeout,
+                heartbeat_interval,
+                connect_timeout,
+                header_timeout,
+                probe_timeout,
+                queue_capacity,
+                queue_timeout,
+                registration_timeout,
+                max_body_bytes,
+                max_attempts,
+                load_balancer_mode,
+                database_url,
+                history_retention,
+                metrics_retention,
+                metrics_sample_interval,
+                store_bodies,
+                history_buffer,
+                admin_username,
+                admin_password,
+                enrollment_token,
+                allow_anonymous_inference,
+                session_ttl,
+                catalog,
+                auto_distribute,
+                log_dir,
+                dashboard_dir,
+            ]
+        )
     }
 
     /// Reads a TOML settings file.
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })
+        llm_router_common::config::from_file(path)
     }
 }
 
@@ -374,22 +369,6 @@ impl TryFrom<Settings> for Config {
         }
         Ok(config)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use llm_router::{Config, Server, Settings};
+use llm_router_common::signal::stop_on_signal;
 use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
 
@@ -63,31 +64,9 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(stop_on_signal(
+        shutdown.clone(),
+        "draining in-flight requests",
+    ));
     Ok(server.run(shutdown).await?)
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown signal received; draining in-flight requests");
-    shutdown.cancel();
 }

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::Response;
 use futures_util::StreamExt;
+use llm_router_protocol::ollama::LOAD_TIME_OPTIONS;
 use serde_json::Value;
 
 use super::NodeApiError;
@@ -95,31 +96,15 @@ async fn forward_native(
     relay(state, port, path, body).await
 }
 
-/// Options that would make Ollama unload or reload the model for everyone.
-const RELOADING_OPTIONS: &[&str] = &[
-    "num_ctx",
-    "num_batch",
-    "num_gpu",
-    "main_gpu",
-    "low_vram",
-    "f16_kv",
-    "logits_all",
-    "vocab_only",
-    "use_mmap",
-    "use_mlock",
-    "numa",
-    "num_thread",
-    "embedding_only",
-];
-
-/// Removes what a client could use to unload or reload the node's model (`keep_alive`, load-time
-/// options): the node keeps its models loaded with its own settings. True when it removed any.
+/// Removes what a client could use to unload or reload the node's model (`keep_alive`, the
+/// [`LOAD_TIME_OPTIONS`]): the node keeps its models loaded with its own settings. True when it
+/// removed any.
 fn keep_loaded(request: &mut Value) -> bool {
     let mut changed = false;
     if let Some(map) = request.as_object_mut() {
         changed |= map.remove("keep_alive").is_some();
         if let Some(options) = map.get_mut("options").and_then(Value::as_object_mut) {
-            for key in RELOADING_OPTIONS {
+            for key in LOAD_TIME_OPTIONS {
                 changed |= options.remove(*key).is_some();
             }
         }
@@ -213,5 +198,15 @@ mod tests {
         );
         let mut plain = json!({"model": "m", "options": {"seed": 1}});
         assert!(!keep_loaded(&mut plain));
+    }
+
+    #[test]
+    fn native_requests_lose_every_load_time_option_the_router_ignores() {
+        let mut request = json!({
+            "model": "m",
+            "options": {"num_gqa": 8, "rope_frequency_base": 1e6, "rope_frequency_scale": 0.5}
+        });
+        assert!(keep_loaded(&mut request));
+        assert_eq!(request, json!({"model": "m", "options": {}}));
     }
 }

@@ -39,7 +39,7 @@ impl ProxySettings {
     }
 
     /// [`Self::from_env`] over any variable source.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| {
             lookup(name)
                 .or_else(|| lookup(&name.to_ascii_lowercase()))

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::PullError;
 
 /// Bytes available to this (unprivileged) user on the filesystem holding `dir`.
-pub fn available_space(dir: &Path, overridden: Option<u64>) -> Result<u64, PullError> {
+pub(crate) fn available_space(dir: &Path, overridden: Option<u64>) -> Result<u64, PullError> {
     match overridden {
         Some(bytes) => Ok(bytes),
         None => fs4::available_space(dir)

@@ -34,10 +34,6 @@ impl Downloader {
         Self { client, options }
     }
 
-    pub fn options(&self) -> &PullOptions {
-        &self.options
-    }
-
     /// Downloads `spec` and returns once the file is verified and in place. `on_progress` gets at
     /// most one report per [`PullOptions::progress_interval`] and a final one on success.
     ///

@@ -34,7 +34,7 @@ pub enum PullError {
 
 impl PullError {
     /// True for failures another attempt may cure: network errors, 408, 429 and 5xx.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Network(_) => true,
             Self::Http { status } => matches!(status, 408 | 429 | 500..=599),

@@ -19,10 +19,10 @@ mod request;
 mod retry;
 
 pub use client::{ProxySettings, download_client};
-pub use disk::available_space;
+pub(crate) use disk::available_space;
 pub use download::{Downloader, part_path};
 pub use error::PullError;
 pub use progress::{Phase, Progress};
-pub use pulls::{PullHandle, PullState, Pulls};
+pub use pulls::{PullHandle, Pulls};
 pub use request::{PullOptions, PullSpec, Pulled};
 pub use retry::RetryPolicy;

@@ -11,7 +11,7 @@ use super::{Downloader, Progress, PullError, PullSpec, Pulled};
 
 /// What a running (or just finished) pull has to say.
 #[derive(Debug, Clone, Default)]
-pub struct PullState {
+pub(crate) struct PullState {
     /// The latest report; `None` until the first one.
     pub progress: Option<Progress>,
     /// Set once, when the pull ends.
@@ -38,7 +38,6 @@ pub struct PullHandle {
     id: u64,
     joined: bool,
     state: watch::Receiver<PullState>,
-    cancel: CancellationToken,
 }
 
 impl Pulls {
@@ -68,14 +67,13 @@ impl Pulls {
             id: running.next_id,
             joined: false,
             state: state_rx,
-            cancel: self.cancel.child_token(),
         };
         running.by_model.insert(model.to_owned(), handle.clone());
         drop(running);
 
         let pulls = self.clone();
         let model = model.to_owned();
-        let (id, cancel) = (handle.id, handle.cancel.clone());
+        let (id, cancel) = (handle.id, self.cancel.child_token());
         tokio::spawn(async move {
             let report = |progress: &Progress| {
                 state_tx.send_modify(|state| state.progress = Some(*progress));
@@ -94,14 +92,6 @@ impl Pulls {
             state_tx.send_modify(|state| state.outcome = Some(outcome));
         });
         handle
-    }
-
-    /// The running pull of `model`, if any.
-    pub fn get(&self, model: &str) -> Option<PullHandle> {
-        self.lock().by_model.get(model).map(|handle| PullHandle {
-            joined: true,
-            ..handle.clone()
-        })
     }
 
     /// Models being pulled.
@@ -126,13 +116,8 @@ impl PullHandle {
     }
 
     /// Progress and outcome as they change.
-    pub fn subscribe(&self) -> watch::Receiver<PullState> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<PullState> {
         self.state.clone()
-    }
-
-    /// Cancels the download, for every caller joined to it.
-    pub fn cancel(&self) {
-        self.cancel.cancel();
     }
 
     /// Waits for the pull to end.

@@ -27,7 +27,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after the `failures`-th failure in a row (1-based): base, 2×base, 4×base … capped.
-    pub fn delay(&self, failures: u32) -> Duration {
+    pub(crate) fn delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(31);
         self.base_delay
             .checked_mul(1 << doublings)

@@ -70,11 +70,13 @@ impl Backend {
         }
     }
 
+    /// The runtime's version, from `<binary> --version`; `None` when it cannot be read.
     pub async fn version(&self) -> Option<String> {
-        match self {
-            Backend::LlamaServer { binary } => llama_server::version(binary).await,
-            Backend::Ollama { binary } => ollama::version(binary).await,
-        }
+        let parse = match self {
+            Backend::LlamaServer { .. } => llama_server::parse_version,
+            Backend::Ollama { .. } => ollama::parse_version,
+        };
+        super::version(self.binary(), parse).await
     }
 
     /// What the runtime needs to know of the model file before it starts (llama-server only).

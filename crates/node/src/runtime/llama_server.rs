@@ -50,20 +50,9 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
     cmd
 }
 
-/// `llama-server --version`, e.g. `version: 6604 (1234abcd)`; `None` when it cannot be read.
-pub async fn version(binary: &Path) -> Option<String> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(10),
-        Command::new(binary)
-            .arg("--version")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let text = [output.stdout, output.stderr].concat();
-    String::from_utf8_lossy(&text).lines().find_map(|l| {
+/// The version in `llama-server --version`'s output, e.g. `version: 6604 (1234abcd)`.
+pub fn parse_version(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
         l.trim()
             .strip_prefix("version:")
             .map(|v| v.trim().to_owned())
@@ -214,6 +203,14 @@ fn human_count(n: u64) -> String {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn the_version_line_is_found_among_the_build_lines() {
+        let text =
+            "ggml_cuda_init: found 1 CUDA devices\nversion: 6604 (1234abcd)\nbuilt with cc\n";
+        assert_eq!(parse_version(text).as_deref(), Some("6604 (1234abcd)"));
+        assert_eq!(parse_version("garbage"), None);
+    }
 
     fn spec(embeddings: bool, args: &[&str]) -> ModelSpec {
         ModelSpec {

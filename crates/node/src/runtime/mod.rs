@@ -1,18 +1,44 @@
-//! LLM runtimes the node supervises, and the shared view of each model's runtime state.
+//! LLM runtimes the node supervises (one process per model, kept running by a [`supervisor`]),
+//! and the shared view of each model's runtime state.
 
 pub mod backend;
 pub mod gguf;
 pub mod install;
 pub mod llama_server;
 pub mod ollama;
+mod process;
+pub mod supervisor;
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use llm_router_protocol::node::{ModelState, ModelStatus};
 use llm_router_protocol::ollama::ListModel;
+use tokio::process::Command;
 use tokio::sync::{Notify, watch};
 
 use crate::config::ModelSpec;
+
+/// How long `<runtime> --version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `binary --version` and reads the version from its output (stdout, then stderr) with
+/// `parse`; `None` when the binary cannot be run in time or `parse` finds none.
+async fn version(binary: &Path, parse: fn(&str) -> Option<String>) -> Option<String> {
+    let output = tokio::time::timeout(
+        VERSION_TIMEOUT,
+        Command::new(binary)
+            .arg("--version")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let text = [output.stdout, output.stderr].concat();
+    parse(&String::from_utf8_lossy(&text))
+}
 
 /// Where a model's runtime is, as the supervisor last saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]

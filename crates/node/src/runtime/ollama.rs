@@ -43,23 +43,9 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16) -> Command {
     cmd
 }
 
-/// `ollama --version`: `ollama version is 0.12.3` (after a warning line when no server runs).
-pub async fn version(binary: &Path) -> Option<String> {
-    let output = tokio::time::timeout(
-        CALL_TIMEOUT,
-        Command::new(binary)
-            .arg("--version")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let text = [output.stdout, output.stderr].concat();
-    parse_version(&String::from_utf8_lossy(&text))
-}
-
-fn parse_version(text: &str) -> Option<String> {
+/// The version in `ollama --version`'s output: `ollama version is 0.12.3` (after a warning line
+/// when no server runs).
+pub fn parse_version(text: &str) -> Option<String> {
     text.lines()
         .filter(|l| l.contains("version is"))
         .find_map(|l| l.split_whitespace().last().map(str::to_owned))

@@ -6,8 +6,10 @@
 //! Responses carry the fields the official clients read (`done_reason`, durations in nanoseconds,
 //! `modified_at`, `details`, `model_info`).
 
+mod load_time;
 mod requests;
 mod responses;
 
+pub use load_time::{LOAD_TIME_OPTIONS, is_load_time_option};
 pub use requests::*;
 pub use responses::*;

@@ -1,31 +1,12 @@
 //! Ollama `options` (Modelfile parameters) as OpenAI / llama-server request fields.
 
-use llm_router_protocol::ollama::{Options, Stop};
+use llm_router_protocol::ollama::{Options, Stop, is_load_time_option};
 use serde_json::{Map, Value, json};
 
-/// Options that size or place the model when it is loaded. The node's runtime was started with
-/// its own settings, so per request they cannot apply: they are ignored (and logged).
-const LOAD_TIME: &[&str] = &[
-    "num_ctx",
-    "numa",
-    "num_batch",
-    "num_gpu",
-    "main_gpu",
-    "low_vram",
-    "f16_kv",
-    "logits_all",
-    "vocab_only",
-    "use_mmap",
-    "use_mlock",
-    "embedding_only",
-    "num_thread",
-    "num_gqa",
-    "rope_frequency_base",
-    "rope_frequency_scale",
-];
-
 /// Writes `options` into the OpenAI request `body`. Returns the names of the options that were
-/// ignored. Options the router does not know are passed on under their own name (llama-server
+/// ignored: the load-time ones ([`llm_router_protocol::ollama::LOAD_TIME_OPTIONS`]), which cannot
+/// apply per request since the node's runtime was started with its own settings (they are
+/// logged). Options the router does not know are passed on under their own name (llama-server
 /// reads many of its sampling parameters that way).
 pub fn apply(options: Options, body: &mut Map<String, Value>) -> Vec<String> {
     let Options {
@@ -83,7 +64,7 @@ pub fn apply(options: Options, body: &mut Map<String, Value>) -> Vec<String> {
         ignored.push("num_ctx".to_owned());
     }
     for (key, value) in extra {
-        if LOAD_TIME.contains(&key.as_str()) {
+        if is_load_time_option(&key) {
             ignored.push(key);
         } else {
             body.entry(key).or_insert(value);

@@ -10,10 +10,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
-use crate::process;
-use crate::runtime::ModelRuntime;
-use crate::runtime::backend::{Backend, Prepared};
-use crate::runtime::gguf::GgufInfo;
+use super::ModelRuntime;
+use super::backend::{Backend, Prepared};
+use super::gguf::GgufInfo;
+use super::process;
 
 /// First restart delay; doubled after each failure, up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);

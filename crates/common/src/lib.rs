@@ -1,0 +1,8 @@
+//! Start-up helpers shared by `llm-router` and `llm-node`.
+//!
+//! * [`config`] — settings layered from flags/env over a TOML file: [`config::from_file`], the
+//!   [`fill_unset!`] merge and the [`config::ConfigError`] both programs report.
+//! * [`signal`] — [`signal::stop_on_signal`]: Ctrl-C or SIGTERM cancels the shutdown token.
+
+pub mod config;
+pub mod signal;

@@ -1,0 +1,317 @@
+//! Node configuration: a TOML file, flags and environment variables (flag/env > file > default),
+//! validated into [`Config`].
+
+mod model_spec;
+mod settings;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use llm_router_common::config::ConfigError;
+use llm_router_protocol::Secret;
+
+pub use model_spec::{ModelSpec, RuntimeChoice};
+pub use settings::Settings;
+
+/// Validated node configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub router_url: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub advertise_address: Option<String>,
+    pub name: Option<String>,
+    /// Models with every runtime setting resolved.
+    pub models: Vec<ModelSpec>,
+    pub heartbeat_interval: Option<Duration>,
+    pub runtime: RuntimeChoice,
+    /// The binary of `runtime`.
+    pub runtime_binary: PathBuf,
+    pub ready_timeout: Duration,
+    pub enrollment_token: Secret,
+    pub api_token: Secret,
+    pub models_dir: PathBuf,
+    /// Where the JSON-lines log files go.
+    pub log_dir: PathBuf,
+    /// Archive to fetch the runtime from when its binary is missing, and its SHA-256.
+    pub runtime_archive: Option<(String, String)>,
+    /// Where fetched runtimes are unpacked.
+    pub runtimes_dir: PathBuf,
+    /// Node-wide settings for models pulled later (name and path empty).
+    pub model_defaults: ModelSpec,
+    pub progress_interval: Duration,
+    pub pull_attempts: u32,
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = ConfigError;
+
+    fn try_from(s: Settings) -> Result<Self, Self::Error> {
+        let model_defaults = model_defaults(&s);
+        let router_url = router_url(s.router_url)?;
+        let runtime = s.runtime.unwrap_or(RuntimeChoice::LlamaServer);
+        // No model is fine: the router places models on the node and it pulls them.
+        let models = resolve_models(s.models.unwrap_or_default(), runtime, &model_defaults)?;
+        let enrollment_token = enrollment_token(s.enrollment_token)?;
+        let api_token = api_token(s.api_token)?;
+        let runtime_archive = runtime_archive(s.runtime_url, s.runtime_sha256)?;
+        let heartbeat_interval = heartbeat_interval(s.heartbeat_interval)?;
+        Ok(Config {
+            router_url,
+            host: s.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: s.port.unwrap_or(8081),
+            advertise_address: s.advertise_address,
+            name: s.name,
+            models,
+            heartbeat_interval,
+            runtime,
+            runtime_binary: match runtime {
+                RuntimeChoice::LlamaServer => s.llama_server,
+                RuntimeChoice::Ollama => s.ollama_bin,
+            }
+            .unwrap_or_else(|| default_binary(runtime)),
+            ready_timeout: s.ready_timeout.unwrap_or(Duration::from_secs(300)),
+            enrollment_token,
+            api_token,
+            models_dir: s.models_dir.unwrap_or_else(|| cache_dir().join("models")),
+            log_dir: s.log_dir.unwrap_or_else(|| cache_dir().join("logs")),
+            runtime_archive,
+            runtimes_dir: s
+                .runtimes_dir
+                .unwrap_or_else(|| cache_dir().join("runtimes")),
+            model_defaults,
+            progress_interval: s.progress_interval.unwrap_or(Duration::from_secs(1)),
+            pull_attempts: s.pull_attempts.unwrap_or(5).max(1),
+        })
+    }
+}
+
+/// The node-wide runtime settings (name and path empty), every one resolved to a value.
+fn model_defaults(s: &Settings) -> ModelSpec {
+    let threads_default = std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1);
+    ModelSpec {
+        name: String::new(),
+        path: PathBuf::new(),
+        ctx_size: s.ctx_size.or(Some(4096)),
+        parallel: s.parallel.or(Some(2)),
+        threads: s.threads.or(Some(threads_default)),
+        chat_template: s.chat_template.clone(),
+        embeddings: s.embeddings.or(Some(false)),
+        args: Vec::new(),
+    }
+}
+
+/// The router's URL without a trailing `/`; http(s) only.
+fn router_url(url: Option<String>) -> Result<String, ConfigError> {
+    let url = url
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::Invalid(format!(
+            "router_url must start with http:// or https://, got '{url}'"
+        )));
+    }
+    Ok(url)
+}
+
+/// Each model checked for `runtime` and completed with `defaults`; a name given twice is refused.
+fn resolve_models(
+    models: Vec<ModelSpec>,
+    runtime: RuntimeChoice,
+    defaults: &ModelSpec,
+) -> Result<Vec<ModelSpec>, ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut resolved = Vec::with_capacity(models.len());
+    for m in models {
+        if !seen.insert(m.name.clone()) {
+            return Err(ConfigError::Invalid(format!(
+                "model '{}' is listed twice",
+                m.name
+            )));
+        }
+        check_model(&m, runtime)?;
+        resolved.push(m.or(defaults));
+    }
+    Ok(resolved)
+}
+
+/// llama-server serves an existing GGUF file; Ollama a model name, without extra args.
+fn check_model(m: &ModelSpec, runtime: RuntimeChoice) -> Result<(), ConfigError> {
+    match runtime {
+        RuntimeChoice::LlamaServer if !m.path.is_file() => Err(ConfigError::Invalid(format!(
+            "model '{}': no file at {}",
+            m.name,
+            m.path.display()
+        ))),
+        RuntimeChoice::Ollama if m.path.to_str().is_none_or(|p| p.trim().is_empty()) => {
+            Err(ConfigError::Invalid(format!(
+                "model '{}': give the Ollama model to serve as NAME=MODEL",
+                m.name
+            )))
+        }
+        RuntimeChoice::Ollama if !m.args.is_empty() => Err(ConfigError::Invalid(format!(
+            "model '{}': extra args are for llama-server; the ollama runtime takes none",
+            m.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The router's enrolment token, which the node cannot register without.
+fn enrollment_token(token: Option<Secret>) -> Result<Secret, ConfigError> {
+    token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ConfigError::Invalid(
+            "no enrollment_token: give the router's enrolment token with --enrollment-token or \
+             LLM_NODE_ENROLLMENT_TOKEN (the router prints it at its first start; admins read \
+             it with GET /api/auth/enrollment-token)"
+                .to_owned(),
+        )
+    })
+}
+
+/// The given API token (at least 16 visible ASCII characters), else a random one.
+fn api_token(token: Option<Secret>) -> Result<Secret, ConfigError> {
+    match token {
+        Some(t) if t.expose().len() < 16 || !t.expose().bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(ConfigError::Invalid(
+                "api_token must be at least 16 visible ASCII characters".to_owned(),
+            ))
+        }
+        Some(t) => Ok(t),
+        None => Ok(random_token()),
+    }
+}
+
+/// The runtime archive's URL and lowercase SHA-256: both or neither.
+fn runtime_archive(
+    url: Option<String>,
+    sha256: Option<String>,
+) -> Result<Option<(String, String)>, ConfigError> {
+    match (url, sha256) {
+        (None, None) => Ok(None),
+        (Some(url), Some(sha))
+            if (url.starts_with("http://") || url.starts_with("https://"))
+                && sha.len() == 64
+                && sha.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok(Some((url, sha.to_ascii_lowercase())))
+        }
+        _ => Err(ConfigError::Invalid(
+            "runtime_url needs runtime_sha256 (64 hex digits) and an http(s) URL".into(),
+        )),
+    }
+}
+
+/// The heartbeat interval asked for, if any; never zero.
+fn heartbeat_interval(interval: Option<Duration>) -> Result<Option<Duration>, ConfigError> {
+    if interval.is_some_and(|d| d.is_zero()) {
+        return Err(ConfigError::Invalid(
+            "heartbeat_interval must be above zero".into(),
+        ));
+    }
+    Ok(interval)
+}
+
+/// 256 random bits in hex.
+fn random_token() -> Secret {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    Secret::new(hex::encode(bytes))
+}
+
+/// The runtime's binary on PATH, else the one the project's install script puts in its cache.
+fn default_binary(runtime: RuntimeChoice) -> PathBuf {
+    let name = runtime.binary_name();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    cache_dir().join("bin").join(name)
+}
+
+/// The project's cache: `$LLM_ROUTER_CACHE`, else `~/.cache/llm-router`.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("LLM_ROUTER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llm-router")))
+        .unwrap_or_else(|| PathBuf::from(".cache/llm-router"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_models_take_node_wide_defaults() {
+        let dir = std::env::temp_dir().join(format!("llm-node-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"x").unwrap();
+        let text = format!(
+            "parallel = 4\nenrollment_token = \"e\"\n[[models]]\nname = \"a\"\npath = \"{}\"\nctx_size = 512\n",
+            gguf.display()
+        );
+        let settings: Settings = toml::from_str(&text).unwrap();
+        let config = Config::try_from(settings).unwrap();
+        assert_eq!(config.models[0].ctx_size, Some(512));
+        assert_eq!(config.models[0].parallel, Some(4));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ollama_models_are_model_names_not_files() {
+        let settings = Settings {
+            runtime: Some(RuntimeChoice::Ollama),
+            ollama_bin: Some(PathBuf::from("/opt/ollama")),
+            models: Some(vec!["gemma3-270m=gemma3:270m".parse().unwrap()]),
+            enrollment_token: Some(Secret::new("e")),
+            ..Settings::default()
+        };
+        let config = Config::try_from(settings).unwrap();
+        assert_eq!(config.runtime, RuntimeChoice::Ollama);
+        assert_eq!(config.runtime_binary, PathBuf::from("/opt/ollama"));
+        assert_eq!(config.models[0].path, PathBuf::from("gemma3:270m"));
+    }
+
+    #[test]
+    fn the_enrolment_token_is_required_and_the_api_token_generated() {
+        let settings = Settings {
+            runtime: Some(RuntimeChoice::Ollama),
+            models: Some(vec!["a=a:1b".parse().unwrap()]),
+            ..Settings::default()
+        };
+        let error = Config::try_from(settings.clone()).unwrap_err().to_string();
+        assert!(error.contains("enrollment_token"), "{error}");
+        let with_token = Settings {
+            enrollment_token: Some(Secret::new("e")),
+            ..settings
+        };
+        let a = Config::try_from(with_token.clone()).unwrap();
+        let b = Config::try_from(with_token).unwrap();
+        assert_eq!(a.api_token.expose().len(), 64);
+        assert_ne!(a.api_token, b.api_token, "a fresh token per start");
+        assert!(
+            !format!("{a:?}").contains(a.api_token.expose()),
+            "never in Debug"
+        );
+    }
+
+    #[test]
+    fn missing_model_file_is_a_clear_error() {
+        let settings = Settings {
+            models: Some(vec!["a=/nonexistent/x.gguf".parse().unwrap()]),
+            ..Settings::default()
+        };
+        let err = Config::try_from(settings).unwrap_err().to_string();
+        assert!(err.contains("no file at /nonexistent/x.gguf"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Every node setting, each optional, as given by flags, environment variables or the TOML file.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use llm_router_common::config::ConfigError;
+use llm_router_protocol::Secret;
+use serde::Deserialize;
+
+use super::{ModelSpec, RuntimeChoice};
+
+/// Every setting, each optional; parsed by clap (flags + env) and by serde (TOML file).
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// URL of the router to register with. [default: http://127.0.0.1:8080]
+    #[arg(long, env = "LLM_NODE_ROUTER_URL")]
+    pub router_url: Option<String>,
+
+    /// Address the node API listens on. [default: 127.0.0.1]
+    #[arg(long, env = "LLM_NODE_HOST")]
+    pub host: Option<IpAddr>,
+
+    /// Port of the node API; 0 picks a free one. [default: 8081]
+    #[arg(long, env = "LLM_NODE_PORT")]
+    pub port: Option<u16>,
+
+    /// Host or IP the router should use to reach this node. [default: the listen address, or
+    /// 127.0.0.1 when listening on all interfaces]
+    #[arg(long, env = "LLM_NODE_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
+
+    /// Name of this node in the fleet; re-registering under the same name updates the entry.
+    /// [default: HOSTNAME:PORT]
+    #[arg(long, env = "LLM_NODE_NAME")]
+    pub name: Option<String>,
+
+    /// Models to serve, as NAME=PATH pairs separated by commas (a config file can give per-model
+    /// settings with [[models]] tables).
+    #[arg(long, env = "LLM_NODE_MODELS", value_delimiter = ',')]
+    pub models: Option<Vec<ModelSpec>>,
+
+    /// Heartbeat interval. [default: what the router asks for, 10s unless configured there]
+    #[arg(long, env = "LLM_NODE_HEARTBEAT_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub heartbeat_interval: Option<Duration>,
+
+    /// Runtime to supervise: llama-server (models are NAME=GGUF_PATH) or ollama (models are
+    /// NAME=OLLAMA_MODEL, e.g. gemma3-270m=gemma3:270m). [default: llama-server]
+    #[arg(long, env = "LLM_NODE_RUNTIME", value_enum)]
+    pub runtime: Option<RuntimeChoice>,
+
+    /// Path of the llama-server binary. [default: `llama-server` on PATH, else
+    /// ~/.cache/llm-router/bin/llama-server]
+    #[arg(long, env = "LLM_NODE_LLAMA_SERVER")]
+    pub llama_server: Option<PathBuf>,
+
+    /// Path of the ollama binary (runtime ollama). [default: `ollama` on PATH, else
+    /// ~/.cache/llm-router/bin/ollama]
+    #[arg(long, env = "LLM_NODE_OLLAMA_BIN")]
+    pub ollama_bin: Option<PathBuf>,
+
+    /// Context size per runtime (llama-server -c). [default: 4096]
+    #[arg(long, env = "LLM_NODE_CTX_SIZE")]
+    pub ctx_size: Option<u32>,
+
+    /// Parallel request slots per runtime (llama-server -np). [default: 2]
+    #[arg(long, env = "LLM_NODE_PARALLEL")]
+    pub parallel: Option<u32>,
+
+    /// CPU threads per runtime (llama-server -t). [default: number of CPUs]
+    #[arg(long, env = "LLM_NODE_THREADS")]
+    pub threads: Option<u32>,
+
+    /// Built-in chat template to use instead of the model's own (e.g. `gemma`, for GGUF files
+    /// without one); turns jinja templates off. [default: the model's template]
+    #[arg(long, env = "LLM_NODE_CHAT_TEMPLATE")]
+    pub chat_template: Option<String>,
+
+    /// Serve /v1/embeddings (llama-server --embeddings). [default: false]
+    #[arg(long, env = "LLM_NODE_EMBEDDINGS")]
+    pub embeddings: Option<bool>,
+
+    /// How long a runtime may take to load its model and answer /health. [default: 300s]
+    #[arg(long, env = "LLM_NODE_READY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ready_timeout: Option<Duration>,
+
+    /// The router's enrolment token (printed by the router at its first start; admins read it
+    /// with GET /api/auth/enrollment-token). Required.
+    #[arg(long, env = "LLM_NODE_ENROLLMENT_TOKEN", hide_env_values = true)]
+    pub enrollment_token: Option<Secret>,
+
+    /// Where to fetch the runtime when its binary is missing: a .tar.gz holding `llama-server`
+    /// (or `ollama`) and its libraries. Needs --runtime-sha256. Unset: a missing runtime is an
+    /// error (scripts/install-runtime.sh installs llama-server on these machines).
+    #[arg(long, env = "LLM_NODE_RUNTIME_URL")]
+    pub runtime_url: Option<String>,
+
+    /// SHA-256 of the --runtime-url archive.
+    #[arg(long, env = "LLM_NODE_RUNTIME_SHA256")]
+    pub runtime_sha256: Option<String>,
+
+    /// Where fetched runtimes are unpacked. [default: ~/.cache/llm-router/runtimes]
+    #[arg(long, env = "LLM_NODE_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+
+    /// Where models pulled at the router's request are stored.
+    /// [default: $LLM_ROUTER_CACHE/models, else ~/.cache/llm-router/models]
+    #[arg(long, env = "LLM_NODE_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// Where the node writes its log as JSON lines (one file a day, the last 7 kept), read back by
+    /// `GET /api/logs`. [default: $LLM_ROUTER_CACHE/logs, else ~/.cache/llm-router/logs]
+    #[arg(long, env = "LLM_NODE_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Least time between two progress reports of a download (to the router and the terminal).
+    /// [default: 1s]
+    #[arg(long, env = "LLM_NODE_PROGRESS_INTERVAL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub progress_interval: Option<Duration>,
+
+    /// Attempts of a download before its task fails (1, 2, 4 … s apart, at most 60 s).
+    /// [default: 5]
+    #[arg(long, env = "LLM_NODE_PULL_ATTEMPTS")]
+    pub pull_attempts: Option<u32>,
+
+    /// Token the router must present on this node's API; sent to the router when registering.
+    /// [default: a random one per start]
+    #[arg(long, env = "LLM_NODE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<Secret>,
+}
+
+impl Settings {
+    /// Fills every unset field of `self` from `lower`.
+    pub fn or(self, lower: Settings) -> Settings {
+        llm_router_common::fill_unset!(
+            Settings,
+            self,
+            lower,
+            [
+                router_url,
+                host,
+                port,
+                advertise_address,
+                name,
+                models,
+                heartbeat_interval,
+                runtime,
+                llama_server,
+                ollama_bin,
+                ctx_size,
+                parallel,
+                threads,
+                chat_template,
+                embeddings,
+                ready_timeout,
+                enrollment_token,
+                api_token,
+                models_dir,
+                log_dir,
+                runtime_url,
+                runtime_sha256,
+                runtimes_dir,
+                progress_interval,
+                pull_attempts,
+            ]
+        )
+    }
+
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        llm_router_common::config::from_file(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_is_read_from_the_file_in_kebab_case() {
+        let settings: Settings =
+            toml::from_str("runtime = \"ollama\"\n[[models]]\nname = \"a\"\npath = \"a:1b\"\n")
+                .unwrap();
+        assert_eq!(settings.runtime, Some(RuntimeChoice::Ollama));
+    }
+}
