@@ -140,6 +140,45 @@ pub struct NodeMetrics {
     pub avg_response_ms: Option<f64>,
 }
 
+/// The metrics push of the load-balancing task list (`AgentMetrics`), accepted on
+/// `POST /api/agents/{id}/metrics` beside [`NodeMetrics`] so an agent written from that document
+/// works unchanged. It carries the figures the `metrics` policy scores; the rest of the node's
+/// metrics (memory bytes, GPUs, totals) stay as its last heartbeat reported them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentMetrics {
+    /// The node's id; must be the one in the path.
+    pub agent_id: String,
+    /// CPU use in percent (0–100).
+    pub cpu_usage: f32,
+    /// Memory use in percent (0–100).
+    pub memory_usage: f32,
+    pub active_requests: u32,
+    /// Mean response time of recent requests, in milliseconds.
+    pub avg_response_time: Option<f64>,
+    /// When the figures were taken.
+    pub timestamp: Timestamp,
+}
+
+/// A point in time as agents send it: RFC 3339 text (`2026-12-03T10:00:00Z`) or a Unix time in
+/// seconds or milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Timestamp {
+    Unix(f64),
+    Rfc3339(String),
+}
+
+impl AgentMetrics {
+    /// Writes these figures over `metrics`, keeping what the seed's shape does not carry.
+    pub fn apply_to(&self, metrics: &mut NodeMetrics) {
+        metrics.cpu_percent = self.cpu_usage;
+        metrics.memory_percent = self.memory_usage;
+        metrics.active_requests = self.active_requests;
+        metrics.avg_response_ms = self.avg_response_time;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GpuMetrics {

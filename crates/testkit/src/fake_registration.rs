@@ -110,7 +110,7 @@ impl FakeNode {
         router_base_url: &str,
         node_id: &str,
         token: &str,
-        metrics: &NodeMetrics,
+        metrics: &impl serde::Serialize,
     ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
             "{}/api/agents/{node_id}/metrics",

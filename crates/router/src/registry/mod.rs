@@ -308,17 +308,17 @@ impl Registry {
         Self::authenticated(&mut table, id, token).map(drop)
     }
 
-    /// Stores a metrics push (`POST /api/agents/{id}/metrics`).
+    /// Applies a metrics push (`POST /api/agents/{id}/metrics`) to the node's metrics.
     pub fn push_metrics(
         &self,
         id: &str,
         token: &str,
-        metrics: NodeMetrics,
+        update: impl FnOnce(&mut NodeMetrics),
     ) -> Result<(), NodeAuthError> {
         let mut table = self.table();
         let entry = Self::authenticated(&mut table, id, token)?;
         let node = Arc::make_mut(&mut entry.node);
-        node.metrics = metrics;
+        update(&mut node.metrics);
         node.metrics_at = Some(Instant::now());
         self.publish(&table);
         Ok(())

@@ -181,10 +181,11 @@ fn metrics_push_needs_the_token_and_updates_freshness() {
         ..NodeMetrics::default()
     };
     assert_eq!(
-        reg.push_metrics(&r.node_id, "bad", m.clone()),
+        reg.push_metrics(&r.node_id, "bad", |_| {}),
         Err(NodeAuthError::InvalidToken)
     );
-    reg.push_metrics(&r.node_id, &r.node_token, m).unwrap();
+    reg.push_metrics(&r.node_id, &r.node_token, |x| *x = m)
+        .unwrap();
     let snapshot = reg.snapshot();
     let node = snapshot.node(&r.node_id).unwrap();
     assert_eq!(node.metrics.cpu_percent, 42.0);
