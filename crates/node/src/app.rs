@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_router_logs::LogFile;
-
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +78,8 @@ impl Node {
         let address = advertised_address(&config, local);
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
+        // Everything that can fail comes before the first runtime starts.
+        let router_http = reqwest::Client::builder().build()?;
         let background = Background::default();
         let changed = Arc::new(Notify::new());
         let state = node_state(&config, &machine_name, backend, &changed, &background)?;
@@ -92,7 +93,7 @@ impl Node {
             state: state.clone(),
             changed,
             metrics: MetricsCollector::new(),
-            http: reqwest::Client::builder().build()?,
+            http: router_http,
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
         log_listening(&config, local, &state, runtime_version.as_deref());
