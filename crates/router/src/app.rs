@@ -16,8 +16,8 @@ use crate::auth::{Auth, Generated};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dashboard::{Events, run_hub};
+use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
-use crate::queue::run_waker;
 use crate::state::AppState;
 use crate::store::{
     HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreOp, fleet,

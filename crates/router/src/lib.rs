@@ -6,16 +6,15 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod balancer;
 pub mod catalog;
 pub mod config;
 pub mod dashboard;
+pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod history;
 pub mod metrics;
 pub mod proxy;
-pub mod queue;
 pub mod registry;
 pub mod state;
 pub mod stats;

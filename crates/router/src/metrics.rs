@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry as PromRegistry;
 
-use crate::queue::Dispatcher;
+use crate::dispatch::Dispatcher;
 use crate::registry::Snapshot;
 use crate::store::HistorySink;
 
