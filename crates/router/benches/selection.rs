@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use llm_router::balancer::testing::candidates;
-use llm_router::balancer::{BalancerMode, SelectContext};
+use llm_router::dispatch::policy::testing::candidates;
+use llm_router::dispatch::{BalancerMode, SelectContext};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 

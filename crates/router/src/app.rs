@@ -16,9 +16,9 @@ use crate::auth::{Auth, AuthError, Generated};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::dashboard::run_hub;
+use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
-use crate::queue::run_waker;
 use crate::state::AppState;
 use crate::store::{
     HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,

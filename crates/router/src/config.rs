@@ -11,7 +11,7 @@ use serde::Deserialize;
 use llm_router_protocol::Secret;
 
 use crate::auth::AuthConfig;
-use crate::balancer::BalancerMode;
+use crate::dispatch::BalancerMode;
 
 /// Every setting, each optional, as read from a file or from the command line / environment.
 ///

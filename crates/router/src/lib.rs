@@ -8,17 +8,16 @@
 mod api;
 mod app;
 mod auth;
-pub mod balancer;
 mod catalog;
 mod config;
 mod dashboard;
+pub mod dispatch;
 mod error;
 mod health;
 mod history;
 mod live;
 mod metrics;
 pub mod proxy;
-mod queue;
 mod registry;
 mod secrets;
 mod state;

@@ -86,7 +86,7 @@ async fn a_node_token_speaks_only_for_its_own_node() {
             &router.base_url(),
             &reg_b.node_id,
             reg_a.node_token.expose(),
-            &Default::default(),
+            &llm_router_protocol::node::NodeMetrics::default(),
         )
         .await
         .unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 
 use llm_router::Config;
-use llm_router::balancer::BalancerMode;
+use llm_router::dispatch::BalancerMode;
 use llm_router_protocol::node::{NodeMetrics, RegisterResponse};
 use llm_router_testkit::FakeNode;
 use reqwest::StatusCode;

@@ -16,9 +16,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::Stream;
 
-use super::{Phase, Upstream, report_failure};
+use crate::dispatch::{Lease, Phase, Upstream, report_failure};
 use crate::history::Recording;
-use crate::queue::Lease;
 use crate::registry::{Node, Registry};
 
 /// Response header naming the node that served the request.

@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::api::ApiResult;
+use crate::dispatch::QueueStatsView;
 use crate::error::ApiError;
-use crate::queue::QueueStatsView;
 use crate::registry::NodeSummary;
 use crate::state::AppState;
 use crate::store::{MetricSample, unix_ms};

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::error::OllamaResult;
 use super::intake::Accepted;
 use super::target::native_body;
+use crate::dispatch;
 use crate::history::Recording;
-use crate::proxy;
 use crate::proxy::ollama::relay::{
     error_response, ndjson, read_json, recorded_json, upstream_error,
 };
@@ -40,7 +40,7 @@ pub async fn native<R>(
         ..
     } = accepted;
     let body = native_body(body, &requested, &target.model);
-    let upstream = proxy::dispatch(state, path, &target.model, body).await?;
+    let upstream = dispatch::send(state, path, &target.model, body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -68,7 +68,7 @@ pub async fn translated(
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let endpoint = request.endpoint;
-    let upstream = proxy::dispatch(state, endpoint.path(), model, request.body).await?;
+    let upstream = dispatch::send(state, endpoint.path(), model, request.body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -97,7 +97,7 @@ pub async fn translated_whole<T: serde::Serialize>(
     recording: &mut Rec,
     translate: impl FnOnce(Value) -> Result<T, String>,
 ) -> OllamaResult<Response> {
-    let upstream = proxy::dispatch(state, path, model, body).await?;
+    let upstream = dispatch::send(state, path, model, body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -107,7 +107,7 @@ pub async fn translated_whole<T: serde::Serialize>(
 /// Reads a node's whole answer and answers with `translate` of it (or a 502 saying why not).
 async fn whole<T: serde::Serialize>(
     state: &AppState,
-    upstream: proxy::Upstream,
+    upstream: dispatch::Upstream,
     recording: &mut Rec,
     translate: impl FnOnce(Value) -> Result<T, String>,
 ) -> OllamaResult<Response> {

@@ -15,8 +15,9 @@ use serde_json::Value;
 use super::render::error_line;
 use super::response::error_message;
 use super::transcoder::LineSource;
+use crate::dispatch::{Phase, Upstream, report_failure};
 use crate::history::Recording;
-use crate::proxy::{ErrorFrame, Phase, Transform, Upstream, relay, report_failure, router_headers};
+use crate::proxy::{ErrorFrame, Transform, relay, router_headers};
 use crate::registry::Registry;
 
 /// Content type of Ollama's streamed answers.

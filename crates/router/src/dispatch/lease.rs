@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Dispatcher;
+use super::queue::Dispatcher;
 use crate::registry::Candidate;
 use crate::registry::{InFlightGuard, Node, SlotCounter};
 

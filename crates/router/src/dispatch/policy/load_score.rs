@@ -1,4 +1,4 @@
-//! Metrics: the candidate with the lowest load score wins.
+//! `metrics`: the candidate with the lowest load score wins.
 //!
 //! score = cpu% + mem% + 10 x active requests (+ GPU utilisation% + GPU memory% when the node has
 //! GPUs). When every candidate with fresh metrics is above 80% CPU, scores say nothing useful and
@@ -19,11 +19,11 @@ pub fn load_score(c: &Candidate) -> f32 {
 }
 
 #[derive(Debug, Default)]
-pub struct MetricsScore {
+pub struct LoadScore {
     round_robin: RoundRobin,
 }
 
-impl Policy for MetricsScore {
+impl Policy for LoadScore {
     fn name(&self) -> &'static str {
         "metrics"
     }
@@ -59,7 +59,7 @@ mod tests {
     use llm_router_protocol::node::GpuMetrics;
 
     use super::*;
-    use crate::balancer::testing::{candidate, node};
+    use crate::dispatch::policy::testing::{candidate, node};
 
     fn ctx() -> SelectContext<'static> {
         SelectContext {
@@ -75,7 +75,7 @@ mod tests {
             candidate(node("busy", 90.0), 4),
             candidate(node("idle", 10.0), 4),
         ];
-        let p = MetricsScore::default();
+        let p = LoadScore::default();
         for _ in 0..5 {
             assert_eq!(p.select(&nodes, &ctx()), Some(1));
         }
@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn metrics_falls_back_to_round_robin_when_all_are_above_80_percent() {
         let nodes = vec![candidate(node("a", 85.0), 4), candidate(node("b", 95.0), 4)];
-        let p = MetricsScore::default();
+        let p = LoadScore::default();
         let picks: Vec<_> = (0..4).map(|_| p.select(&nodes, &ctx()).unwrap()).collect();
         assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 2, "{picks:?}");
     }
@@ -100,7 +100,7 @@ mod tests {
             candidate(never, 4),
             candidate(node("fresh", 70.0), 4),
         ];
-        let p = MetricsScore::default();
+        let p = LoadScore::default();
         assert_eq!(p.select(&nodes, &ctx()), Some(2));
         assert!(nodes[2].try_claim() && nodes[2].try_claim());
         assert!(nodes[2].try_claim() && nodes[2].try_claim());

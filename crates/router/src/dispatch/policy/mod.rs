@@ -1,11 +1,12 @@
-//! Load-balancing policies: small synchronous choosers over the candidates of one model.
+//! Step 2 of dispatch, the load-balancing policy: a small synchronous chooser over the candidates
+//! of one model, one file per policy (`auto` is [`LeastOutstanding`], `metrics` is [`LoadScore`]).
 //!
 //! Every policy only picks candidates with a free slot (`Candidate::has_free_slot`); `None` means
 //! all are busy and the request waits in the queue. The caller claims the slot afterwards (with
 //! compare-and-swap) and asks again if another request took it first.
 
-mod auto;
-mod metrics;
+mod least_outstanding;
+mod load_score;
 mod round_robin;
 
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-pub use auto::LeastOutstanding;
-pub use metrics::{MetricsScore, load_score};
+pub use least_outstanding::LeastOutstanding;
+pub use load_score::{LoadScore, load_score};
 pub use round_robin::RoundRobin;
 
 use crate::registry::Candidate;
@@ -55,7 +56,7 @@ impl BalancerMode {
         match self {
             BalancerMode::Auto => Arc::new(LeastOutstanding::default()),
             BalancerMode::RoundRobin => Arc::new(RoundRobin::default()),
-            BalancerMode::Metrics => Arc::new(MetricsScore::default()),
+            BalancerMode::Metrics => Arc::new(LoadScore::default()),
         }
     }
 }

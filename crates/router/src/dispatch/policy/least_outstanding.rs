@@ -1,4 +1,4 @@
-//! Auto (default): least outstanding work.
+//! `auto` (the default): least outstanding work.
 //!
 //! The candidate with the fewest of the router's own in-flight requests for the model wins (only
 //! candidates under their runtime's slot count are eligible); ties go to the lower metrics score
@@ -52,7 +52,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::balancer::testing::{candidate, node};
+    use crate::dispatch::policy::testing::{candidate, node};
 
     fn ctx() -> SelectContext<'static> {
         SelectContext {

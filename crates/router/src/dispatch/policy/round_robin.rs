@@ -52,7 +52,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::balancer::testing::{candidate, candidates, node};
+    use crate::dispatch::policy::testing::{candidate, candidates, node};
 
     fn ctx() -> SelectContext<'static> {
         SelectContext {

@@ -1,5 +1,5 @@
-//! The dispatcher: claims a slot on a candidate node for each request, or parks the request in a
-//! bounded FIFO queue per model until a slot frees.
+//! Step 4 of dispatch, the [`Dispatcher`]: claims a slot on a candidate node for each request, or
+//! parks the request in a bounded FIFO queue per model until a slot frees.
 //!
 //! Waiters are woken by notification, never by polling: a released slot (a [`Lease`] dropped) or a
 //! new registry snapshot (a node became ready, a heartbeat raised capacity) runs [`Dispatcher::drain`],
@@ -7,7 +7,6 @@
 //! New requests never overtake waiters of the same model. A waiter whose client goes away is
 //! removed at once (its future is dropped) and is never given a node.
 
-mod lease;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -18,11 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-pub use lease::Lease;
 pub use stats::{QueueStats, QueueStatsView};
 
-use crate::balancer::{Policy, SelectContext};
-use crate::registry::{Registry, Snapshot, Unavailable};
+use super::candidates::{Outlook, outlook};
+use super::claim::claim;
+use super::lease::Lease;
+use super::policy::{Policy, SelectContext};
+use crate::registry::{Registry, Snapshot};
 
 /// Why no lease was granted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,13 +119,10 @@ impl Dispatcher {
         let started = Instant::now();
         let rx = {
             let snapshot = self.registry.snapshot();
-            match snapshot.candidates(model) {
-                Err(Unavailable::UnknownModel) => return Err(AcquireError::UnknownModel),
-                Err(Unavailable::AllOffline) => return Err(AcquireError::NoNode),
-                Err(Unavailable::NotReadyYet) if waiting == Waiting::Retry => {
-                    return Err(AcquireError::NoNode);
-                }
-                _ => {}
+            match outlook(&snapshot, model) {
+                Outlook::Never(e) => return Err(e),
+                Outlook::Soon if waiting == Waiting::Retry => return Err(AcquireError::NoNode),
+                Outlook::Soon | Outlook::Candidates(_) => {}
             }
             let mut queues = self.queues();
             let queue_empty = queues.get(model).is_none_or(VecDeque::is_empty);
@@ -177,21 +175,16 @@ impl Dispatcher {
 
     /// Picks a candidate with the policy and claims one of its slots.
     fn try_claim(self: &Arc<Self>, snapshot: &Snapshot, model: &str) -> Option<Lease> {
-        let candidates = snapshot.candidates(model).ok()?;
+        let Outlook::Candidates(candidates) = outlook(snapshot, model) else {
+            return None;
+        };
         let ctx = SelectContext {
             model,
             now: Instant::now(),
             metrics_max_age: self.metrics_max_age,
         };
-        // Each failed claim means another request took that slot; bounded by the slot count.
-        for _ in 0..=candidates.len() {
-            let index = self.policy.select(candidates, &ctx)?;
-            let candidate = &candidates[index];
-            if candidate.try_claim() {
-                return Some(Lease::new(candidate, Arc::from(model), Arc::clone(self)));
-            }
-        }
-        None
+        let candidate = claim(candidates, self.policy.as_ref(), &ctx)?;
+        Some(Lease::new(candidate, Arc::from(model), Arc::clone(self)))
     }
 
     /// Hands free slots to the waiters of `model`, in order; fails them all when the model can no
@@ -205,16 +198,16 @@ impl Dispatcher {
             return;
         }
         let snapshot = self.registry.snapshot();
-        match snapshot.candidates(model) {
-            Err(Unavailable::UnknownModel | Unavailable::AllOffline) => {
+        match outlook(&snapshot, model) {
+            Outlook::Never(_) => {
                 // Dropping the senders fails the waiters with "no node".
                 let n = queue.len();
                 queue.clear();
                 self.waiting.fetch_sub(n, Ordering::Relaxed);
                 return;
             }
-            Err(Unavailable::NotReadyYet) => return,
-            Ok(_) => {}
+            Outlook::Soon => return,
+            Outlook::Candidates(_) => {}
         }
         let mut spare: Option<Lease> = None;
         while !queue.is_empty() {

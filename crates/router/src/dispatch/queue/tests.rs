@@ -8,7 +8,7 @@ use llm_router_protocol::node::{
 };
 
 use super::*;
-use crate::balancer::BalancerMode;
+use crate::dispatch::policy::BalancerMode;
 use crate::registry::HealthPolicy;
 
 fn register(registry: &Registry, name: &str, slots: u32) {

@@ -1,0 +1,119 @@
+//! Step 5 of dispatch: getting a slot on a node and sending it the request, with failover before
+//! the first byte.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+
+use super::failure::{Phase, report_failure};
+use super::lease::Lease;
+use super::queue::{AcquireError, Waiting};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A node's answer whose headers have arrived, with the slot it holds.
+pub struct Upstream {
+    pub response: reqwest::Response,
+    /// Keep alive until the response body has been relayed: dropping it frees the slot.
+    pub lease: Lease,
+    /// Time spent waiting for a slot, over all attempts.
+    pub queued: Duration,
+    /// When the request that got this answer left for the node.
+    pub sent_at: Instant,
+}
+
+/// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the node's
+/// response headers arrived.
+///
+/// A connection error, no response headers within the header timeout, or a 5xx before any byte
+/// reached the client marks the node suspect and retries the request on another node, up to
+/// `max_attempts` nodes in all. The last attempt's answer is returned whatever its status.
+pub async fn send(
+    state: &AppState,
+    path: &'static str,
+    model: &str,
+    body: Bytes,
+) -> Result<Upstream, ApiError> {
+    let attempts = state.config.max_attempts;
+    let mut queued = Duration::ZERO;
+    let mut last_error = String::new();
+    for attempt in 1..=attempts {
+        let waiting = if attempt == 1 {
+            Waiting::Allowed
+        } else {
+            Waiting::Retry
+        };
+        let lease = match state.dispatcher.acquire(model, waiting).await {
+            Ok(lease) => lease,
+            Err(e) if attempt > 1 => {
+                tracing::debug!(error = %e, "no other node to retry on");
+                break;
+            }
+            Err(e) => return Err(acquire_error(e, model)),
+        };
+        queued += lease.queue_time();
+        let node = lease.node().clone();
+        let sent_at = Instant::now();
+        let failure = match send_once(state, &lease, path, body.clone()).await {
+            Ok(response) if !response.status().is_server_error() || attempt == attempts => {
+                return Ok(Upstream {
+                    response,
+                    lease,
+                    queued,
+                    sent_at,
+                });
+            }
+            Ok(response) => format!("answered {}", response.status()),
+            Err(e) => e,
+        };
+        // Mark the node before its slot frees: the waiter the slot goes to must not be sent there.
+        let phase = Phase::BeforeFirstByte { model, attempt };
+        report_failure(&state.registry, &node, phase, &failure);
+        drop(lease);
+        last_error = format!("node '{}' {failure}", node.machine_name);
+    }
+    Err(ApiError::Upstream(last_error))
+}
+
+/// Sends the request; `Err` for a connection error or no response headers in time.
+async fn send_once(
+    state: &AppState,
+    lease: &Lease,
+    path: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, String> {
+    let request = lease
+        .node()
+        .request(&state.http, reqwest::Method::POST, path)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send();
+    match tokio::time::timeout(state.config.header_timeout, request).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(_) => Err(format!(
+            "sent no response headers within {}",
+            humantime::format_duration(state.config.header_timeout)
+        )),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("refused the connection ({e})")
+    } else if e.is_timeout() {
+        format!("timed out ({e})")
+    } else {
+        format!("failed ({e})")
+    }
+}
+
+fn acquire_error(e: AcquireError, model: &str) -> ApiError {
+    match e {
+        AcquireError::UnknownModel => ApiError::ModelNotFound(model.to_owned()),
+        AcquireError::NoNode => ApiError::NoNodeAvailable(model.to_owned()),
+        AcquireError::QueueFull(depth) => ApiError::QueueFull(depth),
+        AcquireError::TimedOut(limit) => ApiError::QueueTimeout(limit),
+    }
+}
