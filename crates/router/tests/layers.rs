@@ -21,7 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics",
         ],
     ),
-    ("path", &["dispatch", "proxy", "error", "queue", "balancer"]),
+    ("path", &["dispatch", "proxy", "error"]),
     ("edge", &["api", "dashboard", "app", "state", "config"]),
 ];
 
