@@ -105,7 +105,8 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_HISTORY_BUFFER")]
     pub history_buffer: Option<usize>,
 
-    /// How requests are spread over the nodes that have the model ready. [default: auto]
+    /// How requests are spread over the nodes that have the model ready: auto, round_robin (also
+    /// spelled roundrobin or round-robin), metrics. [default: auto]
     #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
     pub load_balancer_mode: Option<BalancerMode>,
 
@@ -386,6 +387,42 @@ mod tests {
         assert_eq!(config.node_timeout, Duration::from_secs(17));
         assert_eq!(config.max_attempts, 5);
         assert_eq!(config.listen, Config::default().listen);
+    }
+
+    /// The spellings of `LOAD_BALANCER_MODE`, on the command line and in a file.
+    #[test]
+    fn round_robin_has_the_task_lists_spelling_too() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        for spelling in ["round_robin", "roundrobin", "round-robin"] {
+            let cli = <Cli as clap::Parser>::try_parse_from([
+                "llm-router",
+                "--load-balancer-mode",
+                spelling,
+            ])
+            .unwrap();
+            assert_eq!(
+                cli.settings.load_balancer_mode,
+                Some(BalancerMode::RoundRobin),
+                "{spelling}"
+            );
+            let file: Settings =
+                toml::from_str(&format!("load_balancer_mode = \"{spelling}\"")).unwrap();
+            assert_eq!(
+                file.load_balancer_mode,
+                Some(BalancerMode::RoundRobin),
+                "{spelling}"
+            );
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "llm-router",
+            "--load-balancer-mode",
+            "fastest",
+        ]);
+        assert!(cli.is_err());
     }
 
     #[test]

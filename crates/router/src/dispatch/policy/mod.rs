@@ -44,8 +44,10 @@ pub enum BalancerMode {
     /// Least outstanding requests per node and model, bounded by the runtime's slots; ties by
     /// metrics score, then round robin.
     Auto,
-    /// Each request to the next candidate in turn.
-    #[value(name = "round_robin", alias = "round-robin")]
+    /// Each request to the next candidate in turn. `roundrobin` is the load-balancing task list's
+    /// spelling; `round-robin` is accepted too.
+    #[value(name = "round_robin", aliases = ["roundrobin", "round-robin"])]
+    #[serde(alias = "roundrobin", alias = "round-robin")]
     RoundRobin,
     /// Lowest cpu% + mem% + 10 x active requests (+ GPU); round robin when all are above 80% CPU.
     Metrics,
