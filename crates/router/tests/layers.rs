@@ -10,6 +10,8 @@
 //!
 //! A new module must be given a layer here (the test fails until it is).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
