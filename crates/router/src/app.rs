@@ -94,6 +94,13 @@ impl Server {
             auto_distribute = config.auto_distribute,
             "model catalog loaded"
         );
+        let unknown = catalog.unknown_tier_models();
+        if !unknown.is_empty() {
+            tracing::warn!(
+                models = ?unknown,
+                "placement tiers name models the catalog lacks; they are skipped when placing nodes"
+            );
+        }
         let events = Arc::new(Feed::default());
         seed_live_figures(&events, store.as_ref()).await?;
         let tasks = Tasks::new(

@@ -8,7 +8,7 @@ use llm_router_logs::LogFile;
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Forwarder, HttpNodeClient};
 use crate::history::Recorder;
 use crate::live::Feed;
 use crate::metrics::Metrics;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Chooses nodes and queues requests when all are busy.
     pub dispatcher: Arc<Dispatcher>,
+    /// Sends inference requests to nodes (slot, failover), built once from the parts it needs.
+    pub forwarder: Arc<Forwarder>,
     /// Client for calls to nodes; one connection pool for the whole router.
     pub http: reqwest::Client,
     /// Reads of history and fleet state (writes go through `recorder` and `fleet_log`).
@@ -75,6 +77,12 @@ impl AppState {
             config.queue_timeout,
             config.heartbeat_interval * METRICS_MAX_AGE_HEARTBEATS,
         );
+        let forwarder = Arc::new(Forwarder::new(
+            Arc::clone(&dispatcher),
+            Arc::clone(&registry),
+            HttpNodeClient::new(http.clone(), config.header_timeout),
+            config.max_attempts,
+        ));
         let metrics = Arc::new(Metrics::new());
         let recorder = Recorder::new(
             sink.clone(),
@@ -98,6 +106,7 @@ impl AppState {
             config: Arc::new(config),
             registry,
             dispatcher,
+            forwarder,
             http,
             store,
             recorder,

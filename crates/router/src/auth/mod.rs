@@ -154,10 +154,6 @@ impl Auth {
         Ok((auth, generated))
     }
 
-    pub fn allows_anonymous_inference(&self) -> bool {
-        self.allow_anonymous_inference
-    }
-
     pub fn enrollment_token(&self) -> &Secret {
         &self.enrollment
     }

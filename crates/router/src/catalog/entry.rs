@@ -69,6 +69,13 @@ fn is_one_part(parts: &u32) -> bool {
 
 impl GgufSource {
     /// Every file to download, in order; one for an unsplit file.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "nodes pull single files until split models are distributable"
+        )
+    )]
     pub fn part_files(&self) -> Vec<GgufPart> {
         if self.parts <= 1 {
             return vec![GgufPart {

@@ -1,16 +1,17 @@
-//! Step 5 of dispatch: getting a slot on a node and sending it the request, with failover before
-//! the first byte.
+//! Step 5 of dispatch: the [`Forwarder`] gets a slot on a node and sends it the request, with
+//! failover before the first byte.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::header::CONTENT_TYPE;
 
 use super::failure::{Phase, report_failure};
 use super::lease::Lease;
-use super::queue::{AcquireError, Waiting};
+use super::node_client::{HttpNodeClient, NodeClient};
+use super::queue::{AcquireError, Dispatcher, Waiting};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::registry::Registry;
 
 /// A node's answer whose headers have arrived, with the slot it holds.
 pub struct Upstream {
@@ -23,89 +24,82 @@ pub struct Upstream {
     pub sent_at: Instant,
 }
 
-/// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the node's
-/// response headers arrived.
-///
-/// A connection error, no response headers within the header timeout, or a 5xx before any byte
-/// reached the client marks the node suspect and retries the request on another node, up to
-/// `max_attempts` nodes in all. The last attempt's answer is returned whatever its status.
-pub async fn send(
-    state: &AppState,
-    path: &'static str,
-    model: &str,
-    body: Bytes,
-) -> Result<Upstream, ApiError> {
-    let attempts = state.config.max_attempts;
-    let mut queued = Duration::ZERO;
-    let mut last_error = String::new();
-    for attempt in 1..=attempts {
-        let waiting = if attempt == 1 {
-            Waiting::Allowed
-        } else {
-            Waiting::Retry
-        };
-        let lease = match state.dispatcher.acquire(model, waiting).await {
-            Ok(lease) => lease,
-            Err(e) if attempt > 1 => {
-                tracing::debug!(error = %e, "no other node to retry on");
-                break;
-            }
-            Err(e) => return Err(acquire_error(e, model)),
-        };
-        queued += lease.queue_time();
-        let node = lease.node().clone();
-        let sent_at = Instant::now();
-        let failure = match send_once(state, &lease, path, body.clone()).await {
-            Ok(response) if !response.status().is_server_error() || attempt == attempts => {
-                return Ok(Upstream {
-                    response,
-                    lease,
-                    queued,
-                    sent_at,
-                });
-            }
-            Ok(response) => format!("answered {}", response.status()),
-            Err(e) => e,
-        };
-        // Mark the node before its slot frees: the waiter the slot goes to must not be sent there.
-        let phase = Phase::BeforeFirstByte { model, attempt };
-        report_failure(&state.registry, &node, phase, &failure);
-        drop(lease);
-        last_error = format!("node '{}' {failure}", node.machine_name);
-    }
-    Err(ApiError::Upstream(last_error))
+/// Sends inference requests to nodes: built once with exactly what that needs.
+pub struct Forwarder<C = HttpNodeClient> {
+    dispatcher: Arc<Dispatcher>,
+    registry: Arc<Registry>,
+    client: C,
+    /// Nodes tried per request, the first included.
+    max_attempts: u32,
 }
 
-/// Sends the request; `Err` for a connection error or no response headers in time.
-async fn send_once(
-    state: &AppState,
-    lease: &Lease,
-    path: &str,
-    body: Bytes,
-) -> Result<reqwest::Response, String> {
-    let request = lease
-        .node()
-        .request(&state.http, reqwest::Method::POST, path)
-        .header(CONTENT_TYPE, "application/json")
-        .body(body)
-        .send();
-    match tokio::time::timeout(state.config.header_timeout, request).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(describe(&e)),
-        Err(_) => Err(format!(
-            "sent no response headers within {}",
-            humantime::format_duration(state.config.header_timeout)
-        )),
+impl<C: NodeClient> Forwarder<C> {
+    pub fn new(
+        dispatcher: Arc<Dispatcher>,
+        registry: Arc<Registry>,
+        client: C,
+        max_attempts: u32,
+    ) -> Self {
+        Forwarder {
+            dispatcher,
+            registry,
+            client,
+            max_attempts,
+        }
     }
-}
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        format!("refused the connection ({e})")
-    } else if e.is_timeout() {
-        format!("timed out ({e})")
-    } else {
-        format!("failed ({e})")
+    /// The registry failures are reported to (the relay reports mid-stream failures there too).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the
+    /// node's response headers arrived.
+    ///
+    /// A connection error, no response headers within the header timeout, or a 5xx before any
+    /// byte reached the client marks the node suspect and retries the request on another node, up
+    /// to `max_attempts` nodes in all. The last attempt's answer is returned whatever its status.
+    pub async fn send(&self, path: &str, model: &str, body: Bytes) -> Result<Upstream, ApiError> {
+        let attempts = self.max_attempts;
+        let mut queued = Duration::ZERO;
+        let mut last_error = String::new();
+        for attempt in 1..=attempts {
+            let waiting = if attempt == 1 {
+                Waiting::Allowed
+            } else {
+                Waiting::Retry
+            };
+            let lease = match self.dispatcher.acquire(model, waiting).await {
+                Ok(lease) => lease,
+                Err(e) if attempt > 1 => {
+                    tracing::debug!(error = %e, "no other node to retry on");
+                    break;
+                }
+                Err(e) => return Err(acquire_error(e, model)),
+            };
+            queued += lease.queue_time();
+            let node = lease.node().clone();
+            let sent_at = Instant::now();
+            let failure = match self.client.post(&node, path, body.clone()).await {
+                Ok(response) if !response.status().is_server_error() || attempt == attempts => {
+                    return Ok(Upstream {
+                        response,
+                        lease,
+                        queued,
+                        sent_at,
+                    });
+                }
+                Ok(response) => format!("answered {}", response.status()),
+                Err(e) => e,
+            };
+            // Mark the node before its slot frees: the waiter the slot goes to must not be sent
+            // there.
+            let phase = Phase::BeforeFirstByte { model, attempt };
+            report_failure(&self.registry, &node, phase, &failure);
+            drop(lease);
+            last_error = format!("node '{}' {failure}", node.machine_name);
+        }
+        Err(ApiError::Upstream(last_error))
     }
 }
 

@@ -50,10 +50,6 @@ impl Recorder {
         &self.sink
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Opens the recording of a request that just arrived.
     pub fn start(
         self: &Arc<Self>,

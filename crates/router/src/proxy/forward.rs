@@ -6,21 +6,20 @@ use llm_router_protocol::openai::RequestEnvelope;
 
 use super::identity::Identity;
 use super::relay::relay;
-use crate::dispatch;
+use crate::dispatch::Forwarder;
 use crate::error::ApiError;
 use crate::history::Recording;
-use crate::state::AppState;
 
 /// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer
 /// as it is (OpenAI API). The recording travels with the answer and is written when it ends.
 pub async fn forward(
-    state: &AppState,
+    forwarder: &Forwarder,
     path: &'static str,
     envelope: &RequestEnvelope,
     body: Bytes,
     mut recording: Recording,
 ) -> Result<Response, ApiError> {
-    match dispatch::send(state, path, &envelope.model, body).await {
+    match forwarder.send(path, &envelope.model, body).await {
         Ok(upstream) => {
             let (headers, identity) = Identity::of(&upstream.response);
             Ok(relay(
@@ -28,7 +27,7 @@ pub async fn forward(
                 headers,
                 identity,
                 Some(recording),
-                state.registry.clone(),
+                forwarder.registry().clone(),
             ))
         }
         Err(e) => {

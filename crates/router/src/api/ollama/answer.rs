@@ -40,7 +40,7 @@ pub async fn native<R>(
         ..
     } = accepted;
     let body = native_body(body, &requested, &target.model);
-    let upstream = dispatch::send(state, path, &target.model, body).await?;
+    let upstream = state.forwarder.send(path, &target.model, body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -68,7 +68,10 @@ pub async fn translated(
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let endpoint = request.endpoint;
-    let upstream = dispatch::send(state, endpoint.path(), model, request.body).await?;
+    let upstream = state
+        .forwarder
+        .send(endpoint.path(), model, request.body)
+        .await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -97,7 +100,7 @@ pub async fn translated_whole<T: serde::Serialize>(
     recording: &mut Rec,
     translate: impl FnOnce(Value) -> Result<T, String>,
 ) -> OllamaResult<Response> {
-    let upstream = dispatch::send(state, path, model, body).await?;
+    let upstream = state.forwarder.send(path, model, body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }

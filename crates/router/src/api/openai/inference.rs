@@ -72,7 +72,7 @@ async fn forward<V: RequestView>(
         }
     };
     recording.request(&envelope.model, envelope.stream, &body);
-    proxy::forward(state, path, &envelope, body, recording).await
+    proxy::forward(&state.forwarder, path, &envelope, body, recording).await
 }
 
 /// Checks a body against a request view and returns its envelope.

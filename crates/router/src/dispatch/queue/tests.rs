@@ -3,42 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_router_protocol::node::{
-    Hardware, ModelState, ModelStatus, RegisterRequest, RuntimeInfo, RuntimeKind,
-};
-
 use super::*;
 use crate::dispatch::policy::BalancerMode;
+use crate::dispatch::testing::register;
 use crate::registry::HealthPolicy;
-
-fn register(registry: &Registry, name: &str, slots: u32) {
-    registry.register(
-        RegisterRequest {
-            machine_name: name.into(),
-            address: "127.0.0.1".into(),
-            port: 1,
-            node_version: "test".into(),
-            runtime: RuntimeInfo {
-                kind: RuntimeKind::LlamaServer,
-                version: None,
-            },
-            hardware: Hardware {
-                cpu_cores: 1,
-                memory_total_bytes: 1,
-                gpus: vec![],
-            },
-            models: vec![ModelStatus {
-                name: "m".into(),
-                state: ModelState::Ready,
-                slots_total: Some(slots),
-                slots_free: Some(slots),
-                error: None,
-            }],
-            api_token: llm_router_protocol::Secret::new("t"),
-        },
-        &[],
-    );
-}
 
 fn dispatcher(slots: u32, capacity: usize) -> Arc<Dispatcher> {
     let registry = Arc::new(Registry::new(HealthPolicy {
