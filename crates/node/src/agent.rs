@@ -186,9 +186,12 @@ impl Agent {
     /// Every model's state, with free slots read from its runtime when it is ready; models being
     /// pulled count as `downloading`, so requests for them wait at the router instead of failing.
     async fn model_statuses(&self) -> Vec<ModelStatus> {
+        // Pulls first: a pull that ends is served right after it stops being listed, so a model
+        // between the two is seen in the model list read second.
+        let pulling = self.state.pulls.running();
         let models = self.state.models.list();
-        let mut statuses = Vec::with_capacity(models.len());
-        for name in self.state.pulls.running() {
+        let mut statuses = Vec::with_capacity(models.len() + pulling.len());
+        for name in pulling {
             if !models.iter().any(|m| m.name() == name) {
                 statuses.push(ModelStatus {
                     name,

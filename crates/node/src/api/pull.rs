@@ -165,6 +165,10 @@ async fn follow_pull(state: NodeState, req: PullRequest, handle: PullHandle) {
         args: req.args.clone(),
     }
     .or(&state.model_defaults);
+    // Served before anything is awaited: the pull is no longer listed, and a heartbeat that
+    // found the model in neither list would tell the router the model is gone (its waiting
+    // requests would fail).
+    state.models.serve(spec);
     let bytes = pulled.bytes;
     report(
         &state,
@@ -176,7 +180,6 @@ async fn follow_pull(state: NodeState, req: PullRequest, handle: PullHandle) {
         None,
     )
     .await;
-    state.models.serve(spec);
     follow_runtime(&state, &req).await;
 }
 
