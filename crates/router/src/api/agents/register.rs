@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -40,7 +40,8 @@ pub async fn register(
     if req.port == 0 {
         return Err(ApiError::InvalidRequest("'port' must not be 0".into()));
     }
-    if is_the_router(&host, req.port, state.config.listen).await {
+    let resolve_within = state.config.registration_timeout;
+    if is_the_router(&host, req.port, state.config.listen, resolve_within).await {
         tracing::warn!(address = %req.address, port = req.port, "registration of the router itself refused");
         return Err(ApiError::InvalidRequest(
             "'address' and 'port' are the router's own listen address".into(),
@@ -75,14 +76,24 @@ pub async fn register(
 }
 
 /// Whether `host:port` reaches this router (listening on `listen`, the address it bound). A name
-/// is resolved once here; one that does not resolve is left to the reachability check.
-async fn is_the_router(host: &NodeHost, port: u16, listen: SocketAddr) -> bool {
+/// is resolved once here, within `resolve_within`; one that does not resolve in time is left to
+/// the reachability check.
+async fn is_the_router(
+    host: &NodeHost,
+    port: u16,
+    listen: SocketAddr,
+    resolve_within: Duration,
+) -> bool {
     let is_own = |ip| is_router_address(ip, port, listen, is_local_ip);
     match host {
         NodeHost::Ip(ip) => is_own(*ip),
-        NodeHost::Name(name) => tokio::net::lookup_host((name.as_str(), port))
-            .await
-            .is_ok_and(|mut addrs| addrs.any(|a| is_own(a.ip()))),
+        NodeHost::Name(name) => {
+            let lookup = tokio::net::lookup_host((name.as_str(), port));
+            match tokio::time::timeout(resolve_within, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.any(|a| is_own(a.ip())),
+                _ => false,
+            }
+        }
     }
 }
 
