@@ -79,7 +79,11 @@ impl Node {
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
         // Everything that can fail comes before the first runtime starts.
-        let router_http = reqwest::Client::builder().build()?;
+        // Redirects from the router's address are not followed: registration and heartbeats carry
+        // the enrolment token and the node token, which must go nowhere else.
+        let router_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         let background = Background::default();
         let changed = Arc::new(Notify::new());
         let state = node_state(&config, &machine_name, backend, &changed, &background)?;

@@ -84,6 +84,11 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        // The address actually bound (port 0 resolved): registration refuses it as a node's.
+        let config = Config {
+            listen: listener.local_addr()?,
+            ..config
+        };
         let (sink, writes) = HistorySink::channel(config.history_buffer);
         let (auth, generated) = Auth::open(Arc::clone(&store), sink.clone(), &config.auth).await?;
         show_generated(&generated);

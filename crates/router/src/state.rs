@@ -61,7 +61,11 @@ impl AppState {
         tasks: Arc<Tasks>,
         events: Arc<Feed>,
     ) -> Result<Self, reqwest::Error> {
+        // A node's redirect is never followed: it would make the router fetch, and relay, whatever
+        // the node points it at (another port of this host, a metadata service). A 3xx comes back
+        // as the node's own answer, which each caller treats as a failed one.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(std::time::Duration::from_secs(90))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::stream;
@@ -33,6 +33,9 @@ pub enum Reply {
     },
     /// The inner reply, after holding the request this long.
     Delayed(Duration, Box<Reply>),
+    /// This 3xx status with `Location: <url>` and an empty body: a hostile node pointing the
+    /// router at another address (an unknown status becomes 307).
+    Redirect(u16, String),
 }
 
 impl Reply {
@@ -56,6 +59,11 @@ impl Reply {
         }
     }
 
+    /// `307 Temporary Redirect` to `location` (which keeps the method and the body).
+    pub fn redirect(location: impl Into<String>) -> Reply {
+        Reply::Redirect(307, location.into())
+    }
+
     /// This reply, sent after holding the request for `delay`.
     pub fn delayed(self, delay: Duration) -> Reply {
         Reply::Delayed(delay, Box::new(self))
@@ -74,6 +82,7 @@ impl Reply {
             Reply::SseAborted { chunks, .. } => chunks.iter().map(|c| sse_event(c)).collect(),
             Reply::Status(_, body) => body.clone(),
             Reply::Delayed(_, inner) => inner.body_text(),
+            Reply::Redirect(..) => String::new(),
         }
     }
 
@@ -105,6 +114,7 @@ impl Reply {
                     Body::from(body),
                     "application/json",
                 ),
+                Reply::Redirect(code, location) => redirect(code, &location),
             };
         }
     }
@@ -121,6 +131,18 @@ fn with_content_type(status: StatusCode, body: Body, content_type: &'static str)
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn redirect(code: u16, location: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::from_u16(code)
+        .ok()
+        .filter(StatusCode::is_redirection)
+        .unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
     response
 }
 

@@ -11,8 +11,9 @@ use crate::registry::Node;
 
 /// Sends a request to a node and waits for its response headers.
 pub trait NodeClient: Send + Sync + 'static {
-    /// POSTs the JSON `body` to `path` on `node`. `Err` says what went wrong when no response
-    /// headers came (connection refused, timed out, ...), worded to follow the node's name.
+    /// POSTs the JSON `body` to `path` on `node`. `Err` says what went wrong when no usable
+    /// response headers came (connection refused, timed out, a redirect, ...), worded to follow
+    /// the node's name.
     fn post(
         &self,
         node: &Node,
@@ -51,6 +52,14 @@ impl NodeClient for HttpNodeClient {
             .body(body)
             .send();
         match tokio::time::timeout(self.header_timeout, request).await {
+            // The client follows no redirect, and a 3xx is not relayed either (its `Location`
+            // would send the API client where the node chose): it is a failed answer like a
+            // refused connection, so the node is marked suspect, the request is tried on another
+            // node, and without one the client gets a 502 naming the status only.
+            Ok(Ok(response)) if response.status().is_redirection() => Err(format!(
+                "answered {} (a redirect, which the router does not follow)",
+                response.status()
+            )),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(describe(&e)),
             Err(_) => Err(format!(

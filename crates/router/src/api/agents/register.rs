@@ -1,7 +1,9 @@
 //! `POST /api/agents/register`: a node announces itself with the router's enrolment token; the
 //! router checks it can reach the node's API (with the node's API token) before listing it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +13,7 @@ use llm_router_protocol::Secret;
 use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
 use llm_router_protocol::openai::ModelList;
 
+use super::address::{NodeHost, is_local_ip, is_router_address, parse_address};
 use crate::api::{ApiJson, ApiResult};
 use crate::auth::bearer;
 use crate::error::ApiError;
@@ -32,8 +35,17 @@ pub async fn register(
             "'machine_name' must not be empty".into(),
         ));
     }
+    let host = parse_address(&req.address)
+        .map_err(|e| ApiError::InvalidRequest(format!("'address' {e}")))?;
     if req.port == 0 {
         return Err(ApiError::InvalidRequest("'port' must not be 0".into()));
+    }
+    let resolve_within = state.config.registration_timeout;
+    if is_the_router(&host, req.port, state.config.listen, resolve_within).await {
+        tracing::warn!(address = %req.address, port = req.port, "registration of the router itself refused");
+        return Err(ApiError::InvalidRequest(
+            "'address' and 'port' are the router's own listen address".into(),
+        ));
     }
     let Some(authorization) = api_authorization(req.api_token.expose()) else {
         return Err(ApiError::InvalidRequest(
@@ -63,29 +75,73 @@ pub async fn register(
     }))
 }
 
-/// Calls the node's `GET /v1/models`: the node must answer; the models it lists are ready.
+/// Whether `host:port` reaches this router (listening on `listen`, the address it bound). A name
+/// is resolved once here, within `resolve_within`; one that does not resolve in time is left to
+/// the reachability check.
+async fn is_the_router(
+    host: &NodeHost,
+    port: u16,
+    listen: SocketAddr,
+    resolve_within: Duration,
+) -> bool {
+    let is_own = |ip| is_router_address(ip, port, listen, is_local_ip);
+    match host {
+        NodeHost::Ip(ip) => is_own(*ip),
+        NodeHost::Name(name) => {
+            let lookup = tokio::net::lookup_host((name.as_str(), port));
+            match tokio::time::timeout(resolve_within, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.any(|a| is_own(a.ip())),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// What a registering node is told when the router cannot use its API: no error text or timing
+/// (they would make registration a port scanner for anyone with the enrolment token); the details
+/// go to the router's log.
+const CHECK_FAILED: &str = "the router could not reach the node's API at the advertised address \
+                            and port (the router's log says why)";
+
+/// Calls the node's `GET /v1/models`: the node must answer 2xx (a redirect is not followed and
+/// fails the check); the models it lists are ready.
 async fn ready_models(
     state: &AppState,
     base_url: &str,
     authorization: HeaderValue,
 ) -> ApiResult<Vec<String>> {
     let url = format!("{base_url}/v1/models");
-    let unreachable = |e: reqwest::Error| {
-        ApiError::Upstream(format!(
-            "the router cannot reach the node API at {url}: {e}"
-        ))
-    };
-    let list: ModelList = state
+    let started = Instant::now();
+    match fetch_models(state, &url, authorization).await {
+        Ok(list) => Ok(list.data.into_iter().map(|m| m.id).collect()),
+        Err(why) => {
+            tracing::warn!(
+                %url,
+                error = %why,
+                elapsed_ms = started.elapsed().as_millis(),
+                "registration refused: the node's API failed the check"
+            );
+            Err(ApiError::Upstream(CHECK_FAILED.into()))
+        }
+    }
+}
+
+async fn fetch_models(
+    state: &AppState,
+    url: &str,
+    authorization: HeaderValue,
+) -> Result<ModelList, String> {
+    let response = state
         .http
-        .get(&url)
+        .get(url)
         .header(AUTHORIZATION, authorization)
         .timeout(state.config.registration_timeout)
         .send()
         .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(unreachable)?
-        .json()
-        .await
-        .map_err(unreachable)?;
-    Ok(list.data.into_iter().map(|m| m.id).collect())
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("answered {status}"));
+    }
+    response.json().await.map_err(|e| e.to_string())
 }
