@@ -7,6 +7,7 @@ pub mod install;
 pub mod llama_server;
 pub mod ollama;
 mod process;
+pub mod pulled_args;
 pub mod supervisor;
 
 use std::path::Path;
