@@ -228,8 +228,12 @@ pub struct PullRequest {
     pub size_bytes: Option<u64>,
     /// File name under the node's models directory.
     pub file_name: String,
-    /// Extra runtime arguments and settings from the catalog.
+    /// Extra runtime arguments and settings from the catalog. The node takes only llama-server
+    /// flags that tune the model (context, batching, offload, cache types, RoPE, templates,
+    /// embeddings, sampling defaults) with values of their shape, and refuses the pull (400
+    /// naming the flag) for any other, e.g. `--host`, `--port`, `--api-key`, `-m`.
     pub args: Vec<String>,
+    /// A llama-server built-in chat template name (`gemma`, `chatml`); never a path.
     pub chat_template: Option<String>,
     pub ctx_size: Option<u32>,
 }

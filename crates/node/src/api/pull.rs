@@ -1,5 +1,6 @@
-//! `POST /pull`: the router asks for a model. The node checks the request and its free disk at
-//! once (507 when the file cannot fit), answers 202, then downloads in the background, verifies
+//! `POST /pull`: the router asks for a model. The node checks the request (its runtime `args`
+//! against an allow-list: 400 naming a refused flag) and its free disk at once (507 when the file
+//! cannot fit), answers 202, then downloads in the background, verifies
 //! the file, starts a runtime for it and reports each step to the router's
 //! `POST /api/tasks/{id}/progress`.
 
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use super::NodeApiError;
 use crate::config::ModelSpec;
 use crate::pull::{Phase, PullHandle, PullSpec, available_space, part_path};
+use crate::runtime::pulled_args;
 use crate::state::NodeState;
 
 /// Longest a progress report may take; a slow router does not stall the download.
@@ -79,6 +81,14 @@ fn check(req: &PullRequest) -> Result<(), NodeApiError> {
     if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
         return invalid("'url' must be http:// or https://");
     }
+    // The runtime's command line: only flags that tune the model, never where it listens.
+    pulled_args::check(&req.args)
+        .and_then(|()| {
+            req.chat_template
+                .as_deref()
+                .map_or(Ok(()), pulled_args::check_chat_template)
+        })
+        .map_err(|e| NodeApiError::InvalidRequest(format!("'args': {e}")))?;
     Ok(())
 }
 

@@ -9,13 +9,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::process::Command;
 
+use super::environment;
 use super::gguf::GgufInfo;
 use crate::config::ModelSpec;
 
-/// The command that serves `spec` on `127.0.0.1:port`. `gguf` is what the model file says of
-/// itself, when it could be read.
+/// The command that serves `spec` on `127.0.0.1:port`, in a scrubbed environment. `gguf` is what
+/// the model file says of itself, when it could be read.
 pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInfo>) -> Command {
-    let mut cmd = Command::new(binary);
+    let mut cmd = environment::command(binary);
     cmd.arg("--model")
         .arg(&spec.path)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -265,6 +266,17 @@ mod tests {
             Some(&GgufInfo::default()),
         );
         assert!(!args(&cmd).contains(&"--pooling".to_owned()));
+    }
+
+    #[test]
+    fn the_runtime_starts_in_a_scrubbed_environment() {
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, None);
+        // Cleared, then only what a runtime may see.
+        assert!(format!("{:?}", cmd.as_std()).starts_with("env -i "));
+        for (name, _) in cmd.as_std().get_envs() {
+            assert!(environment::passed(name), "{name:?}");
+            assert!(!name.to_string_lossy().starts_with("LLM_"), "{name:?}");
+        }
     }
 
     #[test]

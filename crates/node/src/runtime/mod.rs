@@ -2,11 +2,13 @@
 //! and the shared view of each model's runtime state.
 
 pub mod backend;
+mod environment;
 pub mod gguf;
 pub mod install;
 pub mod llama_server;
 pub mod ollama;
 mod process;
+pub mod pulled_args;
 pub mod supervisor;
 
 use std::path::Path;
@@ -15,7 +17,6 @@ use std::time::Duration;
 
 use llm_router_protocol::node::{ModelState, ModelStatus};
 use llm_router_protocol::ollama::ListModel;
-use tokio::process::Command;
 use tokio::sync::{Notify, watch};
 
 use crate::config::ModelSpec;
@@ -28,7 +29,7 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 async fn version(binary: &Path, parse: fn(&str) -> Option<String>) -> Option<String> {
     let output = tokio::time::timeout(
         VERSION_TIMEOUT,
-        Command::new(binary)
+        environment::command(binary)
             .arg("--version")
             .kill_on_drop(true)
             .output(),

@@ -13,6 +13,7 @@ use llm_router_protocol::ollama::{ListModel, ListResponse, PullProgress, PullReq
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use super::environment;
 use crate::config::ModelSpec;
 
 /// How long a quick call to the server may take (a pull or a load may take much longer).
@@ -23,10 +24,10 @@ pub fn model_of(spec: &ModelSpec) -> String {
     spec.path.to_string_lossy().into_owned()
 }
 
-/// The command that serves on `127.0.0.1:port`. Models stay loaded (`OLLAMA_KEEP_ALIVE=-1`): the
+/// The command that serves on `127.0.0.1:port`, in a scrubbed environment. Models stay loaded (`OLLAMA_KEEP_ALIVE=-1`): the
 /// node serves one model per server for as long as it runs.
 pub fn command(binary: &Path, spec: &ModelSpec, port: u16) -> Command {
-    let mut cmd = Command::new(binary);
+    let mut cmd = environment::command(binary);
     cmd.arg("serve")
         .env("OLLAMA_HOST", format!("127.0.0.1:{port}"))
         .env("OLLAMA_KEEP_ALIVE", "-1")
@@ -244,6 +245,9 @@ mod tests {
             );
         }
         assert_eq!(model_of(&spec()), "gemma3:270m");
+        // Cleared first: the node's own variables (its tokens) are not inherited.
+        assert!(format!("{std:?}").starts_with("env -i "));
+        assert!(!env.iter().any(|(k, _)| k.starts_with("LLM_")), "{env:?}");
     }
 
     #[test]
