@@ -312,6 +312,7 @@ async fn a_flood_of_password_checks_from_many_addresses_is_refused_at_once_beyon
         .iter()
         .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
         .count();
+    eprintln!("{checked} checked, {} refused at once", busy.len());
     assert_eq!(checked + busy.len(), answers.len(), "{answers:?}");
     assert!(!busy.is_empty(), "some checks found no free checker");
     assert!(
