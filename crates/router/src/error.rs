@@ -117,6 +117,7 @@ fn auth_class(e: &AuthError) -> (StatusCode, Option<&'static str>) {
         AuthError::MissingEnrollmentToken => (S::UNAUTHORIZED, "missing_enrollment_token"),
         AuthError::InvalidEnrollmentToken => (S::UNAUTHORIZED, "invalid_enrollment_token"),
         AuthError::TooManyLoginAttempts(_) => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
+        AuthError::Busy => (S::SERVICE_UNAVAILABLE, "busy"),
         AuthError::ModelNotAllowed(_) => (S::FORBIDDEN, "model_not_allowed"),
         AuthError::Invalid(_) | AuthError::AdminPassword(_) => (S::BAD_REQUEST, "invalid_request"),
         AuthError::Conflict(_) => (S::CONFLICT, "conflict"),

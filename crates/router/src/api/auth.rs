@@ -37,13 +37,9 @@ pub async fn login(
     ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    // Throttle by address, not by port.
-    let client = client.as_deref().map_or("unknown", |addr| {
-        addr.rsplit_once(':').map_or(addr, |(ip, _)| ip)
-    });
     let session = state
         .auth
-        .login(&req.username, &req.password, client)
+        .login(&req.username, &req.password, &address(client))
         .await?;
     let max_age = state.config.auth.session_ttl.as_secs();
     let cookie = format!(
@@ -83,16 +79,34 @@ pub struct PasswordChange {
 }
 
 /// `PUT /api/auth/password`: the caller changes their own password (their sessions end).
+/// Checking the current password is throttled like a login.
 pub async fn change_password(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     state
         .auth
-        .change_own_password(&staff.user_id, &req.current_password, req.new_password)
+        .change_own_password(
+            &staff,
+            &req.current_password,
+            req.new_password,
+            &address(client),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The client's address without its port, as password checks are throttled by.
+fn address(client: Option<String>) -> String {
+    let Some(client) = client else {
+        return "unknown".to_owned();
+    };
+    match client.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().to_string(),
+        Err(_) => client,
+    }
 }
 
 #[derive(Serialize)]

@@ -15,8 +15,14 @@ pub enum AuthError {
     InvalidSession,
     #[error("wrong username or password")]
     InvalidCredentials,
-    #[error("too many failed logins from this address: try again in {} s", .0.as_secs().max(1))]
+    #[error(
+        "too many failed logins from this address or for this account: try again in {} s",
+        .0.as_secs().max(1)
+    )]
     TooManyLoginAttempts(Duration),
+    /// Every password checker is taken: try again shortly.
+    #[error("too many password checks are under way: try again in a moment")]
+    Busy,
     #[error(
         "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (an admin creates keys with POST /api/keys)"
     )]

@@ -98,9 +98,12 @@ pub struct Auth {
     allow_anonymous_inference: bool,
     session_ttl: Duration,
     limiter: LoginLimiter,
+    /// Bounds the password hashes computed at once.
+    checker: password::Checker,
     /// Hash of a random password, verified against when the user is unknown.
     decoy_hash: String,
-    /// Serialises changes, so two admins cannot interleave (e.g. both demote the last two admins).
+    /// Serialises changes, so two admins cannot interleave (e.g. both demote the last two admins),
+    /// and new sessions with password changes.
     changes: tokio::sync::Mutex<()>,
 }
 
@@ -148,6 +151,7 @@ impl Auth {
             allow_anonymous_inference: config.allow_anonymous_inference,
             session_ttl: config.session_ttl,
             limiter: LoginLimiter::default(),
+            checker: password::Checker::default(),
             decoy_hash: password::hash(new_token("")).await?,
             changes: tokio::sync::Mutex::new(()),
         };
@@ -168,15 +172,21 @@ impl Auth {
     }
 
     /// Logs `username` in from `client` (an address, for throttling).
+    ///
+    /// The attempt is counted as failed before argon2 runs (and given back when the password is
+    /// right), so parallel guesses cannot outrun the limiter. The session is created under the
+    /// lock changes take, and only if the password hash checked is still the user's: a login that
+    /// raced a password change either ends before it (and its session with the change) or fails.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client: &str,
     ) -> Result<LoggedIn, AuthError> {
-        if let Err(retry_after) = self.limiter.check(client, Instant::now()) {
-            return Err(AuthError::TooManyLoginAttempts(retry_after));
-        }
+        let attempt = self
+            .limiter
+            .reserve(client, username, Instant::now())
+            .map_err(AuthError::TooManyLoginAttempts)?;
         let user = self
             .read_users()
             .values()
@@ -186,13 +196,24 @@ impl Auth {
         let phc = user
             .as_ref()
             .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
-        let matches = password::verify(password.to_owned(), phc).await;
-        let Some(user) = user.filter(|_| matches) else {
-            self.limiter.failed(client, Instant::now());
-            tracing::info!(%username, %client, "login failed");
+        let matches = match self.checker.verify(password.to_owned(), phc).await {
+            Ok(matches) => matches,
+            Err(e) => {
+                // Not checked: the attempt does not count.
+                self.limiter.give_back(attempt);
+                return Err(e);
+            }
+        };
+        let _change = self.changes.lock().await;
+        let Some(user) = user.filter(|u| matches && self.hash_is_current(u)) else {
+            tracing::info!(
+                username = %for_log(username),
+                client = %for_log(client),
+                "login failed"
+            );
             return Err(AuthError::InvalidCredentials);
         };
-        self.limiter.succeeded(client);
+        self.limiter.succeeded(attempt);
         let token = new_token(SESSION_PREFIX);
         let now_ms = unix_ms(SystemTime::now());
         let expires_ms = now_ms + u64::try_from(self.session_ttl.as_millis()).unwrap_or(u64::MAX);
@@ -221,6 +242,14 @@ impl Auth {
             expires_ms,
             user: user.view(),
         })
+    }
+
+    /// Whether `user` (a copy) still exists with the same password hash; called under the lock
+    /// of changes.
+    fn hash_is_current(&self, user: &User) -> bool {
+        self.read_users()
+            .get(&user.id)
+            .is_some_and(|u| u.password_hash == user.password_hash)
     }
 
     /// Ends the session `staff` came with.
@@ -309,6 +338,17 @@ impl Auth {
 
     fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, User>> {
         self.users.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Characters of a client-sent string (a username, an address) written to the log at most.
+const MAX_LOGGED_CHARS: usize = 64;
+
+/// `text` as logged: its first [`MAX_LOGGED_CHARS`] characters, a cut marked with `…`.
+fn for_log(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_LOGGED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
     }
 }
 
@@ -411,4 +451,20 @@ fn restore_keys(rows: Vec<ApiKeyRow>) -> HashMap<Digest, Arc<ApiKey>> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_strings_are_logged_capped_with_the_cut_marked() {
+        assert_eq!(for_log("admin"), "admin");
+        let exact = "a".repeat(MAX_LOGGED_CHARS);
+        assert_eq!(for_log(&exact), exact);
+        let long = "é".repeat(5 * 1024 * 1024);
+        let logged = for_log(&long);
+        assert_eq!(logged.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(logged.ends_with("é…"));
+    }
 }

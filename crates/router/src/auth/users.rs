@@ -1,12 +1,11 @@
 //! Users of the dashboard and the management API: admins manage, viewers read.
 
 use std::sync::PoisonError;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::AuthError;
-use super::{Auth, password};
+use super::{Auth, AuthError, Staff, for_log, password};
 use crate::store::{StoreOp, UserRow, unix_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +149,7 @@ impl Auth {
     pub async fn create_user(&self, new: NewUser) -> Result<UserView, AuthError> {
         check_username(&new.username)?;
         password::check_strength(&new.password).map_err(AuthError::Invalid)?;
-        let hash = password::hash(new.password).await?;
+        let hash = self.checker.hash(new.password).await?;
         let _change = self.changes.lock().await;
         if self
             .read_users()
@@ -178,17 +177,29 @@ impl Auth {
         let hash = match patch.password {
             Some(p) => {
                 password::check_strength(&p).map_err(AuthError::Invalid)?;
-                Some(password::hash(p).await?)
+                Some(self.checker.hash(p).await?)
             }
             None => None,
         };
         let _change = self.changes.lock().await;
-        let mut user = self
+        let user = self
             .read_users()
             .get(id)
             .cloned()
             .ok_or_else(|| AuthError::UserNotFound(id.to_owned()))?;
-        if let Some(role) = patch.role {
+        self.apply_update(user, patch.role, hash).await
+    }
+
+    /// Stores `user` with its new role and password hash; with a new password, the store drops
+    /// its sessions in the same write, and memory in the same critical section (the caller holds
+    /// the lock of changes, which logins take before creating a session).
+    async fn apply_update(
+        &self,
+        mut user: User,
+        role: Option<Role>,
+        hash: Option<String>,
+    ) -> Result<UserView, AuthError> {
+        if let Some(role) = role {
             if user.role == Role::Admin && role != Role::Admin && self.admin_count() == 1 {
                 return Err(AuthError::Conflict(
                     "this is the last admin: make another user admin first".to_owned(),
@@ -206,12 +217,13 @@ impl Auth {
             ops.push(StoreOp::DeleteSessionsOf(user.id.clone()));
         }
         self.store.apply(&ops).await?;
-        if new_password {
-            self.drop_sessions_of(&user.id);
-        }
         tracing::info!(username = %user.username, role = user.role.as_str(), new_password, "user updated");
         let view = user.view();
-        self.write_users().insert(user.id.clone(), user);
+        let id = user.id.clone();
+        self.write_users().insert(id.clone(), user);
+        if new_password {
+            self.drop_sessions_of(&id);
+        }
         Ok(view)
     }
 
@@ -237,30 +249,57 @@ impl Auth {
         Ok(())
     }
 
-    /// Changes the caller's own password after checking the current one.
+    /// Changes the caller's own password after checking the current one, throttled like a login
+    /// (per `client` address and per account). The change is refused if the session ended or the
+    /// password changed while the current one was being checked.
     pub async fn change_own_password(
         &self,
-        user_id: &str,
+        staff: &Staff,
         current: &str,
         new: String,
+        client: &str,
     ) -> Result<(), AuthError> {
+        password::check_strength(&new).map_err(AuthError::Invalid)?;
+        let attempt = self
+            .limiter
+            .reserve(client, &staff.username, Instant::now())
+            .map_err(AuthError::TooManyLoginAttempts)?;
         let phc = self
             .read_users()
-            .get(user_id)
-            .map(|u| u.password_hash.clone())
-            .ok_or(AuthError::InvalidSession)?;
-        if !password::verify(current.to_owned(), phc).await {
-            return Err(AuthError::InvalidCredentials);
+            .get(&staff.user_id)
+            .map(|u| u.password_hash.clone());
+        let Some(phc) = phc else {
+            self.limiter.give_back(attempt);
+            return Err(AuthError::InvalidSession);
+        };
+        match self.checker.verify(current.to_owned(), phc.clone()).await {
+            Ok(true) => self.limiter.succeeded(attempt),
+            Ok(false) => {
+                tracing::info!(
+                    username = %staff.username,
+                    client = %for_log(client),
+                    "password change: wrong current password"
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(e) => {
+                self.limiter.give_back(attempt);
+                return Err(e);
+            }
         }
-        self.update_user(
-            user_id,
-            UserPatch {
-                password: Some(new),
-                role: None,
-            },
-        )
-        .await
-        .map(drop)
+        let hash = self.checker.hash(new).await?;
+        let _change = self.changes.lock().await;
+        let user = self
+            .read_users()
+            .get(&staff.user_id)
+            .filter(|u| u.password_hash == phc)
+            .cloned();
+        match user {
+            Some(user) if self.still_valid(staff) => {
+                self.apply_update(user, None, Some(hash)).await.map(drop)
+            }
+            _ => Err(AuthError::InvalidSession),
+        }
     }
 
     fn admin_count(&self) -> usize {
