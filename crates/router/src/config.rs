@@ -463,6 +463,33 @@ mod tests {
     }
 
     #[test]
+    fn listener_limits_default_to_30s_and_4096_and_zero_is_refused() {
+        let config = Config::try_from(Settings::default()).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.max_connections, 4096);
+        let file: Settings =
+            toml::from_str("header_read_timeout = \"2s\"\nmax_connections = 10\n").unwrap();
+        let config = Config::try_from(file).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_connections, 10);
+        for zero in [
+            Settings {
+                header_read_timeout: Some(Duration::ZERO),
+                ..Settings::default()
+            },
+            Settings {
+                max_connections: Some(0),
+                ..Settings::default()
+            },
+        ] {
+            assert!(matches!(
+                Config::try_from(zero),
+                Err(ConfigError::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
     fn timeout_must_exceed_heartbeat_interval() {
         let s = Settings {
             node_timeout: Some(Duration::from_secs(5)),
