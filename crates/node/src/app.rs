@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_router_common::serve::Limits;
 use llm_router_logs::LogFile;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -101,7 +102,7 @@ impl Node {
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
         log_listening(&config, local, &state, runtime_version.as_deref());
-        let served = serve(listener, state, shutdown)
+        let served = serve(listener, state, config.limits, shutdown)
             .await
             .map_err(NodeError::Serve);
         background.stop().await;
@@ -243,6 +244,8 @@ fn log_listening(
         runtime = state.backend.name(),
         runtime_binary = %state.backend.binary().display(),
         runtime_version = runtime_version.unwrap_or("unknown"),
+        header_read_timeout = %humantime::format_duration(config.limits.header_read_timeout),
+        max_connections = config.limits.max_connections,
         models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
         "llm-node listening"
     );
@@ -253,11 +256,13 @@ fn log_listening(
 async fn serve(
     listener: TcpListener,
     state: NodeState,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let stop = shutdown.clone();
-    let serve = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let serve = llm_router_common::serve::serve(listener, api::router(state), limits, async move {
+        stop.cancelled().await;
+    });
     let grace = async {
         shutdown.cancelled().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

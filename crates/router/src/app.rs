@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use llm_router_common::serve::{Limits, serve};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,12 +29,9 @@ use crate::tasks::Tasks;
 /// How long in-flight requests may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// The production route table over `state`.
+/// The production route table over `state`, with its body limits.
 pub fn build_router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
-    api::routes(&state)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+    api::routes(&state).with_state(state)
 }
 
 /// Why the router could not start or stopped serving.
@@ -188,22 +185,24 @@ impl Server {
         tasks.spawn(run_waker(state.dispatcher.clone(), background.clone()));
         tasks.spawn(run_hub(state.clone(), background.clone()));
         let events = Arc::clone(&state.events);
+        let limits = Limits {
+            header_read_timeout: state.config.header_read_timeout,
+            max_connections: state.config.max_connections,
+        };
         tracing::info!(
             addr = %listener.local_addr()?,
             balancer = state.dispatcher.policy_name(),
             queue_capacity = state.config.queue_capacity,
             node_timeout = %humantime::format_duration(state.config.node_timeout),
+            header_read_timeout = %humantime::format_duration(limits.header_read_timeout),
+            max_connections = limits.max_connections,
             "llm-router listening"
         );
 
         let app = build_router(state);
         let stop = shutdown.clone();
         let sockets = Arc::clone(&events);
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let serve = serve(listener, app, limits, async move {
             stop.cancelled().await;
             sockets.close();
         });

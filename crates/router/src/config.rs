@@ -67,9 +67,21 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub registration_timeout: Option<Duration>,
 
-    /// Largest request body accepted, in bytes. [default: 33554432 (32 MiB)]
+    /// Largest request body accepted on the inference routes (`/v1/*`, Ollama's), in bytes;
+    /// every other route takes at most 64 KiB. [default: 33554432 (32 MiB)]
     #[arg(long, env = "LLM_ROUTER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+
+    /// Time a client may take to send a request's headers, and to send the next request on an
+    /// idle keep-alive connection; past it the connection is closed. [default: 30s]
+    #[arg(long, env = "LLM_ROUTER_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub header_read_timeout: Option<Duration>,
+
+    /// Client connections served at once; more are closed as they arrive (and a warning is
+    /// logged). [default: 4096]
+    #[arg(long, env = "LLM_ROUTER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// How many nodes a request may be tried on before the first byte is sent. [default: 2]
     #[arg(long, env = "LLM_ROUTER_MAX_ATTEMPTS")]
@@ -179,6 +191,8 @@ impl Settings {
                 queue_timeout,
                 registration_timeout,
                 max_body_bytes,
+                header_read_timeout,
+                max_connections,
                 max_attempts,
                 load_balancer_mode,
                 database_url,
@@ -218,7 +232,11 @@ pub struct Config {
     pub queue_capacity: usize,
     pub queue_timeout: Option<Duration>,
     pub registration_timeout: Duration,
+    /// Body limit of the inference routes.
     pub max_body_bytes: usize,
+    /// Header-read and idle keep-alive timeout of client connections.
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
     pub max_attempts: u32,
     pub load_balancer_mode: BalancerMode,
     /// `sqlite://...` or `memory`. The programmatic default is `memory`; the command line's is
@@ -268,6 +286,8 @@ impl Default for Config {
             queue_timeout: None,
             registration_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
             max_attempts: 2,
             load_balancer_mode: BalancerMode::Auto,
             database_url: "memory".to_owned(),
@@ -301,6 +321,8 @@ impl TryFrom<Settings> for Config {
             queue_timeout: s.queue_timeout.or(d.queue_timeout),
             registration_timeout: s.registration_timeout.unwrap_or(d.registration_timeout),
             max_body_bytes: s.max_body_bytes.unwrap_or(d.max_body_bytes),
+            header_read_timeout: s.header_read_timeout.unwrap_or(d.header_read_timeout),
+            max_connections: s.max_connections.unwrap_or(d.max_connections),
             max_attempts: s.max_attempts.unwrap_or(d.max_attempts),
             load_balancer_mode: s.load_balancer_mode.unwrap_or(d.load_balancer_mode),
             database_url: s.database_url.unwrap_or_else(default_database_url),
@@ -368,6 +390,16 @@ impl TryFrom<Settings> for Config {
                 "max_body_bytes must be above zero".into(),
             ));
         }
+        if config.header_read_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "header_read_timeout must be above zero".into(),
+            ));
+        }
+        if config.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections must be above zero".into(),
+            ));
+        }
         Ok(config)
     }
 }
@@ -428,6 +460,33 @@ mod tests {
     #[test]
     fn unknown_keys_in_file_are_refused() {
         assert!(toml::from_str::<Settings>("node_timout = \"7s\"").is_err());
+    }
+
+    #[test]
+    fn listener_limits_default_to_30s_and_4096_and_zero_is_refused() {
+        let config = Config::try_from(Settings::default()).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.max_connections, 4096);
+        let file: Settings =
+            toml::from_str("header_read_timeout = \"2s\"\nmax_connections = 10\n").unwrap();
+        let config = Config::try_from(file).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_connections, 10);
+        for zero in [
+            Settings {
+                header_read_timeout: Some(Duration::ZERO),
+                ..Settings::default()
+            },
+            Settings {
+                max_connections: Some(0),
+                ..Settings::default()
+            },
+        ] {
+            assert!(matches!(
+                Config::try_from(zero),
+                Err(ConfigError::Invalid(_))
+            ));
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod fake_routes;
 mod file_server;
 mod forward_proxy;
 mod gauge;
+pub mod hostile;
 mod reply;
 mod temp_dir;
 mod wait;

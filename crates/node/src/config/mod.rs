@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use llm_router_common::config::ConfigError;
+use llm_router_common::serve::Limits;
 use llm_router_protocol::Secret;
 
 pub use model_spec::{ModelSpec, RuntimeChoice};
@@ -42,6 +43,8 @@ pub struct Config {
     pub model_defaults: ModelSpec,
     pub progress_interval: Duration,
     pub pull_attempts: u32,
+    /// Header-read and idle keep-alive timeout, and connection cap, of the node API.
+    pub limits: Limits,
 }
 
 impl TryFrom<Settings> for Config {
@@ -57,6 +60,7 @@ impl TryFrom<Settings> for Config {
         let api_token = api_token(s.api_token)?;
         let runtime_archive = runtime_archive(s.runtime_url, s.runtime_sha256)?;
         let heartbeat_interval = heartbeat_interval(s.heartbeat_interval)?;
+        let limits = limits(s.header_read_timeout, s.max_connections)?;
         Ok(Config {
             router_url,
             host: s.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
@@ -83,6 +87,7 @@ impl TryFrom<Settings> for Config {
             model_defaults,
             progress_interval: s.progress_interval.unwrap_or(Duration::from_secs(1)),
             pull_attempts: s.pull_attempts.unwrap_or(5).max(1),
+            limits,
         })
     }
 }
@@ -214,6 +219,28 @@ fn heartbeat_interval(interval: Option<Duration>) -> Result<Option<Duration>, Co
         ));
     }
     Ok(interval)
+}
+
+/// The node API's limits: 30 s to send the headers, 512 connections unless configured.
+fn limits(
+    header_read_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+) -> Result<Limits, ConfigError> {
+    let limits = Limits {
+        header_read_timeout: header_read_timeout.unwrap_or(Duration::from_secs(30)),
+        max_connections: max_connections.unwrap_or(512),
+    };
+    if limits.header_read_timeout.is_zero() {
+        return Err(ConfigError::Invalid(
+            "header_read_timeout must be above zero".into(),
+        ));
+    }
+    if limits.max_connections == 0 {
+        return Err(ConfigError::Invalid(
+            "max_connections must be above zero".into(),
+        ));
+    }
+    Ok(limits)
 }
 
 /// 256 random bits in hex.

@@ -131,6 +131,17 @@ pub struct Settings {
     /// [default: a random one per start]
     #[arg(long, env = "LLM_NODE_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<Secret>,
+
+    /// Time a client may take to send a request's headers to the node API, and to send the next
+    /// request on an idle keep-alive connection; past it the connection is closed. [default: 30s]
+    #[arg(long, env = "LLM_NODE_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub header_read_timeout: Option<Duration>,
+
+    /// Connections the node API serves at once; more are closed as they arrive (and a warning is
+    /// logged). [default: 512]
+    #[arg(long, env = "LLM_NODE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Settings {
@@ -166,6 +177,8 @@ impl Settings {
                 runtimes_dir,
                 progress_interval,
                 pull_attempts,
+                header_read_timeout,
+                max_connections,
             ]
         )
     }

@@ -11,6 +11,10 @@
 //! | `/metrics`                                          | a session or an API key            |
 //!
 //! README's "Who may call what" table lists every route; `crates/router/tests/access.rs` walks it.
+//!
+//! Bodies: the inference routes take up to `max_body_bytes` (32 MiB by default); every other
+//! route (login, registration, heartbeats, metrics pushes, task progress, admin) at most
+//! [`SMALL_BODY_BYTES`]. Beyond, 413 before the handler runs.
 
 pub mod agents;
 pub mod auth;
@@ -24,6 +28,7 @@ pub mod openai;
 mod ops;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
@@ -33,8 +38,13 @@ use crate::dashboard;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every route of the router, without body limits.
+/// Largest body of every route but inference: login, registration, heartbeats, metrics pushes,
+/// task progress, admin requests.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of the router, with its body limit.
 pub fn routes(state: &AppState) -> Router<AppState> {
+    let inference_limit = DefaultBodyLimit::max(state.config.max_body_bytes);
     let viewer = |route: MethodRouter<AppState>| {
         route.route_layer(from_fn_with_state(state.clone(), guard::viewer))
     };
@@ -50,9 +60,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/v1/completions", post(openai::inference::completions))
         .route("/v1/embeddings", post(openai::inference::embeddings))
-        .route_layer(from_fn_with_state(state.clone(), guard::openai_key));
+        .route_layer(from_fn_with_state(state.clone(), guard::openai_key))
+        .layer(inference_limit);
     let ollama = ollama::inference_routes()
-        .route_layer(from_fn_with_state(state.clone(), guard::ollama_key));
+        .route_layer(from_fn_with_state(state.clone(), guard::ollama_key))
+        .layer(inference_limit);
 
     Router::new()
         // Open: liveness, and the door to a session.
@@ -135,6 +147,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/requests/{id}", viewer(get(history::get)))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        // Outermost: the inference routes' own limit, set further in, replaces it.
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
 }
 
 /// Handler result: a value or an [`ApiError`] rendered in OpenAI's shape.
