@@ -2,7 +2,9 @@
 //!
 //! * [`config`] — settings layered from flags/env over a TOML file: [`config::from_file`], the
 //!   [`fill_unset!`] merge and the [`config::ConfigError`] both programs report.
+//! * [`fs`] — directories and files only the service's user may read.
 //! * [`signal`] — [`signal::stop_on_signal`]: Ctrl-C or SIGTERM cancels the shutdown token.
 
 pub mod config;
+pub mod fs;
 pub mod signal;
