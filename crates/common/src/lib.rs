@@ -2,10 +2,12 @@
 //!
 //! * [`config`] — settings layered from flags/env over a TOML file: [`config::from_file`], the
 //!   [`fill_unset!`] merge and the [`config::ConfigError`] both programs report.
+//! * [`fs`] — directories and files only the service's user may read.
 //! * [`serve`] — [`serve::serve`]: the HTTP/1.1 serve loop of both programs, with a header-read
 //!   timeout and a connection cap ([`serve::Limits`]).
 //! * [`signal`] — [`signal::stop_on_signal`]: Ctrl-C or SIGTERM cancels the shutdown token.
 
 pub mod config;
+pub mod fs;
 pub mod serve;
 pub mod signal;

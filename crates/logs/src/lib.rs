@@ -85,7 +85,8 @@ pub fn init(format: Format, file: Option<&LogFile>) -> std::io::Result<Guard> {
     });
     let mut guard = None;
     if let Some(file) = file {
-        std::fs::create_dir_all(&file.dir)?;
+        // The log may name clients, users and models: readable by the service's user only.
+        llm_router_common::fs::create_private_dir(&file.dir)?;
         let appender = RollingFileAppender::builder()
             .rotation(Rotation::DAILY)
             .filename_prefix(&file.prefix)

@@ -47,6 +47,11 @@ pub enum ServerError {
         dir: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot make {} private to this user: {source}", .file.display())]
+    Restrict {
+        file: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open database {url}: {source}")]
     OpenDatabase { url: String, source: StoreError },
     #[error("cannot read the stored state: {0}")]
@@ -264,21 +269,28 @@ fn show_generated(generated: &Generated) {
     }
 }
 
-/// The store behind `url`: `memory`, or a SQLite file (its directory is created if missing).
+/// The file of a `sqlite://` URL (none for in-memory SQLite).
+fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.starts_with(':'))
+}
+
+/// The store behind `url`: `memory`, or a SQLite file (its directory is created if missing, 0700;
+/// the files 0600).
 async fn open_store(url: &str) -> Result<Arc<dyn Store>, ServerError> {
     if url == "memory" {
         tracing::warn!("database_url is `memory`: history and fleet state end with the process");
         return Ok(Arc::new(MemoryStore::new()));
     }
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .map(|p| p.split('?').next().unwrap_or(p))
-        .filter(|p| !p.is_empty() && !p.starts_with(':'))
+    if let Some(path) = sqlite_path(url)
         && let Some(dir) = std::path::Path::new(path).parent()
     {
-        std::fs::create_dir_all(dir).map_err(|source| ServerError::CreateDir {
-            dir: dir.to_owned(),
-            source,
+        llm_router_common::fs::create_private_dir(dir).map_err(|source| {
+            ServerError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            }
         })?;
     }
     let store = SqliteStore::open(url)
@@ -287,6 +299,15 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, ServerError> {
             url: url.to_owned(),
             source,
         })?;
+    if let Some(path) = sqlite_path(url) {
+        // Password hashes, key digests, request history: the service's user only. SQLite gives
+        // its WAL and shared-memory files the database file's mode.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{path}{suffix}"));
+            llm_router_common::fs::restrict_file(&file)
+                .map_err(|source| ServerError::Restrict { file, source })?;
+        }
+    }
     tracing::info!(%url, "database open");
     Ok(Arc::new(store))
 }

@@ -16,6 +16,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::origin::{cookie_write, same_origin};
 use crate::api::ollama::OllamaError;
 use crate::auth::{AuthError, KeyScope, Staff};
 use crate::error::ApiError;
@@ -46,8 +47,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
     }
 }
 
+/// A change made with the session cookie from a page of another origin (cross-site request
+/// forgery): refused before the credential is even looked at.
+fn cross_site_write(req: &Request) -> Option<Response> {
+    (cookie_write(req.method(), req.headers()) && !same_origin(req.headers())).then(|| {
+        ApiError::Forbidden(
+            "cross-site request refused: changes with the session cookie must come from the dashboard's own origin"
+                .into(),
+        )
+        .into_response()
+    })
+}
+
 /// Any logged-in user.
 pub async fn viewer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(refused) = cross_site_write(&req) {
+        return refused;
+    }
     match state.auth.staff(req.headers()) {
         Ok(staff) => {
             req.extensions_mut().insert(staff);
@@ -59,6 +75,9 @@ pub async fn viewer(State(state): State<AppState>, mut req: Request, next: Next)
 
 /// A logged-in admin.
 pub async fn admin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(refused) = cross_site_write(&req) {
+        return refused;
+    }
     match state.auth.staff(req.headers()) {
         Ok(staff) if staff.is_admin() => {
             req.extensions_mut().insert(staff);

@@ -161,13 +161,22 @@ pub async fn export(
 
 const CSV_HEADER: &str = "id,at_ms,api,endpoint,model,node_id,node_name,status,latency_ms,ttfb_ms,queue_ms,prompt_tokens,completion_tokens,streamed,error,client\n";
 
+/// One CSV cell. A text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return — a model name or an error text a client chose) is prefixed
+/// with `'`, so it shows as text.
 fn csv_field(out: &mut String, value: &str) {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let value = if formula {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    };
     if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(value);
+        out.push_str(&value);
     }
 }
 
@@ -235,5 +244,22 @@ mod tests {
         let mut out = String::new();
         csv_field(&mut out, "a,\"b\"");
         assert_eq!(out, "\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn csv_cells_that_would_run_as_formulas_are_text() {
+        for (value, cell) in [
+            ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("gemma3-270m", "gemma3-270m"),
+            ("12.5", "12.5"),
+        ] {
+            let mut out = String::new();
+            csv_field(&mut out, value);
+            assert_eq!(out, cell, "{value:?}");
+        }
     }
 }

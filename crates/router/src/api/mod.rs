@@ -20,6 +20,7 @@ pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
 mod guard;
+mod origin;
 pub mod history;
 pub mod logs;
 pub mod models;
@@ -33,6 +34,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
+pub use origin::same_origin;
 
 use crate::dashboard;
 use crate::error::ApiError;

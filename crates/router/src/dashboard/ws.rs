@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
-use axum::http::header::{HOST, ORIGIN};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::live_stats;
+use crate::api::same_origin;
 use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::live::{Frame, UserInfo};
@@ -39,6 +39,8 @@ pub async fn dashboard_ws(
             .into_response();
         }
     };
+    // Browsers always send `Origin` on WebSocket handshakes: pages of other sites are refused,
+    // so the session cookie cannot be used from them.
     if !same_origin(&headers) {
         return ApiError::Forbidden(
             "the dashboard socket only accepts pages served by this router (Origin mismatch)"
@@ -47,20 +49,6 @@ pub async fn dashboard_ws(
         .into_response();
     }
     upgrade.on_upgrade(move |socket| serve(socket, state, staff))
-}
-
-/// Browsers always send `Origin` on WebSocket handshakes: refuse pages of other sites, so a
-/// session cookie cannot be used from them. Clients without `Origin` are not browsers.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin
-        .split_once("://")
-        .map_or(origin, |(_, rest)| rest)
-        .trim_end_matches('/');
-    host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
 }
 
 async fn serve(mut socket: WebSocket, state: AppState, staff: Staff) {
