@@ -31,6 +31,8 @@ pub fn restrict_file(file: &Path) -> io::Result<()> {
 
 #[cfg(all(test, unix))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;

@@ -40,7 +40,11 @@ async fn dashboard_files_carry_a_content_security_policy() {
 #[tokio::test]
 async fn cookie_changes_from_another_origin_are_refused() {
     let router = spawn_router(test_config()).await.unwrap();
-    let node = FakeNode::builder("victim").model("m").spawn().await.unwrap();
+    let node = FakeNode::builder("victim")
+        .model("m")
+        .spawn()
+        .await
+        .unwrap();
     let registered = node.register(&router.base_url()).await.unwrap();
     let drain = router.url(&format!("/api/agents/{}/drain", registered.node_id));
     let session = router.admin_token().await;
@@ -62,13 +66,20 @@ async fn cookie_changes_from_another_origin_are_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{header}: {value}"
+        );
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "forbidden");
     }
     let agents = router.get_as_admin("/api/agents").await;
     let agents: serde_json::Value = agents.json().await.unwrap();
-    assert_eq!(agents[0]["draining"], false, "a refused drain drained: {agents}");
+    assert_eq!(
+        agents[0]["draining"], false,
+        "a refused drain drained: {agents}"
+    );
 
     // The dashboard's own page: the same origin.
     let response = client()
@@ -114,10 +125,14 @@ async fn exported_history_cells_never_run_as_formulas() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let export = "/api/requests/export?format=csv";
-    wait_until("the request in the history", Duration::from_secs(10), || async {
-        let text = router.get_as_admin(export).await.text().await.unwrap();
-        text.contains("HYPERLINK")
-    })
+    wait_until(
+        "the request in the history",
+        Duration::from_secs(10),
+        || async {
+            let text = router.get_as_admin(export).await.text().await.unwrap();
+            text.contains("HYPERLINK")
+        },
+    )
     .await;
     let csv = router.get_as_admin(export).await.text().await.unwrap();
     let row = csv.lines().find(|l| l.contains("HYPERLINK")).unwrap();
@@ -125,7 +140,10 @@ async fn exported_history_cells_never_run_as_formulas() {
         row.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\""),
         "the model cell is not neutralised: {row}"
     );
-    assert!(!row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"), "{row}");
+    assert!(
+        !row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"),
+        "{row}"
+    );
 }
 
 #[cfg(unix)]

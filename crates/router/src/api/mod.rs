@@ -20,13 +20,13 @@ pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
 mod guard;
-mod origin;
 pub mod history;
 pub mod logs;
 pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
+mod origin;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

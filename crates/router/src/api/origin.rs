@@ -56,9 +56,18 @@ mod tests {
         assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
         assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
         let host = ("host", "127.0.0.1:8080");
-        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")])));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:9999")])));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:9999")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://evil.example")
+        ])));
         assert!(!same_origin(&headers(&[("origin", "http://evil.example")])));
     }
 
@@ -67,7 +76,10 @@ mod tests {
         let token = headers(&[("authorization", "Bearer llms_abc")]);
         assert!(!cookie_write(&Method::POST, &token));
         assert!(cookie_write(&Method::POST, &headers(&[])));
-        assert!(cookie_write(&Method::DELETE, &headers(&[("authorization", "Bearer sk-llmr-x")])));
+        assert!(cookie_write(
+            &Method::DELETE,
+            &headers(&[("authorization", "Bearer sk-llmr-x")])
+        ));
         assert!(!cookie_write(&Method::GET, &headers(&[])));
     }
 }
