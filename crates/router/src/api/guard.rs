@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::origin::{cookie_write, same_origin};
+use crate::auth::{cookie_write, same_origin};
 use crate::api::ollama::OllamaError;
 use crate::auth::{AuthError, KeyScope, Staff};
 use crate::error::ApiError;

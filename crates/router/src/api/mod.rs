@@ -26,7 +26,6 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
-mod origin;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,7 +33,6 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
-pub use origin::same_origin;
 
 use crate::dashboard;
 use crate::error::ApiError;

@@ -11,6 +11,7 @@ mod error;
 mod headers;
 mod keys;
 mod limiter;
+mod origin;
 mod password;
 mod principal;
 mod users;
@@ -27,6 +28,7 @@ pub use error::AuthError;
 pub use headers::{SESSION_COOKIE, bearer};
 pub use keys::{ApiKey, ApiKeyView, NewApiKey};
 pub use limiter::LoginLimiter;
+pub use origin::{cookie_write, same_origin};
 pub use principal::{KeyScope, Staff};
 pub use users::{NewUser, Role, User, UserPatch, UserView};
 
