@@ -286,7 +286,11 @@ fn nth_mut(value: &mut Value, n: usize) -> Result<&mut Value, usize> {
 /// when it has nothing inside).
 fn pick(value: &Value, i: &Index) -> usize {
     let total = count(value);
-    if total <= 1 { 0 } else { 1 + i.index(total - 1) }
+    if total <= 1 {
+        0
+    } else {
+        1 + i.index(total - 1)
+    }
 }
 
 /// A value of `value` other than the root, chosen by `i`.

@@ -238,7 +238,10 @@ fn run(mut source: impl LineSource, stream: &[u8], cuts: &[Index]) -> Vec<u8> {
 /// The NDJSON lines of a transcoder without what depends on the clock (timestamps, durations).
 fn timeless(out: &[u8]) -> Result<Vec<Value>, TestCaseError> {
     let text = std::str::from_utf8(out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert!(text.is_empty() || text.ends_with('\n'), "unterminated line in {text:?}");
+    prop_assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "unterminated line in {text:?}"
+    );
     text.lines()
         .map(|line| {
             let mut value: Value = serde_json::from_str(line)

@@ -121,7 +121,10 @@ impl Transcoder {
                 .unwrap_or(position);
             if index >= MAX_TOOL_CALLS {
                 // A node's number, not an allocation size: one far out of range is dropped.
-                tracing::debug!(index, "ignoring a tool call fragment with an index out of range");
+                tracing::debug!(
+                    index,
+                    "ignoring a tool call fragment with an index out of range"
+                );
                 continue;
             }
             if self.tool_calls.len() <= index {
