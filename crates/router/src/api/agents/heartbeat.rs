@@ -220,4 +220,44 @@ mod tests {
         let t = Timestamp::Rfc3339("2027-01-15T08:00:00Z".into());
         assert_eq!(timestamp_ms(&t), Some(1_800_000_000_000));
     }
+
+    mod props {
+        use super::*;
+        use llm_router_testkit::prop::{broken, config, json_value};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn metrics_pushes_of_any_shape_never_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..256),
+                value in json_value(),
+                seed in broken(json!({"agent_id": "n1", "cpu_usage": 1.5, "memory_usage": 2,
+                    "active_requests": 0, "avg_response_time": null,
+                    "timestamp": "2026-12-03T10:00:00Z"})),
+                native in broken(json!({"cpu_percent": 1.0, "memory_percent": 1.0,
+                    "memory_used_bytes": 1, "memory_total_bytes": 2, "gpus": [],
+                    "active_requests": 0, "requests_total": 0, "avg_response_ms": null})),
+            ) {
+                for body in [bytes, value.to_string().into_bytes(), seed, native] {
+                    if let Ok(Push::Seed(seed)) = parse_push(&body) {
+                        let _ = check_seed(&seed, "n1", NOW_MS);
+                    }
+                }
+            }
+
+            #[test]
+            fn any_timestamp_is_read_or_refused_without_panicking(
+                n in any::<f64>(),
+                text in any::<String>(),
+                now in any::<u64>(),
+            ) {
+                let _ = timestamp_ms(&Timestamp::Unix(n));
+                let _ = timestamp_ms(&Timestamp::Rfc3339(text));
+                let _ = check_seed(&seed("n1", Timestamp::Unix(n)), "n1", now);
+            }
+        }
+    }
 }

@@ -135,4 +135,48 @@ mod tests {
             Err(ApiError::InvalidRequest(m)) if m.contains("model")
         ));
     }
+
+    mod props {
+        use super::*;
+        use llm_router_protocol::openai::{CompletionView, EmbeddingView};
+        use llm_router_testkit::prop::{broken, config, json_value};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        /// Every view refuses `body` or gives a non-empty model; none panics.
+        fn check(body: &[u8]) -> Result<(), TestCaseError> {
+            for envelope in [
+                parse_view::<ChatCompletionView>(body),
+                parse_view::<CompletionView>(body),
+                parse_view::<EmbeddingView>(body),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert!(!envelope.model.is_empty());
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn wrong_json_never_panics(
+                value in json_value(),
+                chat in broken(json!({"model": "m", "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}]})),
+                completion in broken(json!({"model": "m", "prompt": ["a", [1, 2]]})),
+            ) {
+                check(value.to_string().as_bytes())?;
+                check(&chat)?;
+                check(&completion)?;
+            }
+        }
+    }
 }
