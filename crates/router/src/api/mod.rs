@@ -27,6 +27,7 @@ pub mod ollama;
 pub mod openai;
 mod ops;
 mod origin;
+mod tenant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
 pub use origin::same_origin;
+pub use tenant::tenant;
 
 use crate::dashboard;
 use crate::error::ApiError;

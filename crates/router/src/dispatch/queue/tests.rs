@@ -25,17 +25,28 @@ fn dispatcher(slots: u32, capacity: usize) -> Arc<Dispatcher> {
 #[tokio::test]
 async fn released_slot_goes_to_the_oldest_waiter() {
     let d = dispatcher(1, 10);
-    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let first = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 1) }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .map(|_| 1)
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
     }
     let second = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 2) }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .map(|_| 2)
+        }
     });
     while d.depth() < 2 {
         tokio::task::yield_now().await;
@@ -51,16 +62,25 @@ async fn released_slot_goes_to_the_oldest_waiter() {
 #[tokio::test]
 async fn full_queue_refuses_at_once() {
     let d = dispatcher(1, 1);
-    let _held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let _held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let waiter = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .is_ok()
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        d.acquire("m", Waiting::Allowed).await.unwrap_err(),
+        d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+            .await
+            .unwrap_err(),
         AcquireError::QueueFull(1)
     );
     waiter.abort();
@@ -69,10 +89,17 @@ async fn full_queue_refuses_at_once() {
 #[tokio::test]
 async fn abandoned_waiter_leaves_the_queue_at_once() {
     let d = dispatcher(1, 10);
-    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let waiter = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .is_ok()
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
@@ -82,7 +109,10 @@ async fn abandoned_waiter_leaves_the_queue_at_once() {
     assert_eq!(d.depth(), 0);
     assert_eq!(d.stats().abandoned_total, 1);
     drop(held);
-    let again = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let again = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     assert_eq!(again.node().machine_name, "a", "the slot was not leaked");
 }
 
@@ -90,7 +120,9 @@ async fn abandoned_waiter_leaves_the_queue_at_once() {
 async fn unknown_model_and_timeouts_are_errors() {
     let d = dispatcher(1, 10);
     assert_eq!(
-        d.acquire("nope", Waiting::Allowed).await.unwrap_err(),
+        d.acquire("nope", &Tenant::anonymous(), Waiting::Allowed)
+            .await
+            .unwrap_err(),
         AcquireError::UnknownModel
     );
     let timed = Dispatcher::new(
@@ -100,9 +132,14 @@ async fn unknown_model_and_timeouts_are_errors() {
         Some(Duration::from_millis(50)),
         Duration::from_secs(30),
     );
-    let _held = timed.acquire("m", Waiting::Allowed).await.unwrap();
+    let _held = timed
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     assert!(matches!(
-        timed.acquire("m", Waiting::Allowed).await,
+        timed
+            .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+            .await,
         Err(AcquireError::TimedOut(_))
     ));
 }
