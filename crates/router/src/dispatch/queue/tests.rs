@@ -219,13 +219,10 @@ async fn a_key_holding_its_slot_share_waits_while_another_key_takes_a_free_slot(
     // `a` holds its share: its second request waits though a slot is free...
     let a_next = queued(&d, &a).await;
     // ...and `b` gets the free slot at once, past `a`'s waiter.
-    let b_held = tokio::time::timeout(
-        Duration::from_secs(1),
-        d.acquire("m", &b, Waiting::Allowed),
-    )
-    .await
-    .expect("b was not served at once")
-    .unwrap();
+    let b_held = tokio::time::timeout(Duration::from_secs(1), d.acquire("m", &b, Waiting::Allowed))
+        .await
+        .expect("b was not served at once")
+        .unwrap();
     // A slot `b` frees goes to `b`'s waiter, not to `a`'s (still at its share) ahead of it.
     let b_next = queued(&d, &b).await;
     drop(b_held);
@@ -239,7 +236,11 @@ async fn a_key_holding_its_slot_share_waits_while_another_key_takes_a_free_slot(
     drop((a_next, b_next));
     let stats = d.stats();
     assert_eq!(
-        (stats.per_key.keys, stats.per_key.waiting, stats.per_key.in_flight),
+        (
+            stats.per_key.keys,
+            stats.per_key.waiting,
+            stats.per_key.in_flight
+        ),
         (0, 0, 0),
         "{stats:?}"
     );
@@ -277,7 +278,11 @@ async fn per_key_counts_return_to_zero_after_abandoned_and_timed_out_waiters() {
     drop(held);
     let stats = d.stats();
     assert_eq!(
-        (stats.per_key.keys, stats.per_key.waiting, stats.per_key.in_flight),
+        (
+            stats.per_key.keys,
+            stats.per_key.waiting,
+            stats.per_key.in_flight
+        ),
         (0, 0, 0),
         "{stats:?}"
     );
