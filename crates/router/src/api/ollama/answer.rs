@@ -61,12 +61,11 @@ pub async fn native<R>(
     whole(state, upstream, recording, Ok).await
 }
 
-/// Sends a translated chat or text completion to a node and answers in Ollama's format:
-/// streamed through the [`Transcoder`], or translated whole.
+/// Sends a translated chat or text completion for `model` to a node (as a request of `tenant`) and
+/// answers in Ollama's format: streamed through the [`Transcoder`], or translated whole.
 pub async fn translated(
     state: &AppState,
-    model: &str,
-    tenant: &Tenant,
+    (model, tenant): (&str, &Tenant),
     request: Translated,
     output: Output,
     stream: bool,

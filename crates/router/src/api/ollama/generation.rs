@@ -163,8 +163,7 @@ async fn handle<R: Generation>(
     };
     translated(
         state,
-        &model,
-        &accepted.tenant,
+        (&model, &accepted.tenant),
         translated_request,
         output,
         stream,
