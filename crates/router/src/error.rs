@@ -11,6 +11,10 @@ use crate::auth::AuthError;
 use crate::registry::NodeAuthError;
 use crate::tasks::TaskError;
 
+/// Seconds a key over its share of the wait queue is told to wait (`Retry-After`): long enough
+/// for some of its waiters to be served.
+const KEY_SHARE_RETRY_AFTER_SECS: u16 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is empty")]
@@ -33,6 +37,10 @@ pub enum ApiError {
     QueueFull(usize),
     #[error("no node had a free slot within {0:?}")]
     QueueTimeout(std::time::Duration),
+    #[error(
+        "this API key (without a key: this client address) already has {0} requests waiting, its share of the wait queue (max_queued_per_key)"
+    )]
+    KeyQueueShare(usize),
     #[error("node '{0}' is not registered")]
     NodeNotFound(String),
     #[error("invalid node token")]
@@ -90,6 +98,7 @@ impl ApiError {
             Self::NoNodeAvailable(_) => (S::SERVICE_UNAVAILABLE, "no_node_available"),
             Self::QueueFull(_) => (S::SERVICE_UNAVAILABLE, "queue_full"),
             Self::QueueTimeout(_) => (S::SERVICE_UNAVAILABLE, "queue_timeout"),
+            Self::KeyQueueShare(_) => (S::TOO_MANY_REQUESTS, "key_queue_share"),
             Self::InvalidNodeToken => (S::UNAUTHORIZED, "invalid_node_token"),
             Self::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
             Self::Upstream(_) => (S::BAD_GATEWAY, "upstream_error"),
@@ -183,6 +192,9 @@ impl ApiError {
         match self {
             Self::Auth(AuthError::TooManyLoginAttempts(wait)) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            }
+            Self::KeyQueueShare(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(KEY_SHARE_RETRY_AFTER_SECS));
             }
             _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -26,6 +26,7 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
+mod tenant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,6 +34,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
+pub use tenant::tenant;
 
 use crate::dashboard;
 use crate::error::ApiError;

@@ -10,7 +10,7 @@ use llm_router_protocol::openai::{
 };
 
 use crate::api::extract::body_rejection;
-use crate::api::{ApiResult, ClientAddr};
+use crate::api::{ApiResult, ClientAddr, tenant};
 use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy;
@@ -54,6 +54,7 @@ async fn forward<V: RequestView>(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let tenant = tenant(scope, client.as_deref());
     let mut recording = state.recorder.start(Api::Openai, path, client);
     let checked = body
         .map_err(|e| body_rejection(&e))
@@ -72,7 +73,7 @@ async fn forward<V: RequestView>(
         }
     };
     recording.request(&envelope.model, envelope.stream, &body);
-    proxy::forward(&state.forwarder, path, &envelope, body, recording).await
+    proxy::forward(&state.forwarder, path, &envelope, &tenant, body, recording).await
 }
 
 /// Checks a body against a request view and returns its envelope.
