@@ -5,6 +5,7 @@
 //! all are busy and the request waits in the queue. The caller claims the slot afterwards (with
 //! compare-and-swap) and asks again if another request took it first.
 
+pub mod cache_aware;
 mod least_outstanding;
 mod load_score;
 mod round_robin;
