@@ -61,7 +61,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let hasher = PromptHasher::with_seed(1);
     let spec = NodeSpec::measured();
-    for shape in [Shape::SharedPrefix, Shape::HotPrefix, Shape::NoSharedPrefix] {
+    for shape in [Shape::Shared, Shape::Hot, Shape::Unshared] {
         println!(
             "\n### {} (2 clients and 4 tenants per node; nodes: {} prompt tok/s, {} gen tok/s, {} slots of {} tokens, host cache {} tokens)\n",
             generate(shape, 2, 42, &hasher).name,
@@ -74,11 +74,13 @@ fn main() {
         table(|nodes| generate(shape, nodes, 42, &hasher), spec);
     }
     println!("\n### shared prefix at 2 nodes: slots, host cache, clients per node\n");
-    println!("| slots | host cache | clients/node | round robin computed | least loaded | cache aware | RR / CA | TTFT RR / CA |");
+    println!(
+        "| slots | host cache | clients/node | round robin computed | least loaded | cache aware | RR / CA | TTFT RR / CA |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (slots, host) in [(1, 0), (2, 0), (4, 0), (4, 65_536), (8, 0)] {
         for clients in [1, 2, 4] {
-            let trace = generate_with(Shape::SharedPrefix, 2, clients, 4, 42, &hasher);
+            let trace = generate_with(Shape::Shared, 2, clients, 4, 42, &hasher);
             let s = NodeSpec {
                 slots,
                 host_cache_tokens: host,

@@ -1,5 +1,6 @@
-//! Node selection on the hot path: each policy over 10 to 10 000 candidates, and the full
-//! claim-and-release of a slot through the dispatcher.
+//! Node selection on the hot path: each policy over 10 to 10 000 candidates, the full
+//! claim-and-release of a slot through the dispatcher, and the cache-aware decision for a
+//! 4 000-token prompt over 1 000 nodes (prompt hashing, index match and cost included).
 //!
 //! Run: `cargo bench -p llm-router --bench selection`
 
@@ -7,8 +8,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use llm_router::affinity::{PrefixIndex, PromptHasher, blocks_to_tokens, by_node};
+use llm_router::dispatch::policy::cache_aware::{CostParams, NodeView, choose};
 use llm_router::dispatch::policy::testing::candidates;
 use llm_router::dispatch::{BalancerMode, SelectContext};
+use serde_json::{Value, json};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 
@@ -66,5 +70,93 @@ fn select_claim_release(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select, select_claim_release);
+/// Words up to `bytes` bytes, different for each `salt`.
+fn words(bytes: usize, salt: usize) -> String {
+    const W: [&str; 8] = [
+        "cache", "prompt", "router", "node", "token", "tenant", "answer", "slot",
+    ];
+    let mut out = String::new();
+    let mut i = salt;
+    while out.len() < bytes {
+        out.push_str(W[i % W.len()]);
+        out.push(' ');
+        i = i.wrapping_mul(31).wrapping_add(7);
+    }
+    out
+}
+
+/// A chat of about `bytes` bytes: a 3 000-byte system prompt, then turns of ~600 bytes.
+fn conversation(system: &str, bytes: usize, salt: usize) -> Vec<Value> {
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    let mut len = system.len();
+    let mut turn = 0;
+    while len < bytes {
+        let role = if turn % 2 == 0 { "user" } else { "assistant" };
+        let text = words(600, salt * 1000 + turn);
+        len += text.len();
+        messages.push(json!({"role": role, "content": text}));
+        turn += 1;
+    }
+    messages
+}
+
+fn select_cache_aware(c: &mut Criterion) {
+    let hasher = PromptHasher::with_seed(7);
+    let nodes = candidates(1_000);
+    for (i, c) in nodes.iter().enumerate() {
+        for _ in 0..(i % 4) {
+            c.try_claim();
+        }
+    }
+    // The request: ~16 KB (~4 000 tokens). Its system prompt is on 8 nodes, the conversation up
+    // to its last turn on one; every node holds 4 other conversations of its own.
+    let system = words(3000, 1);
+    let request = conversation(&system, 16_000, 2);
+    let mut index = PrefixIndex::default();
+    for (i, c) in nodes.iter().enumerate() {
+        for k in 0..4 {
+            let other = hasher.chat(&conversation(&words(3000, 10 + i * 4 + k), 4_000, i));
+            index.record("m", &c.node.id, &other.blocks);
+        }
+        if i % 125 == 0 {
+            index.record("m", &c.node.id, &hasher.chat(&request[..1]).blocks);
+        }
+    }
+    let previous = hasher.chat(&request[..request.len() - 1]);
+    index.record("m", &nodes[500].node.id, &previous.blocks);
+    let params = CostParams::default();
+    let mut group = c.benchmark_group("select/cache_aware");
+    group.bench_function("prompt_key_16KB", |b| {
+        b.iter(|| black_box(hasher.chat(black_box(&request))));
+    });
+    let decide = |request: &[Value]| {
+        let key = hasher.chat(request);
+        let matches = index.matches("m", &key.blocks);
+        let by = by_node(&matches);
+        let views: Vec<NodeView> = nodes
+            .iter()
+            .map(|c| {
+                let in_flight = c.in_flight();
+                NodeView {
+                    free_slots: c.capacity.saturating_sub(in_flight),
+                    in_flight,
+                    matched_tokens: blocks_to_tokens(by.get(&*c.node.id).copied().unwrap_or(0)),
+                    ..NodeView::default()
+                }
+            })
+            .collect();
+        choose(&views, key.estimated_tokens(), &params, 0)
+    };
+    let choice = decide(&request);
+    assert!(
+        choice.is_some_and(|c| c.index == 500 && c.predicted_cached_tokens > 3_000),
+        "{choice:?}"
+    );
+    group.bench_function("1000_nodes_4000_tokens", |b| {
+        b.iter(|| black_box(decide(black_box(&request))));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, select, select_claim_release, select_cache_aware);
 criterion_main!(benches);

@@ -20,8 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "domain",
         &[
-            "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics",
-            "affinity",
+            "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics", "affinity",
         ],
     ),
     ("path", &["dispatch", "proxy", "error"]),

@@ -33,7 +33,11 @@ fn runs_of(trace: &sim::trace::Trace, specs: &[NodeSpec]) -> Vec<Report> {
     .into_iter()
     .map(|p| run(trace, specs, p))
     .collect();
-    println!("{} trace, {nodes} nodes, {} requests", trace.name, trace.requests());
+    println!(
+        "{} trace, {nodes} nodes, {} requests",
+        trace.name,
+        trace.requests()
+    );
     for r in &reports {
         println!(
             "  {:<24} computed {:>7} reused {:>7}  ttft mean {:>6.2}s p90 {:>6.2}s  makespan {:>7.1}s  max share {:>4.0}%  reasons {:?}  pred err {:.0}",
@@ -53,7 +57,7 @@ fn runs_of(trace: &sim::trace::Trace, specs: &[NodeSpec]) -> Vec<Report> {
 
 #[test]
 fn cache_aware_computes_three_times_fewer_prompt_tokens_than_round_robin_and_stays_balanced() {
-    let r = runs(Shape::SharedPrefix, 2);
+    let r = runs(Shape::Shared, 2);
     let (rr, ca) = (&r[0], &r[2]);
     assert!(
         rr.computed_tokens >= 3 * ca.computed_tokens,
@@ -68,10 +72,14 @@ fn cache_aware_computes_three_times_fewer_prompt_tokens_than_round_robin_and_sta
 #[test]
 fn a_hot_prefix_does_not_swamp_one_node() {
     for nodes in [2, 8] {
-        let r = runs(Shape::HotPrefix, nodes);
+        let r = runs(Shape::Hot, nodes);
         let ca = &r[2];
         let limit = if nodes == 2 { 0.60 } else { 0.20 };
-        assert!(ca.max_share <= limit, "{nodes} nodes: max share {}", ca.max_share);
+        assert!(
+            ca.max_share <= limit,
+            "{nodes} nodes: max share {}",
+            ca.max_share
+        );
         assert!(ca.computed_tokens < r[0].computed_tokens);
     }
 }
@@ -80,7 +88,7 @@ fn a_hot_prefix_does_not_swamp_one_node() {
 fn under_heavy_load_the_guard_trips_and_the_hot_prefix_stays_spread() {
     // 8 clients and 16 slots per node: the hot tenant's node is often the busiest.
     let nodes = 8;
-    let trace = generate_with(Shape::HotPrefix, nodes, 8, 4, 42, &PromptHasher::with_seed(1));
+    let trace = generate_with(Shape::Hot, nodes, 8, 4, 42, &PromptHasher::with_seed(1));
     let spec = NodeSpec {
         slots: 16,
         ..NodeSpec::measured()
@@ -94,15 +102,25 @@ fn under_heavy_load_the_guard_trips_and_the_hot_prefix_stays_spread() {
 
 #[test]
 fn with_nothing_shared_cache_aware_is_within_five_percent_of_least_loaded() {
-    let r = runs(Shape::NoSharedPrefix, 4);
+    let r = runs(Shape::Unshared, 4);
     let (ll, ca) = (&r[1], &r[2]);
-    assert!(ca.makespan <= 1.05 * ll.makespan, "{} vs {}", ca.makespan, ll.makespan);
-    assert!(ca.ttft_mean <= 1.05 * ll.ttft_mean, "{} vs {}", ca.ttft_mean, ll.ttft_mean);
+    assert!(
+        ca.makespan <= 1.05 * ll.makespan,
+        "{} vs {}",
+        ca.makespan,
+        ll.makespan
+    );
+    assert!(
+        ca.ttft_mean <= 1.05 * ll.ttft_mean,
+        "{} vs {}",
+        ca.ttft_mean,
+        ll.ttft_mean
+    );
 }
 
 #[test]
 fn the_simulation_is_deterministic() {
-    let trace = generate(Shape::SharedPrefix, 2, 7, &PromptHasher::with_seed(1));
+    let trace = generate(Shape::Shared, 2, 7, &PromptHasher::with_seed(1));
     let specs = vec![NodeSpec::measured(); 2];
     let policy = Policy::CacheAware(CostParams::default());
     let (a, b) = (run(&trace, &specs, policy), run(&trace, &specs, policy));

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use foldhash::fast::FixedState;
+
 use super::lru::{Lru, NIL};
 use super::prompt::TOKENS_PER_BLOCK;
 
@@ -35,6 +37,15 @@ pub fn capacity_blocks(slots: u32, context_tokens: u64, host_cache_tokens: u64) 
 pub struct NodeMatch {
     pub node: Arc<str>,
     pub blocks: usize,
+}
+
+/// `matches` by node id, to join with the candidates in one fast lookup each.
+pub fn by_node(matches: &[NodeMatch]) -> HashMap<&str, usize, FixedState> {
+    let mut out = HashMap::with_capacity_and_hasher(matches.len(), FixedState::default());
+    for m in matches {
+        out.insert(&*m.node, m.blocks);
+    }
+    out
 }
 
 /// Which blocks each node is believed to hold, per model. Not synchronised: see [`SharedIndex`].
@@ -199,7 +210,10 @@ impl PrefixIndex {
             return 0;
         };
         let mut dropped = 0;
-        let mut at = map.get(first_missing).and_then(|h| h.find(id)).unwrap_or(NIL);
+        let mut at = map
+            .get(first_missing)
+            .and_then(|h| h.find(id))
+            .unwrap_or(NIL);
         while at != NIL {
             let older = n.lru.older(at);
             let hash = n.lru.remove(at);

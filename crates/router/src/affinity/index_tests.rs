@@ -58,15 +58,34 @@ fn matches_count_the_leading_blocks_each_node_holds() {
 #[test]
 fn a_hit_at_block_i_means_the_prompts_share_i_blocks() {
     let h = PromptHasher::with_seed(3);
-    let base: String = (0..4000).map(|i| char::from(b'a' + (i % 23) as u8)).collect();
+    let base: String = (0..4000)
+        .map(|i| char::from(b'a' + (i % 23) as u8))
+        .collect();
     let mut index = PrefixIndex::default();
     index.record("m", "n", &h.text(&base).blocks);
     for k in [0usize, 5, 30, 61] {
         let mut changed = base.clone().into_bytes();
         changed[k * super::super::prompt::BLOCK_BYTES + 1] = b'!';
         let key = h.text(std::str::from_utf8(&changed).unwrap());
-        assert_eq!(index.match_len("m", "n", &key.blocks), k, "change in block {k}");
+        assert_eq!(
+            index.match_len("m", "n", &key.blocks),
+            k,
+            "change in block {k}"
+        );
     }
+}
+
+#[test]
+fn matches_join_with_node_ids() {
+    let mut index = PrefixIndex::new(100);
+    let a = chain(1, 10);
+    index.record("m", "n1", &a);
+    index.record("m", "n2", &a[..4]);
+    let matches = index.matches("m", &a);
+    let by = by_node(&matches);
+    assert_eq!(by.get("n1"), Some(&10));
+    assert_eq!(by.get("n2"), Some(&4));
+    assert_eq!(by.get("n3"), None);
 }
 
 #[test]
@@ -179,7 +198,10 @@ fn forgetting_a_node_drops_all_it_held_and_nothing_else() {
     assert_eq!(names(&index.matches("m1", &a)), [("kept", 5)]);
     assert_eq!(names(&index.matches("m2", &a)), [("kept", 5)]);
     assert!(index.matches("m3", &a).is_empty());
-    assert!(!index.models.contains_key("m3"), "a model nobody holds is dropped");
+    assert!(
+        !index.models.contains_key("m3"),
+        "a model nobody holds is dropped"
+    );
     assert_eq!(index.blocks_held(), 10);
     assert_eq!(index.models["m1"].blocks.len(), 5);
     // A node coming back starts empty and reuses the free id.

@@ -18,7 +18,7 @@ mod lru;
 mod prompt;
 
 pub use index::{
-    DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, capacity_blocks,
+    DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, by_node, capacity_blocks,
 };
 pub use prompt::{
     BLOCK_BYTES, BYTES_PER_TOKEN, BlockWriter, PromptHasher, PromptKey, TOKENS_PER_BLOCK,

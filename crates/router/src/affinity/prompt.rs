@@ -349,9 +349,11 @@ mod tests {
     fn tool_calls_are_part_of_the_key() {
         let h = hasher();
         let call = |args: &str| {
-            h.chat(&[json!({"role": "assistant", "content": null, "tool_calls": [
-                {"type": "function", "function": {"name": "lookup", "arguments": args}}
-            ]})])
+            h.chat(
+                &[json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"type": "function", "function": {"name": "lookup", "arguments": args}}
+                ]})],
+            )
         };
         let long = text_of(200, 7);
         assert_ne!(call(&format!("a{long}")), call(&format!("b{long}")));

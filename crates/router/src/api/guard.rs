@@ -16,9 +16,9 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{cookie_write, same_origin};
 use crate::api::ollama::OllamaError;
 use crate::auth::{AuthError, KeyScope, Staff};
+use crate::auth::{cookie_write, same_origin};
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -119,7 +119,10 @@ pub fn run(trace: &Trace, specs: &[NodeSpec], policy: Policy) -> Report {
             spec: *spec,
             name: format!("node-{i}"),
             active: Vec::new(),
-            cache: NodeCache::new(spec.slots, (spec.host_cache_tokens / TOKENS_PER_BLOCK) as usize),
+            cache: NodeCache::new(
+                spec.slots,
+                (spec.host_cache_tokens / TOKENS_PER_BLOCK) as usize,
+            ),
             served: 0,
         })
         .collect();

@@ -30,11 +30,11 @@ impl Trace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// Tenants with long system prompts, conversations of growing turns.
-    SharedPrefix,
+    Shared,
     /// The same, but 70 % of the conversations belong to one tenant with a very long prompt.
-    HotPrefix,
+    Hot,
     /// Single-turn requests that share nothing.
-    NoSharedPrefix,
+    Unshared,
 }
 
 /// Deterministic xorshift.
@@ -58,10 +58,43 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "router", "node", "cache", "prompt", "token", "slot", "model", "answer", "request",
-    "fleet", "policy", "tenant", "system", "user", "assistant", "latency", "memory", "context",
-    "block", "hash", "prefix", "balance", "queue", "stream", "weather", "invoice", "customer",
-    "order", "refund", "shipping", "account", "password", "report", "summary", "table", "figure",
+    "the",
+    "router",
+    "node",
+    "cache",
+    "prompt",
+    "token",
+    "slot",
+    "model",
+    "answer",
+    "request",
+    "fleet",
+    "policy",
+    "tenant",
+    "system",
+    "user",
+    "assistant",
+    "latency",
+    "memory",
+    "context",
+    "block",
+    "hash",
+    "prefix",
+    "balance",
+    "queue",
+    "stream",
+    "weather",
+    "invoice",
+    "customer",
+    "order",
+    "refund",
+    "shipping",
+    "account",
+    "password",
+    "report",
+    "summary",
+    "table",
+    "figure",
 ];
 
 /// About `bytes` bytes of words.
@@ -92,11 +125,11 @@ pub fn generate_with(
     let mut rng = Rng::new(seed);
     let tenants = tenants_per_node.max(1) * nodes.max(1);
     let per_tenant = 2;
-    let turns = if shape == Shape::NoSharedPrefix { 1 } else { 6 };
+    let turns = if shape == Shape::Unshared { 1 } else { 6 };
     // ~500 words (~3 000 bytes, ~750 tokens) per system prompt; the hot one is ~2 000 tokens.
     let systems: Vec<String> = (0..tenants)
         .map(|t| {
-            let len = if shape == Shape::HotPrefix && t == 0 {
+            let len = if shape == Shape::Hot && t == 0 {
                 8000
             } else {
                 3000
@@ -105,18 +138,18 @@ pub fn generate_with(
         })
         .collect();
     let count = match shape {
-        Shape::NoSharedPrefix => tenants * per_tenant * 6,
+        Shape::Unshared => tenants * per_tenant * 6,
         _ => tenants * per_tenant,
     };
     let mut conversations = Vec::with_capacity(count);
     for c in 0..count {
         let tenant = match shape {
-            Shape::HotPrefix if rng.below(10) < 7 => 0,
+            Shape::Hot if rng.below(10) < 7 => 0,
             _ => c % tenants,
         };
         let system = match shape {
             // Nothing shared: each request has its own opening.
-            Shape::NoSharedPrefix => text(&mut rng, 3000),
+            Shape::Unshared => text(&mut rng, 3000),
             _ => systems[tenant].clone(),
         };
         let mut messages: Vec<Value> = vec![json!({"role": "system", "content": system})];
@@ -139,9 +172,9 @@ pub fn generate_with(
     }
     Trace {
         name: match shape {
-            Shape::SharedPrefix => "shared prefix",
-            Shape::HotPrefix => "hot prefix",
-            Shape::NoSharedPrefix => "no shared prefix",
+            Shape::Shared => "shared prefix",
+            Shape::Hot => "hot prefix",
+            Shape::Unshared => "no shared prefix",
         },
         conversations,
         clients: clients_per_node.max(1) * nodes.max(1),

@@ -118,7 +118,8 @@ pub fn choose(
             least = Some((i, node.in_flight, backlog));
         }
         let matched = useful_match(node, prompt_tokens, params);
-        let cost = (prompt_tokens - matched) as f64 / speed(node.prompt_tps, params.default_prompt_tps)
+        let cost = (prompt_tokens - matched) as f64
+            / speed(node.prompt_tps, params.default_prompt_tps)
             + backlog;
         if cheapest.is_none_or(|(_, c)| cost < c) {
             cheapest = Some((i, cost));
@@ -133,7 +134,11 @@ pub fn choose(
     } else {
         Reason::Affinity
     };
-    let index = if reason == Reason::Affinity { best } else { least };
+    let index = if reason == Reason::Affinity {
+        best
+    } else {
+        least
+    };
     let node = &nodes[index];
     let matched = node.matched_tokens.min(prompt_tokens);
     Some(Choice {
@@ -141,15 +146,15 @@ pub fn choose(
         reason,
         predicted_cached_tokens: matched,
         candidates: n,
-        cost: (prompt_tokens - matched) as f64
-            / speed(node.prompt_tps, params.default_prompt_tps)
+        cost: (prompt_tokens - matched) as f64 / speed(node.prompt_tps, params.default_prompt_tps)
             + backlog_secs(node, params),
     })
 }
 
 /// The load guard: `load` is above `least` by more than the absolute and the relative threshold.
 pub fn overloaded(load: u32, least: u32, params: &CostParams) -> bool {
-    load.saturating_sub(least) > params.guard_abs && f64::from(load) > params.guard_rel * f64::from(least)
+    load.saturating_sub(least) > params.guard_abs
+        && f64::from(load) > params.guard_rel * f64::from(least)
 }
 
 fn useful_match(node: &NodeView, prompt_tokens: u64, params: &CostParams) -> u64 {
@@ -237,7 +242,11 @@ mod tests {
     #[test]
     fn no_useful_match_goes_to_the_least_loaded() {
         let params = CostParams::default();
-        let nodes = [busy(2), matched(busy(1), params.min_match_tokens - 1), busy(1)];
+        let nodes = [
+            busy(2),
+            matched(busy(1), params.min_match_tokens - 1),
+            busy(1),
+        ];
         let c = choose(&nodes, 5000, &params, 0).unwrap();
         assert_eq!(c.reason, Reason::LeastLoaded);
         assert!(c.index == 1 || c.index == 2);
