@@ -1,5 +1,7 @@
 //! Step 2 of dispatch, the load-balancing policy: a small synchronous chooser over the candidates
 //! of one model, one file per policy (`auto` is [`LeastOutstanding`], `metrics` is [`LoadScore`]).
+//! [`cache_aware`] holds the cache-aware decision as a pure function over node descriptions (it is
+//! not yet a configurable policy).
 //!
 //! Every policy only picks candidates with a free slot (`Candidate::has_free_slot`); `None` means
 //! all are busy and the request waits in the queue. The caller claims the slot afterwards (with
