@@ -76,11 +76,13 @@ fn words(bytes: usize, salt: usize) -> String {
         "cache", "prompt", "router", "node", "token", "tenant", "answer", "slot",
     ];
     let mut out = String::new();
-    let mut i = salt;
+    let mut x = (salt as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     while out.len() < bytes {
-        out.push_str(W[i % W.len()]);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(W[(x % 8) as usize]);
         out.push(' ');
-        i = i.wrapping_mul(31).wrapping_add(7);
     }
     out
 }
@@ -108,53 +110,57 @@ fn select_cache_aware(c: &mut Criterion) {
             c.try_claim();
         }
     }
-    // The request: ~16 KB (~4 000 tokens). Its system prompt is on 8 nodes, the conversation up
-    // to its last turn on one; every node holds 4 other conversations of its own.
+    // The request: ~16 KB (~4 000 tokens), its conversation up to its last turn on node 500;
+    // every node holds 4 other conversations of its own. Its system prompt is on 8 nodes, or (the
+    // worst case for the index) on all 1 000.
     let system = words(3000, 1);
     let request = conversation(&system, 16_000, 2);
-    let mut index = PrefixIndex::default();
-    for (i, c) in nodes.iter().enumerate() {
-        for k in 0..4 {
-            let other = hasher.chat(&conversation(&words(3000, 10 + i * 4 + k), 4_000, i));
-            index.record("m", &c.node.id, &other.blocks);
-        }
-        if i % 125 == 0 {
-            index.record("m", &c.node.id, &hasher.chat(&request[..1]).blocks);
-        }
-    }
     let previous = hasher.chat(&request[..request.len() - 1]);
-    index.record("m", &nodes[500].node.id, &previous.blocks);
+    let system_key = hasher.chat(&request[..1]);
     let params = CostParams::default();
     let mut group = c.benchmark_group("select/cache_aware");
     group.bench_function("prompt_key_16KB", |b| {
         b.iter(|| black_box(hasher.chat(black_box(&request))));
     });
-    let decide = |request: &[Value]| {
-        let key = hasher.chat(request);
-        let matches = index.matches("m", &key.blocks);
-        let by = by_node(&matches);
-        let views: Vec<NodeView> = nodes
-            .iter()
-            .map(|c| {
-                let in_flight = c.in_flight();
-                NodeView {
-                    free_slots: c.capacity.saturating_sub(in_flight),
-                    in_flight,
-                    matched_tokens: blocks_to_tokens(by.get(&*c.node.id).copied().unwrap_or(0)),
-                    ..NodeView::default()
-                }
-            })
-            .collect();
-        choose(&views, key.estimated_tokens(), &params, 0)
-    };
-    let choice = decide(&request);
-    assert!(
-        choice.is_some_and(|c| c.index == 500 && c.predicted_cached_tokens > 3_000),
-        "{choice:?}"
-    );
-    group.bench_function("1000_nodes_4000_tokens", |b| {
-        b.iter(|| black_box(decide(black_box(&request))));
-    });
+    for (label, every) in [("system_prompt_on_8", 125), ("system_prompt_on_all", 1)] {
+        let mut index = PrefixIndex::default();
+        for (i, c) in nodes.iter().enumerate() {
+            for k in 0..4 {
+                let other = hasher.chat(&conversation(&words(3000, 10 + i * 4 + k), 4_000, i));
+                index.record("m", &c.node.id, &other.blocks);
+            }
+            if i % every == 0 {
+                index.record("m", &c.node.id, &system_key.blocks);
+            }
+        }
+        index.record("m", &nodes[500].node.id, &previous.blocks);
+        let decide = |request: &[Value]| {
+            let key = hasher.chat(request);
+            let matches = index.matches("m", &key.blocks);
+            let by = by_node(&matches);
+            let views: Vec<NodeView> = nodes
+                .iter()
+                .map(|c| {
+                    let in_flight = c.in_flight();
+                    NodeView {
+                        free_slots: c.capacity.saturating_sub(in_flight),
+                        in_flight,
+                        matched_tokens: blocks_to_tokens(by.get(&*c.node.id).copied().unwrap_or(0)),
+                        ..NodeView::default()
+                    }
+                })
+                .collect();
+            choose(&views, key.estimated_tokens(), &params, 0)
+        };
+        let choice = decide(&request);
+        assert!(
+            choice.is_some_and(|c| c.index == 500 && c.predicted_cached_tokens > 3_000),
+            "{choice:?}"
+        );
+        group.bench_function(format!("1000_nodes_4000_tokens/{label}"), |b| {
+            b.iter(|| black_box(decide(black_box(&request))));
+        });
+    }
     group.finish();
 }
 

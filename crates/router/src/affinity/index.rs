@@ -88,7 +88,13 @@ impl PrefixIndex {
     }
 
     /// For each node holding at least the first block of `blocks`: how many leading blocks it
-    /// holds. Longest first (ties by node id).
+    /// holds. Longest first.
+    ///
+    /// A node holding block `i` of a prompt holds every block before it (recording touches a
+    /// prompt's blocks last first, eviction takes the oldest, a correction drops a block with
+    /// everything older), so each node's match is found by bisection: a few lookups per distinct
+    /// match length instead of one per block, which matters for long prompts on a big index
+    /// (each lookup is likely a cache miss).
     pub fn matches(&self, model: &str, blocks: &[u64]) -> Vec<NodeMatch> {
         let Some(m) = self.models.get(model) else {
             return Vec::new();
@@ -96,40 +102,70 @@ impl PrefixIndex {
         let Some(first) = blocks.first().and_then(|h| m.blocks.get(h)) else {
             return Vec::new();
         };
-        // depth[node] = leading blocks held so far; a node continues at block i only if it held
-        // all blocks before it.
-        let mut depth = vec![0u32; m.nodes.len()];
+        // The nodes whose match is not known yet; all hold block 0.
+        let mut pending = vec![false; m.nodes.len()];
+        let mut left = 0;
         for h in first.as_slice() {
-            depth[h.node as usize] = 1;
+            pending[h.node as usize] = true;
+            left += 1;
         }
-        for (i, hash) in blocks.iter().enumerate().skip(1) {
-            let Some(holders) = m.blocks.get(hash) else {
-                break;
-            };
-            let mut advanced = false;
-            for h in holders.as_slice() {
-                let d = &mut depth[h.node as usize];
-                if *d as usize == i {
-                    *d += 1;
-                    advanced = true;
+        let mut out = Vec::with_capacity(left);
+        let held_by_pending = |i: usize, pending: &[bool]| {
+            m.blocks
+                .get(&blocks[i])
+                .is_some_and(|h| h.as_slice().iter().any(|h| pending[h.node as usize]))
+        };
+        // Every pending node's match is at most `bound` blocks.
+        let mut bound = blocks.len();
+        while left > 0 {
+            // The last block some pending node holds: held at `lo`, not at `hi` or beyond.
+            let (mut lo, mut hi) = (0, bound);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if held_by_pending(mid, &pending) {
+                    lo = mid;
+                } else {
+                    hi = mid;
                 }
             }
-            if !advanced {
+            let holders = m.blocks.get(&blocks[lo]).map_or(&[][..], Holders::as_slice);
+            for h in holders {
+                if std::mem::take(&mut pending[h.node as usize]) {
+                    left -= 1;
+                    if let Some(node) = m.nodes[h.node as usize].as_ref() {
+                        out.push(NodeMatch {
+                            node: node.name.clone(),
+                            blocks: lo + 1,
+                        });
+                    }
+                }
+            }
+            bound = lo;
+            if lo == 0 {
                 break;
             }
         }
-        let mut out: Vec<NodeMatch> = first
-            .as_slice()
-            .iter()
-            .filter_map(|h| {
-                let node = m.nodes[h.node as usize].as_ref()?;
-                Some(NodeMatch {
-                    node: node.name.clone(),
-                    blocks: depth[h.node as usize] as usize,
-                })
+        out
+    }
+
+    /// [`Self::matches`] by walking every block: the reference the bisection is tested against.
+    #[cfg(test)]
+    fn matches_by_walk(&self, model: &str, blocks: &[u64]) -> Vec<NodeMatch> {
+        let mut out: Vec<NodeMatch> = self
+            .models
+            .get(model)
+            .map(|m| {
+                m.ids
+                    .keys()
+                    .map(|node| NodeMatch {
+                        node: node.clone(),
+                        blocks: self.match_len(model, node, blocks),
+                    })
+                    .filter(|n| n.blocks > 0)
+                    .collect()
             })
-            .collect();
-        out.sort_unstable_by(|a, b| b.blocks.cmp(&a.blocks).then_with(|| a.node.cmp(&b.node)));
+            .unwrap_or_default();
+        out.sort_by(|a, b| b.blocks.cmp(&a.blocks).then_with(|| a.node.cmp(&b.node)));
         out
     }
 

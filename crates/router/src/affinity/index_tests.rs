@@ -13,8 +13,11 @@ fn branch(a: &[u64], shared: usize, id: u64, n: usize) -> Vec<u64> {
     out
 }
 
+/// Matches as (node, blocks), longest first, ties by node.
 fn names(matches: &[NodeMatch]) -> Vec<(&str, usize)> {
-    matches.iter().map(|m| (&*m.node, m.blocks)).collect()
+    let mut out: Vec<(&str, usize)> = matches.iter().map(|m| (&*m.node, m.blocks)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    out
 }
 
 /// Every holder points at an LRU entry of the same hash, and every LRU entry has its holder.
@@ -86,6 +89,31 @@ fn matches_join_with_node_ids() {
     assert_eq!(by.get("n1"), Some(&10));
     assert_eq!(by.get("n2"), Some(&4));
     assert_eq!(by.get("n3"), None);
+}
+
+#[test]
+fn bisection_agrees_with_a_walk_over_many_nodes_and_lengths() {
+    let mut index = PrefixIndex::new(1000);
+    let root = chain(1, 200);
+    for n in 0..300u64 {
+        let depth = 1 + (n * 37 % 200) as usize;
+        index.record("m", &format!("n{n}"), &root[..depth]);
+        if n % 3 == 0 {
+            index.record(
+                "m",
+                &format!("n{n}"),
+                &branch(&root, depth / 2, 100 + n, depth),
+            );
+        }
+    }
+    for probe in [root.clone(), branch(&root, 50, 7, 120), root[..1].to_vec()] {
+        let bisected = index.matches("m", &probe);
+        assert_eq!(names(&bisected), names(&index.matches_by_walk("m", &probe)));
+        assert!(
+            bisected.windows(2).all(|w| w[0].blocks >= w[1].blocks),
+            "longest first"
+        );
+    }
 }
 
 #[test]
@@ -162,6 +190,13 @@ fn memory_stays_within_the_sum_of_the_capacities() {
         let prompt = branch(root, shared, 1000 + i, shared + 1 + (next() % 90) as usize);
         let model = if next() % 3 == 0 { "a" } else { "b" };
         let node = format!("n{}", next() % 4);
+        if i % 50 == 0 {
+            assert_eq!(
+                names(&index.matches(model, &prompt)),
+                names(&index.matches_by_walk(model, &prompt)),
+                "bisection and walk agree"
+            );
+        }
         index.record(model, &node, &prompt);
         if i % 97 == 0 {
             let reported = (next() % 20) as usize;
