@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use llm_router_common::serve::{Limits, serve};
+use llm_router_common::tls::{self, TlsAcceptor, TlsError};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,8 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("cannot use the TLS files: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("the listener failed: {0}")]
@@ -69,6 +72,8 @@ pub enum ServerError {
 /// A bound, not yet running router.
 pub struct Server {
     listener: TcpListener,
+    /// Set: the listener serves HTTPS only.
+    tls: Option<TlsAcceptor>,
     state: AppState,
     writes: mpsc::Receiver<StoreOp>,
     sink: HistorySink,
@@ -77,6 +82,19 @@ pub struct Server {
 impl Server {
     /// Opens the store, restores the known fleet, binds the listen address and builds the state.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        // The files first: a wrong path fails the start before anything is opened.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|files| files.acceptor())
+            .transpose()?;
+        let node_roots = match &config.node_ca {
+            Some(path) => tls::certificates(path)?
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let store = open_store(&config.database_url).await?;
         let known = store.nodes().await?;
         let listener =
@@ -117,6 +135,7 @@ impl Server {
         );
         let state = AppState::new(
             config,
+            node_roots,
             store,
             sink.clone(),
             Arc::new(auth),
@@ -140,6 +159,7 @@ impl Server {
         }
         Ok(Server {
             listener,
+            tls,
             state,
             writes,
             sink,
@@ -155,6 +175,7 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         let Server {
             listener,
+            tls,
             state,
             writes,
             sink,
@@ -196,6 +217,7 @@ impl Server {
         };
         tracing::info!(
             addr = %listener.local_addr()?,
+            tls = tls.is_some(),
             balancer = state.dispatcher.policy_name(),
             queue_capacity = state.config.queue_capacity,
             node_timeout = %humantime::format_duration(state.config.node_timeout),
@@ -207,7 +229,7 @@ impl Server {
         let app = build_router(state);
         let stop = shutdown.clone();
         let sockets = Arc::clone(&events);
-        let serve = serve(listener, app, limits, async move {
+        let serve = serve(listener, app, limits, tls, async move {
             stop.cancelled().await;
             sockets.close();
         });

@@ -51,9 +51,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state; `sink` feeds the writer task that owns writes to `store`.
+    /// Builds the state; `sink` feeds the writer task that owns writes to `store`; the client to
+    /// the nodes trusts `node_roots` besides the system's roots.
     pub fn new(
         config: Config,
+        node_roots: Vec<reqwest::Certificate>,
         store: Arc<dyn Store>,
         sink: HistorySink,
         auth: Arc<Auth>,
@@ -64,13 +66,17 @@ impl AppState {
         // A node's redirect is never followed: it would make the router fetch, and relay, whatever
         // the node points it at (another port of this host, a metadata service). A 3xx comes back
         // as the node's own answer, which each caller treats as a failed one.
-        let http = reqwest::Client::builder()
+        // Nodes serving HTTPS are verified (certificate chain and name); never turned off.
+        let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        for root in node_roots {
+            http = http.add_root_certificate(root);
+        }
+        let http = http.build()?;
         let registry = Arc::new(Registry::new(HealthPolicy {
             node_timeout: config.node_timeout,
         }));

@@ -43,8 +43,9 @@ pub async fn login(
         .await?;
     let max_age = state.config.auth.session_ttl.as_secs();
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-        session.token.expose()
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        session.token.expose(),
+        secure(&state)
     );
     let body = LoginResponse {
         token: session.token.expose().to_owned(),
@@ -58,8 +59,20 @@ pub async fn login(
 /// `POST /api/auth/logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<AppState>, staff: Staff) -> ApiResult<Response> {
     state.auth.logout(&staff).await?;
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        secure(&state)
+    );
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
+}
+
+/// The cookie attribute that keeps the session off plain HTTP, when the router serves HTTPS.
+fn secure(state: &AppState) -> &'static str {
+    if state.config.tls.is_some() {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// `GET /api/auth/me`.

@@ -138,10 +138,23 @@ async fn fetch_models(
         .timeout(state.config.registration_timeout)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("answered {status}"));
     }
-    response.json().await.map_err(|e| e.to_string())
+    response.json().await.map_err(|e| with_causes(&e))
+}
+
+/// `e` and its causes, `: `-separated: reqwest's own text says only "error sending request",
+/// the refused certificate or the refused connection is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
