@@ -390,7 +390,7 @@ mod tests {
             api_token: Secret::new("t"),
             scheme: Scheme::Http,
         };
-        let mut json = serde_json::to_value(&req).unwrap();
+        let json = serde_json::to_value(&req).unwrap();
         assert!(json.get("scheme").is_none(), "{json}");
         let old: RegisterRequest = serde_json::from_value(json).unwrap();
         assert_eq!(old.scheme, Scheme::Http);
