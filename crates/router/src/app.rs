@@ -20,7 +20,7 @@ use crate::dashboard::run_hub;
 use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
-use crate::state::AppState;
+use crate::state::{AppState, StateError};
 use crate::store::{
     HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,
     fleet, run_writer, unix_ms,
@@ -69,6 +69,15 @@ pub enum ServerError {
     Serve(#[from] std::io::Error),
 }
 
+impl From<StateError> for ServerError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Tls(e) => ServerError::Tls(e),
+            StateError::Http(e) => ServerError::Http(e),
+        }
+    }
+}
+
 /// A bound, not yet running router.
 pub struct Server {
     listener: TcpListener,
@@ -88,13 +97,9 @@ impl Server {
             .as_ref()
             .map(|files| files.acceptor())
             .transpose()?;
-        let node_roots = match &config.node_ca {
-            Some(path) => tls::certificates(path)?
-                .iter()
-                .map(|der| reqwest::Certificate::from_der(der))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
+        if let Some(path) = &config.node_ca {
+            tls::certificates(path)?;
+        }
         let store = open_store(&config.database_url).await?;
         let known = store.nodes().await?;
         let listener =
@@ -135,7 +140,6 @@ impl Server {
         );
         let state = AppState::new(
             config,
-            node_roots,
             store,
             sink.clone(),
             Arc::new(auth),
