@@ -5,6 +5,7 @@
 use axum::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use llm_router_common::text::{MAX_ERROR, MAX_NAME, bounded, capped};
 use llm_router_protocol::openai::ErrorResponse;
 
 use crate::auth::AuthError;
@@ -25,15 +26,15 @@ pub enum ApiError {
     RouteNotFound(String),
     #[error("method not allowed on {0}")]
     MethodNotAllowed(String),
-    #[error("the model '{0}' does not exist or is not served by any node")]
+    #[error("the model '{}' does not exist or is not served by any node", capped(.0, MAX_NAME))]
     ModelNotFound(String),
-    #[error("no node can serve the model '{0}' right now")]
+    #[error("no node can serve the model '{}' right now", capped(.0, MAX_NAME))]
     NoNodeAvailable(String),
     #[error("the router is at capacity: {0} requests are already waiting")]
     QueueFull(usize),
     #[error("no node had a free slot within {0:?}")]
     QueueTimeout(std::time::Duration),
-    #[error("node '{0}' is not registered")]
+    #[error("node '{}' is not registered", capped(.0, MAX_NAME))]
     NodeNotFound(String),
     #[error("invalid node token")]
     InvalidNodeToken,
@@ -166,9 +167,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            tracing::warn!(status = status.as_u16(), error = %bounded(&self, MAX_ERROR), "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+            tracing::debug!(status = status.as_u16(), error = %bounded(&self, MAX_ERROR), "request refused");
         }
         let mut response = (status, axum::Json(self.to_openai())).into_response();
         self.add_headers(response.headers_mut());
