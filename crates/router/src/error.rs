@@ -48,6 +48,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("the node's answer is larger than {0} bytes")]
     UpstreamTooLarge(usize),
+    /// A change was made but could not be stored.
+    #[error("the change could not be stored: {0}")]
+    NotStored(#[from] crate::store::WriteError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -89,6 +92,7 @@ impl ApiError {
             Self::NodeNotFound(_) => (S::NOT_FOUND, "node_not_found"),
             Self::RequestNotFound(_) => (S::NOT_FOUND, "request_not_found"),
             Self::NoNodeAvailable(_) => (S::SERVICE_UNAVAILABLE, "no_node_available"),
+            Self::NotStored(_) => (S::SERVICE_UNAVAILABLE, "not_stored"),
             Self::QueueFull(_) => (S::SERVICE_UNAVAILABLE, "queue_full"),
             Self::QueueTimeout(_) => (S::SERVICE_UNAVAILABLE, "queue_timeout"),
             Self::InvalidNodeToken => (S::UNAUTHORIZED, "invalid_node_token"),
