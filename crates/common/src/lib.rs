@@ -6,8 +6,11 @@
 //! * [`serve`] — [`serve::serve`]: the HTTP/1.1 serve loop of both programs, with a header-read
 //!   timeout and a connection cap ([`serve::Limits`]).
 //! * [`signal`] — [`signal::stop_on_signal`]: Ctrl-C or SIGTERM cancels the shutdown token.
+//! * [`text`] — [`text::capped`]: strings an outsider controls, cut (and marked) before they are
+//!   logged, stored or broadcast.
 
 pub mod config;
 pub mod fs;
 pub mod serve;
 pub mod signal;
+pub mod text;

@@ -21,7 +21,7 @@ use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
 use crate::state::AppState;
 use crate::store::{
-    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,
+    HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
     fleet, run_writer, unix_ms,
 };
 use crate::tasks::Tasks;
@@ -70,7 +70,7 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
-    writes: mpsc::Receiver<StoreOp>,
+    writes: mpsc::Receiver<Queued>,
     sink: HistorySink,
 }
 
