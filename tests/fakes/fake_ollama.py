@@ -7,11 +7,12 @@ can be installed on the project's machines, so the end-to-end tests point `--oll
 It answers the endpoints the node uses in Ollama's shapes, with canned text.
 
 Usage:  fake_ollama.py --version | fake_ollama.py serve
-Environment:
+Environment (named OLLAMA_* because the node starts runtimes in a scrubbed environment that
+passes only the OLLAMA_ family and a few system variables):
   OLLAMA_HOST            host:port to listen on (as Ollama reads it)
-  FAKE_OLLAMA_LOG        file to append one JSON line per event to (start, request)
-  FAKE_OLLAMA_MODELS     comma-separated models present at start (others must be pulled)
-  FAKE_OLLAMA_PULL_STEPS progress lines of a pull (default 5), FAKE_OLLAMA_STEP_DELAY seconds
+  OLLAMA_FAKE_LOG        file to append one JSON line per event to (start, request)
+  OLLAMA_FAKE_MODELS     comma-separated models present at start (others must be pulled)
+  OLLAMA_FAKE_PULL_STEPS progress lines of a pull (default 5), OLLAMA_FAKE_STEP_DELAY seconds
                          between them (default 0.2)
 """
 
@@ -24,12 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = "0.0.0-fake"
 LOG_LOCK = threading.Lock()
-MODELS = {m.strip() for m in os.environ.get("FAKE_OLLAMA_MODELS", "").split(",") if m.strip()}
+MODELS = {m.strip() for m in os.environ.get("OLLAMA_FAKE_MODELS", "").split(",") if m.strip()}
 MODELS_LOCK = threading.Lock()
 
 
 def log(event):
-    path = os.environ.get("FAKE_OLLAMA_LOG")
+    path = os.environ.get("OLLAMA_FAKE_LOG")
     if not path:
         return
     event["pid"] = os.getpid()
@@ -117,8 +118,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(400, {"error": "invalid JSON"})
         model = req.get("model", "")
         if self.path == "/api/pull":
-            steps = int(os.environ.get("FAKE_OLLAMA_PULL_STEPS", "5"))
-            delay = float(os.environ.get("FAKE_OLLAMA_STEP_DELAY", "0.2"))
+            steps = int(os.environ.get("OLLAMA_FAKE_PULL_STEPS", "5"))
+            delay = float(os.environ.get("OLLAMA_FAKE_STEP_DELAY", "0.2"))
             total = 1000 * steps
             lines = [json.dumps({"status": "pulling manifest"}) + "\n"]
             lines += [json.dumps({"status": "downloading sha256:fake", "digest": "sha256:fake",

@@ -8,9 +8,12 @@
 //! * [`tls`] — certificates and keys from PEM files: the [`tls::acceptor`] a listener serves
 //!   HTTPS with, and the extra roots a client trusts ([`tls::certificates`]).
 //! * [`signal`] — [`signal::stop_on_signal`]: Ctrl-C or SIGTERM cancels the shutdown token.
+//! * [`text`] — [`text::capped`]: strings an outsider controls, cut (and marked) before they are
+//!   logged, stored or broadcast.
 
 pub mod config;
 pub mod fs;
 pub mod serve;
 pub mod signal;
 pub mod tls;
+pub mod text;

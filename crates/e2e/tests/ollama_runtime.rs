@@ -52,10 +52,10 @@ fn start_node(router: &RouterProcess, log: &Path) -> ChildProcess {
         .args(["--models", "chat=fake-chat:1b,present=present"])
         .args(["--parallel", "3", "--ready-timeout", "20s"])
         .env("LLM_NODE_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
-        .env("FAKE_OLLAMA_LOG", log)
-        .env("FAKE_OLLAMA_MODELS", "present:latest")
-        .env("FAKE_OLLAMA_PULL_STEPS", "8")
-        .env("FAKE_OLLAMA_STEP_DELAY", "0.25")
+        .env("OLLAMA_FAKE_LOG", log)
+        .env("OLLAMA_FAKE_MODELS", "present:latest")
+        .env("OLLAMA_FAKE_PULL_STEPS", "8")
+        .env("OLLAMA_FAKE_STEP_DELAY", "0.25")
         .env("RUST_LOG", "info");
     ChildProcess::spawn("llm-node (ollama runtime)", cmd).unwrap()
 }

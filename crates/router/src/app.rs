@@ -22,7 +22,7 @@ use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
 use crate::state::{AppState, StateError};
 use crate::store::{
-    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,
+    HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
     fleet, run_writer, unix_ms,
 };
 use crate::tasks::Tasks;
@@ -84,7 +84,7 @@ pub struct Server {
     /// Set: the listener serves HTTPS only.
     tls: Option<TlsAcceptor>,
     state: AppState,
-    writes: mpsc::Receiver<StoreOp>,
+    writes: mpsc::Receiver<Queued>,
     sink: HistorySink,
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use llm_router_protocol::Secret;
 
 use crate::auth::AuthConfig;
-use crate::dispatch::BalancerMode;
+use crate::dispatch::{BalancerMode, InFlightLimit, ShareLimits};
 
 /// Every setting, each optional, as read from a file or from the command line / environment.
 ///
@@ -57,6 +57,18 @@ pub struct Settings {
     /// [default: 1024]
     #[arg(long, env = "LLM_ROUTER_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+
+    /// Requests one API key (without keys: one client address) may have waiting at once;
+    /// beyond, 429 `key_queue_share` with Retry-After. 0 = no per-key limit.
+    /// [default: a quarter of queue_capacity]
+    #[arg(long, env = "LLM_ROUTER_MAX_QUEUED_PER_KEY")]
+    pub max_queued_per_key: Option<usize>,
+
+    /// Slots of a model one API key (without keys: one client address) may hold at once; its
+    /// further requests wait while other keys' requests are served. 0 = no per-key limit.
+    /// [default: three quarters of the model's slots, rounded up]
+    #[arg(long, env = "LLM_ROUTER_MAX_IN_FLIGHT_PER_KEY")]
+    pub max_in_flight_per_key: Option<u32>,
 
     /// Longest a request waits for a free slot before a 503; unset = no limit. [default: none]
     #[arg(long, env = "LLM_ROUTER_QUEUE_TIMEOUT", value_parser = humantime::parse_duration)]
@@ -204,6 +216,8 @@ impl Settings {
                 probe_timeout,
                 queue_capacity,
                 queue_timeout,
+                max_queued_per_key,
+                max_in_flight_per_key,
                 registration_timeout,
                 max_body_bytes,
                 header_read_timeout,
@@ -249,6 +263,8 @@ pub struct Config {
     pub probe_timeout: Duration,
     pub queue_capacity: usize,
     pub queue_timeout: Option<Duration>,
+    /// The per-key shares of the queue and of the slots.
+    pub shares: ShareLimits,
     pub registration_timeout: Duration,
     /// Body limit of the inference routes.
     pub max_body_bytes: usize,
@@ -306,6 +322,10 @@ impl Default for Config {
             probe_timeout: Duration::from_secs(1),
             queue_capacity: 1024,
             queue_timeout: None,
+            shares: ShareLimits {
+                max_queued: 256,
+                max_in_flight: InFlightLimit::Auto,
+            },
             registration_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(30),
@@ -343,6 +363,15 @@ impl TryFrom<Settings> for Config {
             probe_timeout: s.probe_timeout.unwrap_or(d.probe_timeout),
             queue_capacity: s.queue_capacity.unwrap_or(d.queue_capacity),
             queue_timeout: s.queue_timeout.or(d.queue_timeout),
+            shares: ShareLimits {
+                max_queued: s.max_queued_per_key.unwrap_or_else(|| {
+                    s.queue_capacity
+                        .map_or(d.shares.max_queued, |capacity| capacity.div_ceil(4))
+                }),
+                max_in_flight: s
+                    .max_in_flight_per_key
+                    .map_or(d.shares.max_in_flight, InFlightLimit::Fixed),
+            },
             registration_timeout: s.registration_timeout.unwrap_or(d.registration_timeout),
             max_body_bytes: s.max_body_bytes.unwrap_or(d.max_body_bytes),
             header_read_timeout: s.header_read_timeout.unwrap_or(d.header_read_timeout),
@@ -537,6 +566,20 @@ mod tests {
         );
         assert_eq!(config.node_ca, Some(PathBuf::from("/ca.pem")));
         assert_eq!(Config::try_from(Settings::default()).unwrap().tls, None);
+    }
+
+    #[test]
+    fn key_shares_default_to_a_quarter_of_the_queue_and_auto_slots() {
+        let config = Config::try_from(Settings::default()).unwrap();
+        assert_eq!(config.shares.max_queued, 256);
+        assert_eq!(config.shares.max_in_flight, InFlightLimit::Auto);
+        let file: Settings = toml::from_str("queue_capacity = 10\n").unwrap();
+        assert_eq!(Config::try_from(file).unwrap().shares.max_queued, 3);
+        let file: Settings =
+            toml::from_str("max_queued_per_key = 0\nmax_in_flight_per_key = 4\n").unwrap();
+        let config = Config::try_from(file).unwrap();
+        assert_eq!(config.shares.max_queued, 0);
+        assert_eq!(config.shares.max_in_flight, InFlightLimit::Fixed(4));
     }
 
     #[test]

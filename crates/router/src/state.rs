@@ -91,12 +91,13 @@ impl AppState {
         let registry = Arc::new(Registry::new(HealthPolicy {
             node_timeout: config.node_timeout,
         }));
-        let dispatcher = Dispatcher::new(
+        let dispatcher = Dispatcher::with_shares(
             Arc::clone(&registry),
             config.load_balancer_mode.build(),
             config.queue_capacity,
             config.queue_timeout,
             config.heartbeat_interval * METRICS_MAX_AGE_HEARTBEATS,
+            config.shares,
         );
         let forwarder = Arc::new(Forwarder::new(
             Arc::clone(&dispatcher),

@@ -11,6 +11,7 @@ mod file_server;
 mod forward_proxy;
 mod gauge;
 pub mod hostile;
+pub mod prop;
 mod reply;
 mod temp_dir;
 mod tls;

@@ -127,11 +127,19 @@ pub struct EnrollmentToken {
     token: String,
 }
 
-/// `GET /api/auth/enrollment-token` (admins): what `llm-node --enrollment-token` needs.
-pub async fn enrollment_token(State(state): State<AppState>) -> Json<EnrollmentToken> {
-    Json(EnrollmentToken {
-        token: state.auth.enrollment_token().expose().to_owned(),
-    })
+/// `GET /api/auth/enrollment-token` (admins): what `llm-node --enrollment-token` needs. A
+/// generated token is stored only as a digest: after a restart it cannot be shown (409).
+pub async fn enrollment_token(State(state): State<AppState>) -> ApiResult<Json<EnrollmentToken>> {
+    let token = state.auth.enrollment_token().ok_or_else(|| {
+        AuthError::Conflict(
+            "the generated enrolment token is stored only as a digest and was shown once, when \
+             it was generated; set LLM_ROUTER_ENROLLMENT_TOKEN (--enrollment-token) to choose one"
+                .to_owned(),
+        )
+    })?;
+    Ok(Json(EnrollmentToken {
+        token: token.expose().to_owned(),
+    }))
 }
 
 /// `GET /api/users`.

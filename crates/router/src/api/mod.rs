@@ -19,14 +19,14 @@
 pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
-mod guard;
+pub(crate) mod guard;
 pub mod history;
 pub mod logs;
 pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
-mod origin;
+mod tenant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,7 +34,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
-pub use origin::same_origin;
+pub use tenant::tenant;
 
 use crate::dashboard;
 use crate::error::ApiError;

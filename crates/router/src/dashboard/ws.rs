@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::live_stats;
-use crate::api::same_origin;
+use crate::auth::same_origin;
 use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::live::{Frame, UserInfo};

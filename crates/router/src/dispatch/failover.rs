@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use super::failure::{Phase, report_failure};
 use super::lease::Lease;
 use super::node_client::{HttpNodeClient, NodeClient};
-use super::queue::{AcquireError, Dispatcher, Waiting};
+use super::queue::{AcquireError, Dispatcher, Tenant, Waiting};
 use crate::error::ApiError;
 use crate::registry::Registry;
 
@@ -53,13 +53,19 @@ impl<C: NodeClient> Forwarder<C> {
         &self.registry
     }
 
-    /// Gets a slot on a node with `model` ready and sends it `body` at `path`; returns once the
-    /// node's response headers arrived.
+    /// Gets a slot on a node with `model` ready for a request of `tenant` and sends it `body` at
+    /// `path`; returns once the node's response headers arrived.
     ///
     /// A connection error, no response headers within the header timeout, or a 5xx before any
     /// byte reached the client marks the node suspect and retries the request on another node, up
     /// to `max_attempts` nodes in all. The last attempt's answer is returned whatever its status.
-    pub async fn send(&self, path: &str, model: &str, body: Bytes) -> Result<Upstream, ApiError> {
+    pub async fn send(
+        &self,
+        path: &str,
+        model: &str,
+        tenant: &Tenant,
+        body: Bytes,
+    ) -> Result<Upstream, ApiError> {
         let attempts = self.max_attempts;
         let mut queued = Duration::ZERO;
         let mut last_error = String::new();
@@ -69,7 +75,7 @@ impl<C: NodeClient> Forwarder<C> {
             } else {
                 Waiting::Retry
             };
-            let lease = match self.dispatcher.acquire(model, waiting).await {
+            let lease = match self.dispatcher.acquire(model, tenant, waiting).await {
                 Ok(lease) => lease,
                 Err(e) if attempt > 1 => {
                     tracing::debug!(error = %e, "no other node to retry on");
@@ -109,5 +115,6 @@ fn acquire_error(e: AcquireError, model: &str) -> ApiError {
         AcquireError::NoNode => ApiError::NoNodeAvailable(model.to_owned()),
         AcquireError::QueueFull(depth) => ApiError::QueueFull(depth),
         AcquireError::TimedOut(limit) => ApiError::QueueTimeout(limit),
+        AcquireError::KeyQueueShare(max) => ApiError::KeyQueueShare(max),
     }
 }

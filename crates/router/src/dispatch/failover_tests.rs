@@ -10,7 +10,7 @@ use llm_router_protocol::node::NodeStatus;
 
 use super::policy::BalancerMode;
 use super::testing::register;
-use super::{Dispatcher, Forwarder, NodeClient};
+use super::{Dispatcher, Forwarder, NodeClient, Tenant};
 use crate::error::ApiError;
 use crate::registry::HealthPolicy;
 use crate::registry::{Node, Registry};
@@ -106,7 +106,12 @@ fn fleet(names: &[&str], script: &[Outcome], max_attempts: u32) -> Fleet {
 impl Fleet {
     async fn send(&self) -> Result<super::Upstream, ApiError> {
         self.forwarder
-            .send("/v1/chat/completions", "m", Bytes::from_static(b"{}"))
+            .send(
+                "/v1/chat/completions",
+                "m",
+                &Tenant::anonymous(),
+                Bytes::from_static(b"{}"),
+            )
             .await
     }
 
@@ -214,7 +219,12 @@ async fn an_unknown_model_is_refused_without_a_call() {
     let f = fleet(&["a"], &[], 2);
     let result = f
         .forwarder
-        .send("/v1/chat/completions", "nope", Bytes::new())
+        .send(
+            "/v1/chat/completions",
+            "nope",
+            &Tenant::anonymous(),
+            Bytes::new(),
+        )
         .await;
     assert!(
         matches!(&result, Err(ApiError::ModelNotFound(m)) if m == "nope"),

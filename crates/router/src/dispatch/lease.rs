@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::queue::Dispatcher;
+use super::queue::{Dispatcher, InFlightShare};
 use crate::registry::Candidate;
 use crate::registry::{InFlightGuard, Node, SlotCounter};
 
@@ -16,6 +16,8 @@ pub struct Lease {
     model: Arc<str>,
     dispatcher: Option<Arc<Dispatcher>>,
     waited: Duration,
+    /// The slot counted against the tenant that holds it (its per-key share).
+    share: Option<InFlightShare>,
     _node_in_flight: InFlightGuard,
 }
 
@@ -32,12 +34,19 @@ impl Lease {
             model,
             dispatcher: Some(dispatcher),
             waited: Duration::ZERO,
+            share: None,
             _node_in_flight: candidate.node.counters.start_request(),
         }
     }
 
     pub(super) fn waited(mut self, waited: Duration) -> Lease {
         self.waited = waited;
+        self
+    }
+
+    /// Counts the slot against a tenant (replacing the tenant it was counted against, if any).
+    pub(super) fn counted(mut self, share: InFlightShare) -> Lease {
+        self.share = Some(share);
         self
     }
 
@@ -59,6 +68,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // The tenant's count first: the waiter the slot goes to may be the tenant's own.
+        self.share = None;
         self.slots.release();
         if let Some(dispatcher) = self.dispatcher.take() {
             dispatcher.drain(&self.model);

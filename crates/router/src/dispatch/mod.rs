@@ -7,7 +7,9 @@
 //! 3. `claim.rs` — its slot is taken with compare-and-swap; a [`Lease`] (`lease.rs`) holds it and
 //!    frees it when dropped (it rides on the response body).
 //! 4. `queue/` — when every candidate is busy, the [`Dispatcher`] parks the request in a bounded
-//!    FIFO queue per model and hands it a lease when a slot frees or a node becomes ready.
+//!    FIFO queue per model and hands it a lease when a slot frees or a node becomes ready. Each
+//!    request counts against its [`Tenant`] (its API key): one key may hold only its share of the
+//!    queue and of a model's slots (`queue/shares.rs`).
 //! 5. `failover.rs` — the [`Forwarder`] sends the request through a [`NodeClient`]
 //!    (`node_client.rs`); a node that fails before the first byte is reported (`failure.rs`, also
 //!    used by the relay for a node that breaks off later) and the request is tried on another
@@ -34,4 +36,7 @@ pub use failure::{Phase, report_failure};
 pub use lease::Lease;
 pub use node_client::{HttpNodeClient, NodeClient};
 pub use policy::{BalancerMode, Policy, SelectContext};
-pub use queue::{AcquireError, Dispatcher, QueueStats, QueueStatsView, Waiting, run_waker};
+pub use queue::{
+    AcquireError, Dispatcher, InFlightLimit, QueueStats, QueueStatsView, ShareLimits, Tenant,
+    Waiting, run_waker,
+};

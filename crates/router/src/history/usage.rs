@@ -61,7 +61,9 @@ impl UsageTap {
         // A stream: the last event or line that carries counts.
         let joined;
         let bytes: &[u8] = if self.tail_trimmed {
-            &self.tail
+            // The last `TAIL_BYTES` only: how much more the tail holds depends on how the body
+            // was chunked, and the counts must not.
+            &self.tail[self.tail.len().saturating_sub(TAIL_BYTES)..]
         } else if self.tail.is_empty() {
             &self.head
         } else {
@@ -210,5 +212,76 @@ mod tests {
         assert!(t.tail.len() <= 2 * TAIL_BYTES && t.head.len() <= HEAD_BYTES);
         assert!(t.tail_trimmed);
         assert_eq!(t.usage().completion_tokens, Some(2));
+    }
+
+    #[test]
+    fn counts_do_not_depend_on_how_the_body_was_chunked() {
+        // Found by proptest: a trimmed tail kept 16 to 32 KiB depending on the chunks, so a
+        // count line 16 KiB from the end was read or not depending on the network.
+        let pad = |n: usize| format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(n));
+        let mut body = "x".repeat(HEAD_BYTES).into_bytes();
+        body.extend(pad(40_000).as_bytes());
+        body.extend(b"data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}\n\n");
+        let first = body.len();
+        body.extend(pad(TAIL_BYTES - 40).as_bytes());
+        let mut whole = UsageTap::default();
+        whole.observe(&body);
+        let mut chunked = UsageTap::default();
+        chunked.observe(&body[..HEAD_BYTES]);
+        chunked.observe(&body[HEAD_BYTES..first]);
+        chunked.observe(&body[first..]);
+        assert_eq!(chunked.usage(), whole.usage());
+    }
+
+    mod props {
+        use super::*;
+        use llm_router_testkit::prop::{config, cut, cuts};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        fn usage_of(body: &[u8], cuts: &[Index]) -> Usage {
+            let mut tap = UsageTap::default();
+            for piece in cut(body, cuts) {
+                tap.observe(piece);
+            }
+            tap.usage()
+        }
+
+        /// One line of an answer: SSE or NDJSON, with or without counts, some long enough to
+        /// push earlier lines out of the kept tail.
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => (0usize..24_000).prop_map(|n| format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(n))),
+                1 => (any::<u32>(), any::<u32>()).prop_map(|(p, c)| format!(
+                    "data: {{\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{c}}}}}\n\n")),
+                1 => (any::<u32>(), any::<u32>()).prop_map(|(p, c)| format!(
+                    "{{\"done\":true,\"prompt_eval_count\":{p},\"eval_count\":{c}}}\n")),
+                1 => Just("data: [DONE]\n\n".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(config(128))]
+
+            #[test]
+            fn counts_do_not_depend_on_chunk_boundaries(
+                lines in prop::collection::vec(line(), 0..16),
+                c in cuts(24),
+            ) {
+                let body = lines.concat().into_bytes();
+                prop_assert_eq!(usage_of(&body, &c), usage_of(&body, &[]));
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..2048),
+                c in cuts(8),
+            ) {
+                let _ = usage_of(&bytes, &c);
+                let mut tap = UsageTap::default();
+                tap.observe(&bytes);
+                let _ = tap.head_text(bytes.len() / 2);
+            }
+        }
     }
 }

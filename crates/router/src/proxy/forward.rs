@@ -6,20 +6,21 @@ use llm_router_protocol::openai::RequestEnvelope;
 
 use super::identity::Identity;
 use super::relay::relay;
-use crate::dispatch::Forwarder;
+use crate::dispatch::{Forwarder, Tenant};
 use crate::error::ApiError;
 use crate::history::Recording;
 
-/// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready and relays the answer
-/// as it is (OpenAI API). The recording travels with the answer and is written when it ends.
+/// Sends `body` (unchanged) to `path` on a node with `envelope.model` ready, as a request of
+/// `tenant`, and relays the answer as it is (OpenAI API). The recording travels with the answer and is written when it ends.
 pub async fn forward(
     forwarder: &Forwarder,
     path: &'static str,
     envelope: &RequestEnvelope,
+    tenant: &Tenant,
     body: Bytes,
     mut recording: Recording,
 ) -> Result<Response, ApiError> {
-    match forwarder.send(path, &envelope.model, body).await {
+    match forwarder.send(path, &envelope.model, tenant, body).await {
         Ok(upstream) => {
             let (headers, identity) = Identity::of(&upstream.response);
             Ok(relay(

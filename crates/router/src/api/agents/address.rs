@@ -216,4 +216,48 @@ mod tests {
         assert!(is_local_ip(ip("127.0.0.1")));
         assert!(!is_local_ip(ip("192.0.2.1")));
     }
+
+    mod props {
+        use super::*;
+        use llm_router_testkit::prop::{config, odd_string};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn an_accepted_address_is_only_the_host_of_the_node_url(
+                address in prop_oneof![
+                    odd_string(),
+                    "[a-zA-Z0-9.:\\[\\]/?#@%_ -]{1,40}",
+                    any::<std::net::IpAddr>().prop_map(|ip| ip.to_string()),
+                ],
+                port in 1u16..,
+            ) {
+                let Ok(host) = parse_address(&address) else {
+                    return Ok(());
+                };
+                let base = if address.contains(':') && !address.starts_with('[') {
+                    format!("http://[{address}]:{port}")
+                } else {
+                    format!("http://{address}:{port}")
+                };
+                let url = reqwest::Url::parse(&format!("{base}/v1/models"))
+                    .map_err(|e| TestCaseError::fail(format!("{base}: {e}")))?;
+                prop_assert_eq!(url.path(), "/v1/models");
+                prop_assert_eq!(url.port_or_known_default(), Some(port));
+                prop_assert!(url.username().is_empty() && url.password().is_none());
+                prop_assert!(url.query().is_none() && url.fragment().is_none());
+                match host {
+                    NodeHost::Ip(ip) => {
+                        let same = url.host_str().is_some_and(|h| {
+                            h.trim_start_matches('[').trim_end_matches(']').parse() == Ok(ip)
+                        });
+                        prop_assert!(same, "{} is not {}", url, ip);
+                    }
+                    NodeHost::Name(name) => prop_assert_eq!(url.host_str(), Some(name.as_str())),
+                }
+            }
+        }
+    }
 }

@@ -8,23 +8,24 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use llm_router_protocol::node::{
-    AgentMetrics, Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER, NodeMetrics, Timestamp,
+    AgentMetrics, Heartbeat, HeartbeatResponse, NodeMetrics, Timestamp,
 };
 
+use crate::api::guard::{NodeCaller, node_token};
 use crate::api::{ApiJson, ApiResult};
-use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::unix_ms;
 
+/// `POST /api/health`: the node token is checked ([`NodeCaller`]) before the body is read; the
+/// body's `node_id` must then be the token's node.
 pub async fn heartbeat(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: NodeCaller,
     ApiJson(hb): ApiJson<Heartbeat>,
 ) -> ApiResult<Json<HeartbeatResponse>> {
-    let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
     let node_id = hb.node_id.clone();
-    let (status, transition) = state.registry.heartbeat(hb, token)?;
+    let (status, transition) = state.registry.heartbeat(hb, &caller.token)?;
     state.metrics.record_heartbeat();
     if let Some(node) = state.registry.snapshot().node(&node_id) {
         if transition.is_some() {
@@ -151,17 +152,6 @@ fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.
-fn node_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(token) = bearer(headers) {
-        return Some(token);
-    }
-    headers
-        .get(NODE_TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +209,45 @@ mod tests {
     fn rfc3339_timestamps_are_read() {
         let t = Timestamp::Rfc3339("2027-01-15T08:00:00Z".into());
         assert_eq!(timestamp_ms(&t), Some(1_800_000_000_000));
+    }
+
+    mod props {
+        use super::*;
+        use llm_router_testkit::prop::{broken, config, json_value};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn metrics_pushes_of_any_shape_never_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..256),
+                value in json_value(),
+                seed in broken(json!({"agent_id": "n1", "cpu_usage": 1.5, "memory_usage": 2,
+                    "active_requests": 0, "avg_response_time": null,
+                    "timestamp": "2026-12-03T10:00:00Z"})),
+                native in broken(json!({"cpu_percent": 1.0, "memory_percent": 1.0,
+                    "memory_used_bytes": 1, "memory_total_bytes": 2, "gpus": [],
+                    "active_requests": 0, "requests_total": 0, "avg_response_ms": null})),
+            ) {
+                for body in [bytes, value.to_string().into_bytes(), seed, native] {
+                    if let Ok(Push::Seed(seed)) = parse_push(&body) {
+                        let _ = check_seed(&seed, "n1", NOW_MS);
+                    }
+                }
+            }
+
+            #[test]
+            fn any_timestamp_is_read_or_refused_without_panicking(
+                n in any::<f64>(),
+                text in any::<String>(),
+                now in any::<u64>(),
+            ) {
+                let _ = timestamp_ms(&Timestamp::Unix(n));
+                let _ = timestamp_ms(&Timestamp::Rfc3339(text));
+                let _ = check_seed(&seed("n1", Timestamp::Unix(n)), "n1", now);
+            }
+        }
     }
 }

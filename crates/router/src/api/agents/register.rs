@@ -7,34 +7,38 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue};
+use llm_router_common::text::MAX_NAME;
 use llm_router_protocol::Secret;
 use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
 use llm_router_protocol::openai::ModelList;
 
 use super::address::{NodeHost, is_local_ip, is_router_address, parse_address};
+use crate::api::guard::Enrolment;
 use crate::api::{ApiJson, ApiResult};
-use crate::auth::bearer;
 use crate::error::ApiError;
-use crate::registry::api_authorization;
+use crate::registry::{MAX_SMALL_ANSWER_BYTES, api_authorization, read_json_answer};
 use crate::state::AppState;
 
-#[tracing::instrument(skip_all, fields(node = %req.machine_name))]
+/// The enrolment token is checked ([`Enrolment`]) before the body is read.
+#[tracing::instrument(skip_all, fields(node = tracing::field::Empty))]
 pub async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Enrolment,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
-    if let Err(e) = state.auth.check_enrollment(bearer(&headers)) {
-        tracing::warn!(node = %req.machine_name, error = %e, "registration refused");
-        return Err(e.into());
-    }
     if req.machine_name.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
             "'machine_name' must not be empty".into(),
         ));
     }
+    if req.machine_name.len() > MAX_NAME {
+        return Err(ApiError::InvalidRequest(format!(
+            "'machine_name' must be at most {MAX_NAME} bytes"
+        )));
+    }
+    tracing::Span::current().record("node", req.machine_name.as_str());
     let host = parse_address(&req.address)
         .map_err(|e| ApiError::InvalidRequest(format!("'address' {e}")))?;
     if req.port == 0 {
@@ -143,7 +147,7 @@ async fn fetch_models(
     if !status.is_success() {
         return Err(format!("answered {status}"));
     }
-    response.json().await.map_err(|e| with_causes(&e))
+    read_json_answer(response, MAX_SMALL_ANSWER_BYTES).await
 }
 
 /// `e` and its causes, `: `-separated: reqwest's own text says only "error sending request",

@@ -13,6 +13,7 @@ use super::error::OllamaResult;
 use super::intake::Accepted;
 use super::target::native_body;
 use crate::dispatch;
+use crate::dispatch::Tenant;
 use crate::history::Recording;
 use crate::proxy::ollama::relay::{
     error_response, ndjson, read_json, recorded_json, upstream_error,
@@ -37,10 +38,14 @@ pub async fn native<R>(
         requested,
         stream,
         target,
+        tenant,
         ..
     } = accepted;
     let body = native_body(body, &requested, &target.model);
-    let upstream = state.forwarder.send(path, &target.model, body).await?;
+    let upstream = state
+        .forwarder
+        .send(path, &target.model, &tenant, body)
+        .await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }
@@ -56,11 +61,11 @@ pub async fn native<R>(
     whole(state, upstream, recording, Ok).await
 }
 
-/// Sends a translated chat or text completion to a node and answers in Ollama's format:
-/// streamed through the [`Transcoder`], or translated whole.
+/// Sends a translated chat or text completion for `model` to a node (as a request of `tenant`) and
+/// answers in Ollama's format: streamed through the [`Transcoder`], or translated whole.
 pub async fn translated(
     state: &AppState,
-    model: &str,
+    (model, tenant): (&str, &Tenant),
     request: Translated,
     output: Output,
     stream: bool,
@@ -70,7 +75,7 @@ pub async fn translated(
     let endpoint = request.endpoint;
     let upstream = state
         .forwarder
-        .send(endpoint.path(), model, request.body)
+        .send(endpoint.path(), model, tenant, request.body)
         .await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
@@ -96,11 +101,12 @@ pub async fn translated_whole<T: serde::Serialize>(
     state: &AppState,
     path: &'static str,
     model: &str,
+    tenant: &Tenant,
     body: Bytes,
     recording: &mut Rec,
     translate: impl FnOnce(Value) -> Result<T, String>,
 ) -> OllamaResult<Response> {
-    let upstream = state.forwarder.send(path, model, body).await?;
+    let upstream = state.forwarder.send(path, model, tenant, body).await?;
     if !upstream.response.status().is_success() {
         return Ok(upstream_error(upstream, recording.take()).await);
     }

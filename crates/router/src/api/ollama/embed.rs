@@ -15,8 +15,9 @@ use super::answer::{Rec, close, local, native, translated_whole};
 use super::error::OllamaResult;
 use super::intake::accept;
 use super::target::Route;
-use crate::api::ClientAddr;
+use crate::api::{ClientAddr, tenant};
 use crate::auth::KeyScope;
+use crate::dispatch::Tenant;
 use crate::proxy::ollama::{request, response};
 use crate::state::AppState;
 use crate::store::Api;
@@ -33,19 +34,21 @@ pub async fn embed(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let tenant = tenant(&scope, client.as_deref());
     let mut recording = Some(state.recorder.start(Api::Ollama, EMBED, client));
-    let result = handle_embed(&state, &scope, body, &mut recording).await;
+    let result = handle_embed(&state, &scope, tenant, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle_embed(
     state: &AppState,
     scope: &KeyScope,
+    tenant: Tenant,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let started = Instant::now();
-    let accepted = accept::<EmbedRequest>(state, scope, body, recording)?;
+    let accepted = accept::<EmbedRequest>(state, scope, tenant, body, recording)?;
     let input = match accepted.request.input.clone() {
         Some(input) if !input.is_empty() => input,
         // Nothing to embed: Ollama answers with no vectors.
@@ -71,6 +74,7 @@ async fn handle_embed(
         state,
         OPENAI_EMBEDDINGS,
         &model,
+        &accepted.tenant,
         body,
         recording,
         |answer: Value| response::embed(answer, &requested, started),
@@ -85,18 +89,20 @@ pub async fn embeddings(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let tenant = tenant(&scope, client.as_deref());
     let mut recording = Some(state.recorder.start(Api::Ollama, EMBEDDINGS, client));
-    let result = handle_embeddings(&state, &scope, body, &mut recording).await;
+    let result = handle_embeddings(&state, &scope, tenant, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle_embeddings(
     state: &AppState,
     scope: &KeyScope,
+    tenant: Tenant,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
-    let accepted = accept::<EmbeddingsRequest>(state, scope, body, recording)?;
+    let accepted = accept::<EmbeddingsRequest>(state, scope, tenant, body, recording)?;
     let prompt = match accepted.request.prompt.clone() {
         Some(prompt) if !prompt.is_empty() => prompt,
         _ => {
@@ -116,6 +122,7 @@ async fn handle_embeddings(
         state,
         OPENAI_EMBEDDINGS,
         &model,
+        &accepted.tenant,
         body,
         recording,
         response::embeddings,

@@ -14,8 +14,9 @@ use super::answer::{Rec, close, local, native, translated};
 use super::error::OllamaResult;
 use super::intake::{ModelRequest, accept};
 use super::target::{Route, is_unload};
-use crate::api::ClientAddr;
+use crate::api::{ClientAddr, tenant};
 use crate::auth::KeyScope;
+use crate::dispatch::Tenant;
 use crate::error::ApiError;
 use crate::proxy::ollama::render::Answer;
 use crate::proxy::ollama::{Output, Shape, Translated, clock, request};
@@ -122,19 +123,21 @@ async fn generation<R: Generation>(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let tenant = tenant(scope, client.as_deref());
     let mut recording = Some(state.recorder.start(Api::Ollama, R::PATH, client));
-    let result = handle::<R>(state, scope, body, &mut recording).await;
+    let result = handle::<R>(state, scope, tenant, body, &mut recording).await;
     close(result, recording)
 }
 
 async fn handle<R: Generation>(
     state: &AppState,
     scope: &KeyScope,
+    tenant: Tenant,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Response> {
     let started = Instant::now();
-    let accepted = accept::<R>(state, scope, body, recording)?;
+    let accepted = accept::<R>(state, scope, tenant, body, recording)?;
     if accepted.request.is_load() {
         // The fleet keeps its models loaded, so only say whether it has this one.
         accepted.target.check_known(&accepted.snapshot)?;
@@ -160,7 +163,7 @@ async fn handle<R: Generation>(
     };
     translated(
         state,
-        &model,
+        (&model, &accepted.tenant),
         translated_request,
         output,
         stream,

@@ -13,6 +13,7 @@ use super::error::OllamaResult;
 use super::target::{Target, parse, required_model};
 use crate::api::extract::body_rejection;
 use crate::auth::KeyScope;
+use crate::dispatch::Tenant;
 use crate::registry::Snapshot;
 use crate::state::AppState;
 
@@ -75,12 +76,16 @@ pub struct Accepted<R> {
     /// The fleet the request was resolved against.
     pub snapshot: Arc<Snapshot>,
     pub target: Target,
+    /// Who the request counts against for the per-key shares.
+    pub tenant: Tenant,
 }
 
-/// Parses `body`, checks the model against `scope`, resolves the target and notes the request.
+/// Parses `body`, checks the model against `scope`, resolves the target and notes the request
+/// (of `tenant`).
 pub fn accept<R: ModelRequest>(
     state: &AppState,
     scope: &KeyScope,
+    tenant: Tenant,
     body: Result<Bytes, BytesRejection>,
     recording: &mut Rec,
 ) -> OllamaResult<Accepted<R>> {
@@ -99,5 +104,6 @@ pub fn accept<R: ModelRequest>(
         stream,
         snapshot,
         target,
+        tenant,
     })
 }

@@ -10,7 +10,7 @@ use llm_router_protocol::openai::{
 };
 
 use crate::api::extract::body_rejection;
-use crate::api::{ApiResult, ClientAddr};
+use crate::api::{ApiResult, ClientAddr, tenant};
 use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy;
@@ -54,6 +54,7 @@ async fn forward<V: RequestView>(
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let tenant = tenant(scope, client.as_deref());
     let mut recording = state.recorder.start(Api::Openai, path, client);
     let checked = body
         .map_err(|e| body_rejection(&e))
@@ -72,7 +73,7 @@ async fn forward<V: RequestView>(
         }
     };
     recording.request(&envelope.model, envelope.stream, &body);
-    proxy::forward(&state.forwarder, path, &envelope, body, recording).await
+    proxy::forward(&state.forwarder, path, &envelope, &tenant, body, recording).await
 }
 
 /// Checks a body against a request view and returns its envelope.
@@ -134,5 +135,49 @@ mod tests {
             parse_view::<ChatCompletionView>(br#"{"messages":[{"role":"user","content":"x"}]}"#),
             Err(ApiError::InvalidRequest(m)) if m.contains("model")
         ));
+    }
+
+    mod props {
+        use super::*;
+        use llm_router_protocol::openai::{CompletionView, EmbeddingView};
+        use llm_router_testkit::prop::{broken, config, json_value};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        /// Every view refuses `body` or gives a non-empty model; none panics.
+        fn check(body: &[u8]) -> Result<(), TestCaseError> {
+            for envelope in [
+                parse_view::<ChatCompletionView>(body),
+                parse_view::<CompletionView>(body),
+                parse_view::<EmbeddingView>(body),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert!(!envelope.model.is_empty());
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn wrong_json_never_panics(
+                value in json_value(),
+                chat in broken(json!({"model": "m", "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}]})),
+                completion in broken(json!({"model": "m", "prompt": ["a", [1, 2]]})),
+            ) {
+                check(value.to_string().as_bytes())?;
+                check(&chat)?;
+                check(&completion)?;
+            }
+        }
     }
 }

@@ -6,7 +6,12 @@
 //! which claims slots on behalf of the waiters at the head of the queue and hands each its lease.
 //! New requests never overtake waiters of the same model. A waiter whose client goes away is
 //! removed at once (its future is dropped) and is never given a node.
+//!
+//! Each request counts against its [`Tenant`] (`shares.rs`): a tenant with its share of the queue
+//! waiting is refused, and a tenant holding its share of a model's slots waits while the waiters
+//! of other tenants behind it are served first.
 
+mod shares;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,7 +22,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+pub use shares::{InFlightLimit, ShareLimits, Tenant};
 pub use stats::{QueueStats, QueueStatsView};
+
+pub(super) use shares::InFlightShare;
+use shares::{ShareTotals, Shares, SlotShare};
 
 use super::candidates::{Outlook, outlook};
 use super::claim::claim;
@@ -36,6 +45,8 @@ pub enum AcquireError {
     QueueFull(usize),
     #[error("no slot freed within {0:?}")]
     TimedOut(Duration),
+    #[error("this key already has {0} requests waiting, its share of the wait queue")]
+    KeyQueueShare(usize),
 }
 
 /// Whether a request may wait for capacity.
@@ -51,12 +62,31 @@ pub enum Waiting {
 struct Waiter {
     id: u64,
     tx: oneshot::Sender<Lease>,
+    tenant: Tenant,
+    /// The tenant's slot count for the model.
+    share: SlotShare,
+}
+
+/// The waiters of every model, and every tenant's counts: one lock.
+struct Queues {
+    by_model: HashMap<Arc<str>, VecDeque<Waiter>>,
+    shares: Shares,
+}
+
+/// Where the first waiter at or after `from` that may be served now is (its tenant below its slot
+/// share `limit`).
+fn first_servable(queue: &VecDeque<Waiter>, from: usize, limit: Option<u32>) -> Option<usize> {
+    queue
+        .iter()
+        .skip(from)
+        .position(|w| w.share.has_room(limit))
+        .map(|at| at + from)
 }
 
 pub struct Dispatcher {
     registry: Arc<Registry>,
     policy: Arc<dyn Policy>,
-    queues: Mutex<HashMap<Arc<str>, VecDeque<Waiter>>>,
+    queues: Mutex<Queues>,
     waiting: AtomicUsize,
     capacity: usize,
     wait_timeout: Option<Duration>,
@@ -73,10 +103,32 @@ impl Dispatcher {
         wait_timeout: Option<Duration>,
         metrics_max_age: Duration,
     ) -> Arc<Self> {
+        Self::with_shares(
+            registry,
+            policy,
+            capacity,
+            wait_timeout,
+            metrics_max_age,
+            ShareLimits::OFF,
+        )
+    }
+
+    /// A dispatcher that also holds each tenant to `shares`.
+    pub fn with_shares(
+        registry: Arc<Registry>,
+        policy: Arc<dyn Policy>,
+        capacity: usize,
+        wait_timeout: Option<Duration>,
+        metrics_max_age: Duration,
+        shares: ShareLimits,
+    ) -> Arc<Self> {
         Arc::new(Dispatcher {
             registry,
             policy,
-            queues: Mutex::new(HashMap::new()),
+            queues: Mutex::new(Queues {
+                by_model: HashMap::new(),
+                shares: Shares::new(shares),
+            }),
             waiting: AtomicUsize::new(0),
             capacity,
             wait_timeout,
@@ -96,40 +148,57 @@ impl Dispatcher {
     }
 
     pub fn stats(&self) -> QueueStatsView {
-        let by_model = self
-            .queues()
+        let queues = self.queues();
+        let by_model = queues
+            .by_model
             .iter()
             .filter(|(_, q)| !q.is_empty())
             .map(|(m, q)| (m.to_string(), q.len()))
             .collect();
-        self.stats.view(self.depth(), self.capacity, by_model)
+        let totals = queues.shares.totals();
+        drop(queues);
+        self.stats
+            .view(self.depth(), self.capacity, by_model, totals)
     }
 
-    fn queues(&self) -> MutexGuard<'_, HashMap<Arc<str>, VecDeque<Waiter>>> {
+    fn queues(&self) -> MutexGuard<'_, Queues> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A slot on a node with `model` ready: at once when one is free and nobody is waiting,
-    /// otherwise after waiting in the model's queue.
+    /// A slot on a node with `model` ready for a request of `tenant`: at once when one is free,
+    /// nobody who may be served is waiting, and the tenant holds less than its share of the
+    /// model's slots; otherwise after waiting in the model's queue.
     pub async fn acquire(
         self: &Arc<Self>,
         model: &str,
+        tenant: &Tenant,
         waiting: Waiting,
     ) -> Result<Lease, AcquireError> {
         let started = Instant::now();
         let rx = {
             let snapshot = self.registry.snapshot();
-            match outlook(&snapshot, model) {
+            let candidates = match outlook(&snapshot, model) {
                 Outlook::Never(e) => return Err(e),
                 Outlook::Soon if waiting == Waiting::Retry => return Err(AcquireError::NoNode),
-                Outlook::Soon | Outlook::Candidates(_) => {}
-            }
+                Outlook::Soon => &[][..],
+                Outlook::Candidates(candidates) => candidates,
+            };
             let mut queues = self.queues();
-            let queue_empty = queues.get(model).is_none_or(VecDeque::is_empty);
-            if (queue_empty || waiting == Waiting::Retry)
+            let Queues { by_model, shares } = &mut *queues;
+            let share = shares.slot_share(tenant, model);
+            let limit = shares.in_flight_limit(candidates);
+            let ahead = by_model
+                .get(model)
+                .is_some_and(|q| first_servable(q, 0, limit).is_some());
+            if share.has_room(limit)
+                && (!ahead || waiting == Waiting::Retry)
                 && let Some(lease) = self.try_claim(&snapshot, model)
             {
-                return Ok(lease);
+                return Ok(lease.counted(share.take()));
+            }
+            if let Err(max) = shares.check_queue(tenant) {
+                self.stats.record_key_share_refused();
+                return Err(AcquireError::KeyQueueShare(max));
             }
             let depth = self.waiting.load(Ordering::Relaxed);
             if depth >= self.capacity {
@@ -138,12 +207,18 @@ impl Dispatcher {
             }
             let (tx, rx) = oneshot::channel();
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let queue = queues.entry(Arc::from(model)).or_default();
-            let waiter = Waiter { id, tx };
+            let queue = by_model.entry(Arc::from(model)).or_default();
+            let waiter = Waiter {
+                id,
+                tx,
+                tenant: tenant.clone(),
+                share,
+            };
             match waiting {
                 Waiting::Allowed => queue.push_back(waiter),
                 Waiting::Retry => queue.push_front(waiter),
             }
+            shares.queued(tenant);
             self.waiting.fetch_add(1, Ordering::Relaxed);
             self.stats.record_queued();
             (
@@ -191,35 +266,43 @@ impl Dispatcher {
     /// longer be served by anyone.
     pub fn drain(self: &Arc<Self>, model: &str) {
         let mut queues = self.queues();
-        let Some(queue) = queues.get_mut(model) else {
+        let Queues { by_model, shares } = &mut *queues;
+        let Some(queue) = by_model.get_mut(model) else {
             return;
         };
         if queue.is_empty() {
             return;
         }
         let snapshot = self.registry.snapshot();
-        match outlook(&snapshot, model) {
+        let candidates = match outlook(&snapshot, model) {
             Outlook::Never(_) => {
                 // Dropping the senders fails the waiters with "no node".
                 let n = queue.len();
-                queue.clear();
+                for waiter in queue.drain(..) {
+                    shares.left_queue(&waiter.tenant);
+                }
                 self.waiting.fetch_sub(n, Ordering::Relaxed);
                 return;
             }
             Outlook::Soon => return,
-            Outlook::Candidates(_) => {}
-        }
+            Outlook::Candidates(candidates) => candidates,
+        };
+        let limit = shares.in_flight_limit(candidates);
         let mut spare: Option<Lease> = None;
-        while !queue.is_empty() {
+        // Waiters before `from` were passed over (their tenant holds its share): they stay.
+        let mut from = 0;
+        while let Some(at) = first_servable(queue, from, limit) {
             let Some(lease) = spare.take().or_else(|| self.try_claim(&snapshot, model)) else {
                 break;
             };
-            let Some(waiter) = queue.pop_front() else {
+            let Some(waiter) = queue.remove(at) else {
                 spare = Some(lease);
                 break;
             };
+            from = at;
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            if let Err(lease) = waiter.tx.send(lease) {
+            shares.left_queue(&waiter.tenant);
+            if let Err(lease) = waiter.tx.send(lease.counted(waiter.share.take())) {
                 // The waiter left between its cancellation and its cleanup: the next one gets it.
                 spare = Some(lease);
             }
@@ -234,6 +317,7 @@ impl Dispatcher {
     pub fn drain_all(self: &Arc<Self>) {
         let models: Vec<Arc<str>> = self
             .queues()
+            .by_model
             .iter()
             .filter(|(_, q)| !q.is_empty())
             .map(|(m, _)| Arc::clone(m))
@@ -246,10 +330,12 @@ impl Dispatcher {
     /// Takes a waiter out of its queue; `client_left` counts it as abandoned.
     fn remove_waiter(&self, model: &str, id: u64, client_left: bool) {
         let mut queues = self.queues();
-        if let Some(queue) = queues.get_mut(model)
+        let Queues { by_model, shares } = &mut *queues;
+        if let Some(queue) = by_model.get_mut(model)
             && let Some(pos) = queue.iter().position(|w| w.id == id)
+            && let Some(waiter) = queue.remove(pos)
         {
-            queue.remove(pos);
+            shares.left_queue(&waiter.tenant);
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             if client_left {
                 self.stats.record_abandoned();

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::ShareTotals;
+
 #[derive(Debug, Default)]
 pub struct QueueStats {
     queued_total: AtomicU64,
     served_after_wait_total: AtomicU64,
     rejected_total: AtomicU64,
+    key_share_refused_total: AtomicU64,
     timed_out_total: AtomicU64,
     abandoned_total: AtomicU64,
     wait_us_total: AtomicU64,
@@ -34,6 +37,22 @@ pub struct QueueStatsView {
     pub abandoned_total: u64,
     pub avg_wait_ms: f64,
     pub max_wait_ms: f64,
+    /// The per-key shares.
+    pub per_key: PerKeyView,
+}
+
+/// What the keys (or client addresses, without keys) hold now, and the refusals of a key over
+/// its share of the queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerKeyView {
+    /// Keys with a request waiting or holding a slot.
+    pub keys: usize,
+    /// Requests waiting, counted per key (the same as `depth`).
+    pub waiting: usize,
+    /// Slots held, counted per key.
+    pub in_flight: u64,
+    /// Refused with 429 `key_queue_share`.
+    pub refused_total: u64,
 }
 
 impl QueueStats {
@@ -43,6 +62,10 @@ impl QueueStats {
 
     pub fn record_rejected(&self) {
         self.rejected_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_key_share_refused(&self) {
+        self.key_share_refused_total.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_timed_out(&self) {
@@ -69,6 +92,7 @@ impl QueueStats {
         depth: usize,
         capacity: usize,
         depth_by_model: HashMap<String, usize>,
+        shares: ShareTotals,
     ) -> QueueStatsView {
         let served = self.served_after_wait_total.load(Ordering::Relaxed);
         let total_us = self.wait_us_total.load(Ordering::Relaxed);
@@ -87,6 +111,12 @@ impl QueueStats {
                 total_us as f64 / served as f64 / 1000.0
             },
             max_wait_ms: self.max_wait_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            per_key: PerKeyView {
+                keys: shares.tenants,
+                waiting: shares.waiting,
+                in_flight: shares.in_flight,
+                refused_total: self.key_share_refused_total.load(Ordering::Relaxed),
+            },
         }
     }
 }

@@ -25,17 +25,28 @@ fn dispatcher(slots: u32, capacity: usize) -> Arc<Dispatcher> {
 #[tokio::test]
 async fn released_slot_goes_to_the_oldest_waiter() {
     let d = dispatcher(1, 10);
-    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let first = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 1) }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .map(|_| 1)
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
     }
     let second = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.map(|_| 2) }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .map(|_| 2)
+        }
     });
     while d.depth() < 2 {
         tokio::task::yield_now().await;
@@ -51,16 +62,25 @@ async fn released_slot_goes_to_the_oldest_waiter() {
 #[tokio::test]
 async fn full_queue_refuses_at_once() {
     let d = dispatcher(1, 1);
-    let _held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let _held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let waiter = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .is_ok()
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        d.acquire("m", Waiting::Allowed).await.unwrap_err(),
+        d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+            .await
+            .unwrap_err(),
         AcquireError::QueueFull(1)
     );
     waiter.abort();
@@ -69,10 +89,17 @@ async fn full_queue_refuses_at_once() {
 #[tokio::test]
 async fn abandoned_waiter_leaves_the_queue_at_once() {
     let d = dispatcher(1, 10);
-    let held = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let held = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     let waiter = tokio::spawn({
         let d = Arc::clone(&d);
-        async move { d.acquire("m", Waiting::Allowed).await.is_ok() }
+        async move {
+            d.acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+                .await
+                .is_ok()
+        }
     });
     while d.depth() < 1 {
         tokio::task::yield_now().await;
@@ -82,7 +109,10 @@ async fn abandoned_waiter_leaves_the_queue_at_once() {
     assert_eq!(d.depth(), 0);
     assert_eq!(d.stats().abandoned_total, 1);
     drop(held);
-    let again = d.acquire("m", Waiting::Allowed).await.unwrap();
+    let again = d
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     assert_eq!(again.node().machine_name, "a", "the slot was not leaked");
 }
 
@@ -90,7 +120,9 @@ async fn abandoned_waiter_leaves_the_queue_at_once() {
 async fn unknown_model_and_timeouts_are_errors() {
     let d = dispatcher(1, 10);
     assert_eq!(
-        d.acquire("nope", Waiting::Allowed).await.unwrap_err(),
+        d.acquire("nope", &Tenant::anonymous(), Waiting::Allowed)
+            .await
+            .unwrap_err(),
         AcquireError::UnknownModel
     );
     let timed = Dispatcher::new(
@@ -100,9 +132,158 @@ async fn unknown_model_and_timeouts_are_errors() {
         Some(Duration::from_millis(50)),
         Duration::from_secs(30),
     );
-    let _held = timed.acquire("m", Waiting::Allowed).await.unwrap();
+    let _held = timed
+        .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+        .await
+        .unwrap();
     assert!(matches!(
-        timed.acquire("m", Waiting::Allowed).await,
+        timed
+            .acquire("m", &Tenant::anonymous(), Waiting::Allowed)
+            .await,
         Err(AcquireError::TimedOut(_))
     ));
+}
+
+/// A dispatcher over one node with `slots` slots for `m`, holding each tenant to `shares`.
+fn shared(slots: u32, capacity: usize, shares: ShareLimits) -> Arc<Dispatcher> {
+    let registry = Arc::new(Registry::new(HealthPolicy {
+        node_timeout: Duration::from_secs(30),
+    }));
+    register(&registry, "a", slots);
+    Dispatcher::with_shares(
+        registry,
+        BalancerMode::Auto.build(),
+        capacity,
+        None,
+        Duration::from_secs(30),
+        shares,
+    )
+}
+
+/// Starts `tenant`'s request for `m` in the background and waits until it waits in the queue.
+async fn queued(
+    d: &Arc<Dispatcher>,
+    tenant: &Tenant,
+) -> tokio::task::JoinHandle<Result<Lease, AcquireError>> {
+    let before = d.depth();
+    let task = tokio::spawn({
+        let (d, tenant) = (Arc::clone(d), tenant.clone());
+        async move { d.acquire("m", &tenant, Waiting::Allowed).await }
+    });
+    while d.depth() == before {
+        tokio::task::yield_now().await;
+    }
+    task
+}
+
+#[tokio::test]
+async fn a_key_at_its_queue_share_is_refused_and_another_key_still_waits() {
+    let d = shared(
+        1,
+        10,
+        ShareLimits {
+            max_queued: 2,
+            max_in_flight: InFlightLimit::Off,
+        },
+    );
+    let (a, b) = (Tenant::key("a"), Tenant::key("b"));
+    let held = d.acquire("m", &a, Waiting::Allowed).await.unwrap();
+    let a1 = queued(&d, &a).await;
+    let a2 = queued(&d, &a).await;
+    assert_eq!(
+        d.acquire("m", &a, Waiting::Allowed).await.unwrap_err(),
+        AcquireError::KeyQueueShare(2)
+    );
+    let b1 = queued(&d, &b).await;
+    assert_eq!(d.depth(), 3);
+    assert_eq!(d.stats().per_key.refused_total, 1);
+    assert_eq!(d.stats().rejected_total, 0, "not counted as a full queue");
+    drop(held);
+    for waiter in [a1, a2, b1] {
+        drop(waiter.await.unwrap().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_key_holding_its_slot_share_waits_while_another_key_takes_a_free_slot() {
+    let d = shared(
+        2,
+        10,
+        ShareLimits {
+            max_queued: 0,
+            max_in_flight: InFlightLimit::Fixed(1),
+        },
+    );
+    let (a, b) = (Tenant::key("a"), Tenant::key("b"));
+    let a_held = d.acquire("m", &a, Waiting::Allowed).await.unwrap();
+    // `a` holds its share: its second request waits though a slot is free...
+    let a_next = queued(&d, &a).await;
+    // ...and `b` gets the free slot at once, past `a`'s waiter.
+    let b_held = tokio::time::timeout(Duration::from_secs(1), d.acquire("m", &b, Waiting::Allowed))
+        .await
+        .expect("b was not served at once")
+        .unwrap();
+    // A slot `b` frees goes to `b`'s waiter, not to `a`'s (still at its share) ahead of it.
+    let b_next = queued(&d, &b).await;
+    drop(b_held);
+    let b_next = b_next.await.unwrap().unwrap();
+    assert!(!a_next.is_finished(), "a got a second slot");
+    // Once `a`'s own answer ends, its waiter is served.
+    drop(a_held);
+    let a_next = a_next.await.unwrap().unwrap();
+    let stats = d.stats();
+    assert_eq!(stats.per_key.in_flight, 2, "{stats:?}");
+    drop((a_next, b_next));
+    let stats = d.stats();
+    assert_eq!(
+        (
+            stats.per_key.keys,
+            stats.per_key.waiting,
+            stats.per_key.in_flight
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn per_key_counts_return_to_zero_after_abandoned_and_timed_out_waiters() {
+    let registry = Arc::new(Registry::new(HealthPolicy {
+        node_timeout: Duration::from_secs(30),
+    }));
+    register(&registry, "a", 1);
+    let d = Dispatcher::with_shares(
+        registry,
+        BalancerMode::Auto.build(),
+        10,
+        Some(Duration::from_millis(100)),
+        Duration::from_secs(30),
+        ShareLimits {
+            max_queued: 1,
+            max_in_flight: InFlightLimit::Auto,
+        },
+    );
+    let a = Tenant::key("a");
+    let held = d.acquire("m", &a, Waiting::Allowed).await.unwrap();
+    let gone = queued(&d, &a).await;
+    gone.abort();
+    let _ = gone.await;
+    // The abandoned waiter no longer counts: `a` may wait again (and times out).
+    assert!(matches!(
+        d.acquire("m", &a, Waiting::Allowed).await,
+        Err(AcquireError::TimedOut(_))
+    ));
+    assert_eq!(d.stats().per_key.waiting, 0);
+    assert_eq!(d.stats().per_key.in_flight, 1);
+    drop(held);
+    let stats = d.stats();
+    assert_eq!(
+        (
+            stats.per_key.keys,
+            stats.per_key.waiting,
+            stats.per_key.in_flight
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }

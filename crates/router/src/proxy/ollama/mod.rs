@@ -6,6 +6,8 @@
 pub mod clock;
 mod messages;
 mod options;
+#[cfg(test)]
+mod props;
 pub mod relay;
 pub mod render;
 pub mod request;

@@ -94,4 +94,83 @@ mod tests {
         assert!(sse.push(b"data: [DONE]").is_empty());
         assert_eq!(sse.finish().as_deref(), Some("[DONE]"));
     }
+
+    mod props {
+        use super::*;
+        use llm_router_testkit::prop::{config, cut, cuts};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        /// The events of `stream` fed in the pieces `cuts` makes, and what `finish` returns.
+        fn events(stream: &[u8], cuts: &[Index]) -> (Vec<String>, Option<String>) {
+            let mut sse = SseBuffer::default();
+            let mut events = Vec::new();
+            for piece in cut(stream, cuts) {
+                events.extend(sse.push(piece));
+            }
+            (events, sse.finish())
+        }
+
+        /// One line of an SSE stream: data, other fields, comments, blank lines; LF or CRLF.
+        fn line() -> impl Strategy<Value = String> {
+            let text = "[^\r\n]{0,24}";
+            (
+                prop_oneof![
+                    3 => text.prop_map(|t| format!("data: {t}")),
+                    1 => text.prop_map(|t| format!("data:{t}")),
+                    1 => text.prop_map(|t| format!("event: {t}")),
+                    1 => text.prop_map(|t| format!(": {t}")),
+                    1 => Just("id: 7".to_owned()),
+                    2 => Just(String::new()),
+                    1 => text,
+                ],
+                prop_oneof![Just("\n"), Just("\r\n")],
+            )
+                .prop_map(|(line, end)| format!("{line}{end}"))
+        }
+
+        /// Event data without line breaks (what one `data:` line can carry).
+        fn data() -> impl Strategy<Value = String> {
+            any::<String>().prop_map(|s| s.replace(['\r', '\n'], " "))
+        }
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn events_do_not_depend_on_chunk_boundaries(
+                lines in prop::collection::vec(line(), 0..24),
+                tail in "[^\r\n]{0,12}",
+                c in cuts(16),
+            ) {
+                let stream = format!("{}{tail}", lines.concat()).into_bytes();
+                prop_assert_eq!(events(&stream, &c), events(&stream, &[]));
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_and_do_not_depend_on_chunk_boundaries(
+                bytes in prop::collection::vec(any::<u8>(), 0..512),
+                c in cuts(16),
+            ) {
+                prop_assert_eq!(events(&bytes, &c), events(&bytes, &[]));
+            }
+
+            #[test]
+            fn every_event_comes_out_once_even_an_unterminated_last_one(
+                sent in prop::collection::vec(data(), 0..12),
+                terminator in prop::sample::select(&["", "\n", "\r\n", "\n\n", "\r\n\r\n"][..]),
+                c in cuts(16),
+            ) {
+                let mut stream = String::new();
+                for (n, data) in sent.iter().enumerate() {
+                    stream.push_str("data: ");
+                    stream.push_str(data);
+                    stream.push_str(if n + 1 == sent.len() { terminator } else { "\n\n" });
+                }
+                let (mut got, last) = events(stream.as_bytes(), &c);
+                got.extend(last);
+                prop_assert_eq!(got, sent);
+            }
+        }
+    }
 }

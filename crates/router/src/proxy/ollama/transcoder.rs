@@ -25,6 +25,9 @@ pub trait LineSource: Send {
     }
 }
 
+/// Most tool calls one answer may make: fragments with a higher `index` are ignored.
+const MAX_TOOL_CALLS: usize = 128;
+
 /// A tool call being streamed in fragments (OpenAI sends the arguments piece by piece).
 #[derive(Debug, Default)]
 struct PendingToolCall {
@@ -116,6 +119,14 @@ impl Transcoder {
                 .as_u64()
                 .and_then(|i| usize::try_from(i).ok())
                 .unwrap_or(position);
+            if index >= MAX_TOOL_CALLS {
+                // A node's number, not an allocation size: one far out of range is dropped.
+                tracing::debug!(
+                    index,
+                    "ignoring a tool call fragment with an index out of range"
+                );
+                continue;
+            }
             if self.tool_calls.len() <= index {
                 self.tool_calls
                     .resize_with(index + 1, PendingToolCall::default);
@@ -409,6 +420,25 @@ mod tests {
             "data: {\"choices\":[{\"text\":\"a\",\"finish_reason\":\"stop\"}]}\n\n",
         );
         assert_eq!(out.last().unwrap()["done"], true);
+    }
+
+    #[test]
+    fn a_huge_tool_call_index_is_ignored_not_allocated() {
+        // Found by proptest: `index` was used as a length, so a node sending u32::MAX aborted the
+        // router (a 200 GB allocation) and u64::MAX overflowed.
+        for index in [u64::from(u32::MAX), u64::MAX] {
+            let mut t = transcoder(Endpoint::ChatCompletions, Shape::Chat);
+            let out = run(
+                &mut t,
+                &sse(&[
+                    json!({"choices": [{"delta": {"tool_calls": [
+                        {"index": index, "function": {"name": "f", "arguments": "{}"}}]}}]}),
+                    json!({"choices": [{"delta": {}, "finish_reason": "stop"}]}),
+                ]),
+            );
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0]["done"], true);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, HeaderName, Method};
 
-use crate::auth::bearer;
+use super::bearer;
 use crate::secrets::SESSION_PREFIX;
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");

@@ -1,0 +1,34 @@
+//! Who an inference request counts against for the per-key shares of the wait queue and of the
+//! slots ([`Tenant`]): its API key; without one (anonymous inference), its client's address.
+
+use std::net::SocketAddr;
+
+use crate::auth::KeyScope;
+use crate::dispatch::Tenant;
+
+/// The tenant of a request with `scope` from `client` (`ip:port`, as [`super::ClientAddr`] has
+/// it). Requests without a key are counted per client address (port left out): behind a reverse
+/// proxy they all share the proxy's.
+pub fn tenant(scope: &KeyScope, client: Option<&str>) -> Tenant {
+    match (scope, client) {
+        (KeyScope::Key(key), _) => Tenant::key(&key.id),
+        (KeyScope::Anonymous, Some(client)) => match client.parse::<SocketAddr>() {
+            Ok(addr) => Tenant::address(addr.ip()),
+            Err(_) => Tenant::anonymous(),
+        },
+        (KeyScope::Anonymous, None) => Tenant::anonymous(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_requests_count_per_address_whatever_the_port() {
+        let a = tenant(&KeyScope::Anonymous, Some("10.0.0.1:4000"));
+        assert_eq!(a, tenant(&KeyScope::Anonymous, Some("10.0.0.1:5000")));
+        assert_ne!(a, tenant(&KeyScope::Anonymous, Some("10.0.0.2:4000")));
+        assert_eq!(tenant(&KeyScope::Anonymous, None), Tenant::anonymous());
+    }
+}
