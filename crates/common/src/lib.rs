@@ -15,5 +15,5 @@ pub mod config;
 pub mod fs;
 pub mod serve;
 pub mod signal;
-pub mod tls;
 pub mod text;
+pub mod tls;

@@ -27,9 +27,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::SMALL_BODY_BYTES;
-use crate::auth::{cookie_write, same_origin};
 use crate::api::ollama::OllamaError;
 use crate::auth::{AuthError, KeyScope, Staff, bearer};
+use crate::auth::{cookie_write, same_origin};
 use crate::error::ApiError;
 use crate::state::AppState;
 use llm_router_protocol::node::NODE_TOKEN_HEADER;

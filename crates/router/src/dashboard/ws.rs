@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::live_stats;
-use crate::auth::same_origin;
 use crate::auth::Staff;
+use crate::auth::same_origin;
 use crate::error::ApiError;
 use crate::live::{Frame, UserInfo};
 use crate::state::AppState;
