@@ -521,3 +521,52 @@ async fn the_generated_enrolment_token_is_stored_as_a_digest_only() {
     let files = all_bytes(dir.path());
     assert!(!files.windows(token.len()).any(|w| w == token.as_bytes()));
 }
+
+/// A node (holding a real node token) reporting a model name of 40 KB and a 20 KB error text:
+/// the router keeps neither whole — the model is left out, the error is cut and marked — and the
+/// report is still taken (the node stays registered with its other model).
+#[tokio::test]
+async fn a_nodes_heartbeat_with_huge_strings_is_kept_bounded() {
+    let router = spawn_router(test_config()).await.unwrap();
+    let node = FakeNode::builder("reporter")
+        .model("m")
+        .spawn()
+        .await
+        .unwrap();
+    let registered = node.register(&router.base_url()).await.unwrap();
+    let heartbeat = json!({
+        "node_id": registered.node_id,
+        "metrics": {"cpu_percent": 0.0, "memory_percent": 0.0, "memory_used_bytes": 0,
+                    "memory_total_bytes": 0, "gpus": [], "active_requests": 0,
+                    "requests_total": 0, "avg_response_ms": null},
+        "models": [
+            {"name": "m".repeat(40_000), "state": "ready", "slots_total": 1, "slots_free": 1, "error": null},
+            {"name": "broken", "state": "failed", "slots_total": null, "slots_free": null,
+             "error": "e".repeat(20_000)}
+        ]
+    });
+    let response = client()
+        .post(router.url("/api/health"))
+        .bearer_auth(registered.node_token.expose())
+        .json(&heartbeat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let agents: Value = router
+        .get_as_admin("/api/agents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let models = agents[0]["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "{models:?}");
+    assert_eq!(models[0]["name"], "broken");
+    let error = models[0]["error"].as_str().unwrap();
+    assert!(
+        error.len() < 2048 + 32,
+        "error kept whole: {} bytes",
+        error.len()
+    );
+    assert!(error.ends_with(" bytes]"), "the cut is not marked");
+}

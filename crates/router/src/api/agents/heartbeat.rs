@@ -22,8 +22,9 @@ use crate::store::unix_ms;
 pub async fn heartbeat(
     State(state): State<AppState>,
     caller: NodeCaller,
-    ApiJson(hb): ApiJson<Heartbeat>,
+    ApiJson(mut hb): ApiJson<Heartbeat>,
 ) -> ApiResult<Json<HeartbeatResponse>> {
+    super::report::bound_heartbeat(&mut hb.models, &mut hb.metrics.gpus);
     let node_id = hb.node_id.clone();
     let (status, transition) = state.registry.heartbeat(hb, &caller.token)?;
     state.metrics.record_heartbeat();

@@ -26,7 +26,7 @@ use crate::state::AppState;
 pub async fn register(
     State(state): State<AppState>,
     _: Enrolment,
-    ApiJson(req): ApiJson<RegisterRequest>,
+    ApiJson(mut req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
     if req.machine_name.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -39,6 +39,7 @@ pub async fn register(
         )));
     }
     tracing::Span::current().record("node", req.machine_name.as_str());
+    super::report::bound_registration(&mut req);
     let host = parse_address(&req.address)
         .map_err(|e| ApiError::InvalidRequest(format!("'address' {e}")))?;
     if req.port == 0 {
