@@ -10,6 +10,9 @@
 //! * a **cap on concurrent connections** ([`Limits::max_connections`]): over it a new connection
 //!   is closed at once (nothing queues, nothing spins), with one warning per burst and a line
 //!   counting the refused ones when connections are accepted again;
+//! * optional **TLS** ([`crate::tls::acceptor`]): the handshake is bounded by the header-read
+//!   timeout and its connection counts against the cap from the moment it is accepted, so a
+//!   client that opens a connection and never speaks TLS (or speaks plain HTTP) is closed;
 //! * what `axum::serve` gives: `ConnectInfo<SocketAddr>` on every request, WebSocket upgrades,
 //!   and graceful shutdown (the listener closes, idle connections close, in-flight requests finish).
 
@@ -28,8 +31,11 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
@@ -53,11 +59,13 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` within `limits` until `signal` completes, then stops accepting,
 /// lets in-flight requests finish and returns once every connection has closed (bound the wait
-/// from outside if it must end).
+/// from outside if it must end). With `tls`, every connection is HTTPS (nothing is served in
+/// clear).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let mut builder = http1::Builder::new();
@@ -92,14 +100,25 @@ pub async fn serve(
             continue;
         };
         refused.end_burst(limits.max_connections);
-        connections.spawn(serve_connection(
-            builder.clone(),
-            stream,
-            remote,
-            app.clone(),
-            permit,
-            draining.clone(),
-        ));
+        let (builder, app, draining) = (builder.clone(), app.clone(), draining.clone());
+        match &tls {
+            None => {
+                connections.spawn(serve_connection(
+                    builder, stream, remote, app, permit, draining,
+                ));
+            }
+            Some(acceptor) => {
+                let (acceptor, timeout) = (acceptor.clone(), limits.header_read_timeout);
+                connections.spawn(async move {
+                    // The permit is held while the handshake runs.
+                    if let Some(stream) =
+                        handshake(acceptor, timeout, stream, remote, &draining).await
+                    {
+                        serve_connection(builder, stream, remote, app, permit, draining).await;
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     draining.cancel();
@@ -108,15 +127,44 @@ pub async fn serve(
     Ok(())
 }
 
-/// One connection, closed gracefully (after its in-flight request) once `draining` is cancelled.
-async fn serve_connection(
-    builder: http1::Builder,
+/// The TLS handshake of a new connection, within `timeout`; `None` (the connection is closed)
+/// if it fails, takes longer, or `draining` is cancelled first.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    timeout: Duration,
     stream: TcpStream,
+    remote: SocketAddr,
+    draining: &CancellationToken,
+) -> Option<TlsStream<TcpStream>> {
+    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+    tokio::select! {
+        handshake = handshake => match handshake {
+            Ok(Ok(stream)) => Some(stream),
+            // Debug only: anyone can send garbage, and the log must not grow with it.
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "no TLS handshake within the header-read timeout");
+                None
+            }
+        },
+        () = draining.cancelled() => None,
+    }
+}
+
+/// One connection, closed gracefully (after its in-flight request) once `draining` is cancelled.
+async fn serve_connection<S>(
+    builder: http1::Builder,
+    stream: S,
     remote: SocketAddr,
     app: Router,
     _permit: OwnedSemaphorePermit,
     draining: CancellationToken,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(remote));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use llm_router_protocol::Secret;
 use llm_router_protocol::node::{
     Heartbeat, HeartbeatResponse, ModelState, ModelStatus, NodeMetrics, RegisterRequest,
-    RegisterResponse, RuntimeInfo,
+    RegisterResponse, RuntimeInfo, Scheme,
 };
 use reqwest::StatusCode;
 use tokio::sync::Notify;
@@ -26,6 +26,8 @@ pub struct Agent {
     pub enrollment_token: Secret,
     pub address: String,
     pub port: u16,
+    /// Whether the node API serves HTTPS.
+    pub scheme: Scheme,
     pub runtime_version: Option<String>,
     /// Configured interval; `None` takes the router's.
     pub heartbeat_interval: Option<Duration>,
@@ -120,6 +122,7 @@ impl Agent {
             hardware: self.metrics.hardware(),
             models: self.model_statuses().await,
             api_token: self.state.api_token.clone(),
+            scheme: self.scheme,
         };
         let response = self
             .http
@@ -129,7 +132,7 @@ impl Agent {
             .json(&request)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| with_causes(&e))?;
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
@@ -211,4 +214,17 @@ impl Agent {
         }
         statuses
     }
+}
+
+/// `e` and its causes, `: `-separated: reqwest's own text says only "error sending request", the
+/// refused certificate or connection is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_router_common::serve::Limits;
+use llm_router_common::tls::{self, TlsAcceptor, TlsError};
 use llm_router_logs::LogFile;
+use llm_router_protocol::node::Scheme;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +46,8 @@ pub enum NodeError {
         runtime: &'static str,
         binary: PathBuf,
     },
+    #[error("cannot use the TLS files: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot build an HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error("cannot build the download client: {0}")]
@@ -55,16 +59,31 @@ pub enum NodeError {
 pub struct Node {
     config: Config,
     listener: TcpListener,
+    /// Set: the node API serves HTTPS only.
+    tls: Option<TlsAcceptor>,
+    /// The client to the router (trusting `--router-ca`).
+    router_http: reqwest::Client,
 }
 
 impl Node {
-    /// Binds the node API.
+    /// Reads the TLS files and binds the node API.
     pub async fn bind(config: Config) -> Result<Node, NodeError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|files| files.acceptor())
+            .transpose()?;
+        let router_http = router_client(config.router_ca.as_deref())?;
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| NodeError::Listen { addr, source })?;
-        Ok(Node { config, listener })
+        Ok(Node {
+            config,
+            listener,
+            tls,
+            router_http,
+        })
     }
 
     /// Runs until `shutdown`: serves the API, supervises the runtimes, talks to the router. On
@@ -73,6 +92,8 @@ impl Node {
         let Node {
             mut config,
             listener,
+            tls,
+            router_http,
         } = self;
         let local = listener.local_addr()?;
         let machine_name = machine_name(&config, local);
@@ -80,11 +101,6 @@ impl Node {
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
         // Everything that can fail comes before the first runtime starts.
-        // Redirects from the router's address are not followed: registration and heartbeats carry
-        // the enrolment token and the node token, which must go nowhere else.
-        let router_http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         let background = Background::default();
         let changed = Arc::new(Notify::new());
         let state = node_state(&config, &machine_name, backend, &changed, &background)?;
@@ -93,6 +109,11 @@ impl Node {
             enrollment_token: config.enrollment_token.clone(),
             address,
             port: local.port(),
+            scheme: if tls.is_some() {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            },
             runtime_version: runtime_version.clone(),
             heartbeat_interval: config.heartbeat_interval,
             state: state.clone(),
@@ -102,13 +123,26 @@ impl Node {
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
         log_listening(&config, local, &state, runtime_version.as_deref());
-        let served = serve(listener, state, config.limits, shutdown)
+        let served = serve(listener, state, config.limits, tls, shutdown)
             .await
             .map_err(NodeError::Serve);
         background.stop().await;
         tracing::info!("llm-node stopped; all runtimes stopped");
         served
     }
+}
+
+/// The client to the router. Redirects from the router's address are not followed: registration
+/// and heartbeats carry the enrolment token and the node token, which must go nowhere else. An
+/// https:// router is verified against the system's roots and those of `router_ca`.
+fn router_client(router_ca: Option<&std::path::Path>) -> Result<reqwest::Client, NodeError> {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = router_ca {
+        for der in tls::certificates(path)? {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(&der)?);
+        }
+    }
+    Ok(builder.build()?)
 }
 
 /// The node's name in the fleet: configured, else `HOSTNAME:PORT`.
@@ -244,6 +278,7 @@ fn log_listening(
         runtime = state.backend.name(),
         runtime_binary = %state.backend.binary().display(),
         runtime_version = runtime_version.unwrap_or("unknown"),
+        tls = config.tls.is_some(),
         header_read_timeout = %humantime::format_duration(config.limits.header_read_timeout),
         max_connections = config.limits.max_connections,
         models = ?config.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
@@ -257,10 +292,12 @@ async fn serve(
     listener: TcpListener,
     state: NodeState,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let stop = shutdown.clone();
-    let serve = llm_router_common::serve::serve(listener, api::router(state), limits, async move {
+    let app = api::router(state);
+    let serve = llm_router_common::serve::serve(listener, app, limits, tls, async move {
         stop.cancelled().await;
     });
     let grace = async {

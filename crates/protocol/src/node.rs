@@ -25,15 +25,42 @@ pub struct RegisterRequest {
     /// Bearer token the router must present on every call to the node's API (the node refuses
     /// inference and pulls from anyone else).
     pub api_token: Secret,
+    /// Whether the node API serves HTTPS. Absent (older nodes): `http`; left out of the body
+    /// when `http`, so a node without TLS registers with older routers too.
+    #[serde(default, skip_serializing_if = "Scheme::is_http")]
+    pub scheme: Scheme,
+}
+
+/// How the router reaches a node's API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    pub fn is_http(&self) -> bool {
+        *self == Scheme::Http
+    }
 }
 
 impl RegisterRequest {
     /// Base URL of the node API, bracketing IPv6 literals.
     pub fn base_url(&self) -> String {
+        let scheme = self.scheme.as_str();
         if self.address.contains(':') && !self.address.starts_with('[') {
-            format!("http://[{}]:{}", self.address, self.port)
+            format!("{scheme}://[{}]:{}", self.address, self.port)
         } else {
-            format!("http://{}:{}", self.address, self.port)
+            format!("{scheme}://{}:{}", self.address, self.port)
         }
     }
 }
@@ -334,9 +361,46 @@ mod tests {
             },
             models: vec![],
             api_token: Secret::new("t"),
+            scheme: Scheme::Http,
         };
         assert_eq!(req.base_url(), "http://[::1]:9");
         req.address = "10.0.0.2".into();
         assert_eq!(req.base_url(), "http://10.0.0.2:9");
+        req.scheme = Scheme::Https;
+        assert_eq!(req.base_url(), "https://10.0.0.2:9");
+    }
+
+    #[test]
+    fn scheme_defaults_to_http_and_is_sent_only_when_https() {
+        let mut req = RegisterRequest {
+            machine_name: "n".into(),
+            address: "10.0.0.2".into(),
+            port: 9,
+            node_version: "0".into(),
+            runtime: RuntimeInfo {
+                kind: RuntimeKind::LlamaServer,
+                version: None,
+            },
+            hardware: Hardware {
+                cpu_cores: 1,
+                memory_total_bytes: 1,
+                gpus: vec![],
+            },
+            models: vec![],
+            api_token: Secret::new("t"),
+            scheme: Scheme::Http,
+        };
+        let json = serde_json::to_value(&req).unwrap();
+        assert!(json.get("scheme").is_none(), "{json}");
+        let old: RegisterRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(old.scheme, Scheme::Http);
+        req.scheme = Scheme::Https;
+        let mut json = serde_json::to_value(&req).unwrap();
+        assert_eq!(json["scheme"], "https");
+        let parsed: RegisterRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.base_url(), "https://10.0.0.2:9");
+        json = serde_json::to_value(&req).unwrap();
+        json["scheme"] = "ftp".into();
+        assert!(serde_json::from_value::<RegisterRequest>(json).is_err());
     }
 }

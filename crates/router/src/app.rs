@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use llm_router_common::serve::{Limits, serve};
+use llm_router_common::tls::{self, TlsAcceptor, TlsError};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +20,9 @@ use crate::dashboard::run_hub;
 use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
-use crate::state::AppState;
+use crate::state::{AppState, StateError};
 use crate::store::{
-    HistorySink, MemoryStore, RequestQuery, Retention, SqliteStore, Store, StoreError, StoreOp,
+    HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
     fleet, run_writer, unix_ms,
 };
 use crate::tasks::Tasks;
@@ -60,23 +61,45 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("cannot use the TLS files: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("the listener failed: {0}")]
     Serve(#[from] std::io::Error),
 }
 
+impl From<StateError> for ServerError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Tls(e) => ServerError::Tls(e),
+            StateError::Http(e) => ServerError::Http(e),
+        }
+    }
+}
+
 /// A bound, not yet running router.
 pub struct Server {
     listener: TcpListener,
+    /// Set: the listener serves HTTPS only.
+    tls: Option<TlsAcceptor>,
     state: AppState,
-    writes: mpsc::Receiver<StoreOp>,
+    writes: mpsc::Receiver<Queued>,
     sink: HistorySink,
 }
 
 impl Server {
     /// Opens the store, restores the known fleet, binds the listen address and builds the state.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        // The files first: a wrong path fails the start before anything is opened.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|files| files.acceptor())
+            .transpose()?;
+        if let Some(path) = &config.node_ca {
+            tls::certificates(path)?;
+        }
         let store = open_store(&config.database_url).await?;
         let known = store.nodes().await?;
         let listener =
@@ -140,6 +163,7 @@ impl Server {
         }
         Ok(Server {
             listener,
+            tls,
             state,
             writes,
             sink,
@@ -155,6 +179,7 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         let Server {
             listener,
+            tls,
             state,
             writes,
             sink,
@@ -196,6 +221,7 @@ impl Server {
         };
         tracing::info!(
             addr = %listener.local_addr()?,
+            tls = tls.is_some(),
             balancer = state.dispatcher.policy_name(),
             queue_capacity = state.config.queue_capacity,
             node_timeout = %humantime::format_duration(state.config.node_timeout),
@@ -207,7 +233,7 @@ impl Server {
         let app = build_router(state);
         let stop = shutdown.clone();
         let sockets = Arc::clone(&events);
-        let serve = serve(listener, app, limits, async move {
+        let serve = serve(listener, app, limits, tls, async move {
             stop.cancelled().await;
             sockets.close();
         });

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use llm_router_common::config::ConfigError;
+pub use llm_router_common::tls::TlsFiles;
 use serde::Deserialize;
 
 use llm_router_protocol::Secret;
@@ -183,6 +184,20 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_SESSION_TTL", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub session_ttl: Option<Duration>,
+
+    /// Serve HTTPS only, with this certificate chain (PEM, the router's own certificate first);
+    /// needs --tls-key. Session cookies then carry `Secure`. [default: plain HTTP]
+    #[arg(long, env = "LLM_ROUTER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert. [default: none]
+    #[arg(long, env = "LLM_ROUTER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra root certificates (PEM) trusted for nodes that serve HTTPS, besides the system's.
+    /// [default: the system's roots only]
+    #[arg(long, env = "LLM_ROUTER_NODE_CA")]
+    pub node_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -224,6 +239,9 @@ impl Settings {
                 auto_distribute,
                 log_dir,
                 dashboard_dir,
+                tls_cert,
+                tls_key,
+                node_ca,
             ]
         )
     }
@@ -273,6 +291,10 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     /// Dashboard files served from disk instead of the built-in copy.
     pub dashboard_dir: Option<PathBuf>,
+    /// Certificate and key of the listener: set, it serves HTTPS only.
+    pub tls: Option<TlsFiles>,
+    /// Extra roots trusted for nodes' HTTPS.
+    pub node_ca: Option<PathBuf>,
 }
 
 /// `$XDG_DATA_HOME/llm-router` (or `~/.local/share/llm-router`).
@@ -321,6 +343,8 @@ impl Default for Config {
             auto_distribute: true,
             log_dir: None,
             dashboard_dir: None,
+            tls: None,
+            node_ca: None,
         }
     }
 }
@@ -375,6 +399,8 @@ impl TryFrom<Settings> for Config {
             auto_distribute: s.auto_distribute.unwrap_or(d.auto_distribute),
             log_dir: Some(s.log_dir.unwrap_or_else(|| data_dir().join("logs"))),
             dashboard_dir: s.dashboard_dir,
+            tls: TlsFiles::pair(s.tls_cert, s.tls_key).map_err(ConfigError::Invalid)?,
+            node_ca: s.node_ca,
         };
         if config
             .auth
@@ -516,6 +542,30 @@ mod tests {
                 Err(ConfigError::Invalid(_))
             ));
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files_from_any_layer() {
+        let file: Settings =
+            toml::from_str("tls_cert = \"/c.pem\"\nnode_ca = \"/ca.pem\"\n").unwrap();
+        let Err(ConfigError::Invalid(why)) = Config::try_from(file.clone()) else {
+            panic!("a certificate without a key was accepted");
+        };
+        assert!(why.contains("tls_key"), "{why}");
+        let flags = Settings {
+            tls_key: Some(PathBuf::from("/k.pem")),
+            ..Settings::default()
+        };
+        let config = Config::try_from(flags.or(file)).unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/c.pem"),
+                key: PathBuf::from("/k.pem"),
+            })
+        );
+        assert_eq!(config.node_ca, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(Config::try_from(Settings::default()).unwrap().tls, None);
     }
 
     #[test]

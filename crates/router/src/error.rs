@@ -5,6 +5,7 @@
 use axum::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use llm_router_common::text::{MAX_ERROR, MAX_NAME, bounded, capped};
 use llm_router_protocol::openai::ErrorResponse;
 
 use crate::auth::AuthError;
@@ -29,9 +30,9 @@ pub enum ApiError {
     RouteNotFound(String),
     #[error("method not allowed on {0}")]
     MethodNotAllowed(String),
-    #[error("the model '{0}' does not exist or is not served by any node")]
+    #[error("the model '{}' does not exist or is not served by any node", capped(.0, MAX_NAME))]
     ModelNotFound(String),
-    #[error("no node can serve the model '{0}' right now")]
+    #[error("no node can serve the model '{}' right now", capped(.0, MAX_NAME))]
     NoNodeAvailable(String),
     #[error("the router is at capacity: {0} requests are already waiting")]
     QueueFull(usize),
@@ -41,7 +42,7 @@ pub enum ApiError {
         "this API key (without a key: this client address) already has {0} requests waiting, its share of the wait queue (max_queued_per_key)"
     )]
     KeyQueueShare(usize),
-    #[error("node '{0}' is not registered")]
+    #[error("node '{}' is not registered", capped(.0, MAX_NAME))]
     NodeNotFound(String),
     #[error("invalid node token")]
     InvalidNodeToken,
@@ -55,6 +56,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("the node's answer is larger than {0} bytes")]
     UpstreamTooLarge(usize),
+    /// A change was made but could not be stored.
+    #[error("the change could not be stored: {0}")]
+    NotStored(#[from] crate::store::WriteError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -96,6 +100,7 @@ impl ApiError {
             Self::NodeNotFound(_) => (S::NOT_FOUND, "node_not_found"),
             Self::RequestNotFound(_) => (S::NOT_FOUND, "request_not_found"),
             Self::NoNodeAvailable(_) => (S::SERVICE_UNAVAILABLE, "no_node_available"),
+            Self::NotStored(_) => (S::SERVICE_UNAVAILABLE, "not_stored"),
             Self::QueueFull(_) => (S::SERVICE_UNAVAILABLE, "queue_full"),
             Self::QueueTimeout(_) => (S::SERVICE_UNAVAILABLE, "queue_timeout"),
             Self::KeyQueueShare(_) => (S::TOO_MANY_REQUESTS, "key_queue_share"),
@@ -175,9 +180,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            tracing::warn!(status = status.as_u16(), error = %bounded(&self, MAX_ERROR), "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+            tracing::debug!(status = status.as_u16(), error = %bounded(&self, MAX_ERROR), "request refused");
         }
         let mut response = (status, axum::Json(self.to_openai())).into_response();
         self.add_headers(response.headers_mut());

@@ -27,7 +27,7 @@ pub mod store;
 mod tasks;
 
 pub use app::{Server, ServerError};
-pub use config::{Config, Settings};
+pub use config::{Config, Settings, TlsFiles};
 
 /// Log files are `<log dir>/llm-router.<date>.log`.
 pub const LOG_FILE_PREFIX: &str = "llm-router";

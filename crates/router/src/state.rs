@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use llm_router_common::tls::TlsError;
 use llm_router_logs::LogFile;
 
 use crate::auth::Auth;
@@ -19,6 +20,15 @@ use crate::tasks::{Distributor, Tasks};
 
 /// Metrics older than this many heartbeat intervals count as missing for balancing.
 const METRICS_MAX_AGE_HEARTBEATS: u32 = 3;
+
+/// Why the state cannot be built: the client to the nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -51,7 +61,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state; `sink` feeds the writer task that owns writes to `store`.
+    /// Builds the state; `sink` feeds the writer task that owns writes to `store`; the client to
+    /// the nodes trusts the roots of `config.node_ca` besides the system's.
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
@@ -60,17 +71,23 @@ impl AppState {
         catalog: Arc<Catalog>,
         tasks: Arc<Tasks>,
         events: Arc<Feed>,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, StateError> {
         // A node's redirect is never followed: it would make the router fetch, and relay, whatever
         // the node points it at (another port of this host, a metadata service). A 3xx comes back
         // as the node's own answer, which each caller treats as a failed one.
-        let http = reqwest::Client::builder()
+        // Nodes serving HTTPS are verified (certificate chain and name); never turned off.
+        let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(path) = &config.node_ca {
+            for der in llm_router_common::tls::certificates(path)? {
+                http = http.add_root_certificate(reqwest::Certificate::from_der(&der)?);
+            }
+        }
+        let http = http.build()?;
         let registry = Arc::new(Registry::new(HealthPolicy {
             node_timeout: config.node_timeout,
         }));

@@ -97,6 +97,7 @@ impl FakeOllamaNode {
                 error: None,
             }],
             api_token: Secret::new("fake-ollama-node-token"),
+            scheme: llm_router_protocol::node::Scheme::Http,
         };
         let response = client()
             .post(router.url("/api/agents/register"))

@@ -3,6 +3,9 @@
 //! ready, answers every inference route with a scripted [`Reply`], and records what it received
 //! (and how many requests it served at once) so tests can check what the router sent.
 //!
+//! A fake can serve HTTPS ([`FakeNodeBuilder::tls`], through the production serve loop) and then
+//! registers as such.
+//!
 //! A fake can stop listening and listen again on the same port ([`FakeNode::stop`],
 //! [`FakeNode::restart`]), and hold its replies until told to send them ([`FakeNode::hold`]).
 
@@ -13,6 +16,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::serve::ListenerExt;
+use llm_router_common::serve::Limits;
+use llm_router_common::tls::TlsAcceptor;
 use llm_router_protocol::node::{ModelState, ModelStatus};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -23,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::fake_routes::{LogReply, Shared, lock, routes};
 use crate::gauge::Gauge;
 use crate::reply::Reply;
+use crate::tls::CertFiles;
 
 /// How long [`FakeNode::stop`] waits for open connections before cutting them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -47,9 +53,25 @@ pub struct FakeNodeBuilder {
     announced: Vec<ModelStatus>,
     slots: Option<u32>,
     reply: Reply,
+    tls: Option<CertFiles>,
+    http: Option<reqwest::Client>,
 }
 
 impl FakeNodeBuilder {
+    /// Serve HTTPS with these files (through the production serve loop), and register with
+    /// `scheme: https`.
+    pub fn tls(mut self, files: CertFiles) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
+    /// The client the fake calls the router with (registration, heartbeats), e.g. one trusting
+    /// a test CA for a router serving HTTPS. [default: plain, no proxy]
+    pub fn router_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// A model the fake lists on `GET /v1/models` (so the router takes it as ready) and announces
     /// as ready when registering.
     pub fn model(mut self, name: impl Into<String>) -> Self {
@@ -108,12 +130,21 @@ impl FakeNodeBuilder {
             pulls: AtomicU64::new(0),
             log: Mutex::new(LogReply::Text(log)),
         });
-        let server = serve(listener, addr, Arc::clone(&shared));
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let server = serve(
+            listener,
+            addr,
+            Arc::clone(&shared),
+            acceptor(self.tls.as_ref())?,
+        );
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder().no_proxy().build()?,
+        };
         Ok(FakeNode {
             addr,
             shared,
             http,
+            tls: self.tls,
             server: Some(server),
         })
     }
@@ -135,7 +166,15 @@ struct Serving {
     task: JoinHandle<()>,
 }
 
-fn serve(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) -> Serving {
+fn serve(
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+) -> Serving {
+    if let Some(tls) = tls {
+        return serve_tls(listener, addr, shared, tls);
+    }
     let listener = listener.tap_io(|tcp| {
         // Best effort: Nagle would only add latency to small SSE writes.
         let _ = tcp.set_nodelay(true);
@@ -153,6 +192,43 @@ fn serve(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared>) -> Servin
     Serving { cancel, task }
 }
 
+/// The production acceptor of `files`, if any.
+fn acceptor(files: Option<&CertFiles>) -> anyhow::Result<Option<TlsAcceptor>> {
+    Ok(match files {
+        Some(files) => Some(llm_router_common::tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    })
+}
+
+/// HTTPS through the production serve loop (generous limits).
+fn serve_tls(
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    tls: TlsAcceptor,
+) -> Serving {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(30),
+        max_connections: 1024,
+    };
+    let task = tokio::spawn(async move {
+        let served = llm_router_common::serve::serve(
+            listener,
+            routes(shared),
+            limits,
+            Some(tls),
+            stop.cancelled_owned(),
+        )
+        .await;
+        if let Err(e) = served {
+            eprintln!("fake node on {addr} stopped with an error: {e}");
+        }
+    });
+    Serving { cancel, task }
+}
+
 /// A running fake node. Dropping it asks it to stop; [`shutdown`](FakeNode::shutdown) also waits
 /// until its port is closed.
 #[derive(Debug)]
@@ -160,6 +236,8 @@ pub struct FakeNode {
     addr: SocketAddr,
     shared: Arc<Shared>,
     http: reqwest::Client,
+    /// Set: the fake serves HTTPS with these files.
+    tls: Option<CertFiles>,
     server: Option<Serving>,
 }
 
@@ -184,6 +262,8 @@ impl FakeNode {
             announced: Vec::new(),
             slots: Some(1),
             reply,
+            tls: None,
+            http: None,
         }
     }
 
@@ -191,9 +271,15 @@ impl FakeNode {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when it serves TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.serves_tls() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Whether the fake serves HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn machine_name(&self) -> &str {
@@ -291,7 +377,12 @@ impl FakeNode {
             return Ok(());
         }
         let listener = TcpListener::bind(self.addr).await?;
-        self.server = Some(serve(listener, self.addr, Arc::clone(&self.shared)));
+        self.server = Some(serve(
+            listener,
+            self.addr,
+            Arc::clone(&self.shared),
+            acceptor(self.tls.as_ref())?,
+        ));
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use axum::http::header::AUTHORIZATION;
 use llm_router_protocol::node::{
     Hardware, Heartbeat, NodeMetrics, RegisterRequest, RegisterResponse, RuntimeInfo, RuntimeKind,
+    Scheme,
 };
 
 use llm_router_protocol::Secret;
@@ -38,6 +39,11 @@ impl FakeNode {
                 .chain(shared.announced.iter().cloned())
                 .collect(),
             api_token: Secret::new(shared.api_token.clone()),
+            scheme: if self.serves_tls() {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            },
         }
     }
 

@@ -14,6 +14,7 @@ pub mod hostile;
 pub mod prop;
 mod reply;
 mod temp_dir;
+mod tls;
 mod wait;
 
 pub use fake_node::{FakeNode, FakeNodeBuilder, INFERENCE_PATHS, RecordedRequest};
@@ -23,6 +24,7 @@ pub use file_server::FileServer;
 pub use forward_proxy::ForwardProxy;
 pub use reply::{Reply, SSE_DONE, sse_event};
 pub use temp_dir::TempDir;
+pub use tls::{CertFiles, TestCa};
 pub use wait::{wait_for, wait_for_every};
 
 pub mod processes;

@@ -6,7 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 
 /// The last event of every SSE reply, as OpenAI-compatible servers send it.
 pub const SSE_DONE: &str = "data: [DONE]\n\n";
@@ -36,6 +36,9 @@ pub enum Reply {
     /// This 3xx status with `Location: <url>` and an empty body: a hostile node pointing the
     /// router at another address (an unknown status becomes 307).
     Redirect(u16, String),
+    /// This status, `application/json`, and a body that never ends (`{"pad":"xxx…` in 64 KiB
+    /// chunks, as fast as the router reads): a hostile node's answer of no bounded size.
+    Endless(u16),
 }
 
 impl Reply {
@@ -82,7 +85,7 @@ impl Reply {
             Reply::SseAborted { chunks, .. } => chunks.iter().map(|c| sse_event(c)).collect(),
             Reply::Status(_, body) => body.clone(),
             Reply::Delayed(_, inner) => inner.body_text(),
-            Reply::Redirect(..) => String::new(),
+            Reply::Redirect(..) | Reply::Endless(_) => String::new(),
         }
     }
 
@@ -115,9 +118,26 @@ impl Reply {
                     "application/json",
                 ),
                 Reply::Redirect(code, location) => redirect(code, &location),
+                Reply::Endless(code) => with_content_type(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    Body::from_stream(endless(in_flight)),
+                    "application/json",
+                ),
             };
         }
     }
+}
+
+/// `{"pad":"` and then `x` forever; `in_flight` is dropped when the reader goes away.
+fn endless<G: Send + 'static>(
+    in_flight: G,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let head = Bytes::from_static(b"{\"pad\":\"");
+    let pad = Bytes::from(vec![b'x'; 64 * 1024]);
+    stream::once(async move { Ok(head) }).chain(stream::unfold(in_flight, move |g| {
+        let pad = pad.clone();
+        async move { Some((Ok(pad), g)) }
+    }))
 }
 
 /// One SSE event carrying `data`.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use llm_router_common::config::ConfigError;
 use llm_router_common::serve::Limits;
+pub use llm_router_common::tls::TlsFiles;
 use llm_router_protocol::Secret;
 
 pub use model_spec::{ModelSpec, RuntimeChoice};
@@ -45,6 +46,10 @@ pub struct Config {
     pub pull_attempts: u32,
     /// Header-read and idle keep-alive timeout, and connection cap, of the node API.
     pub limits: Limits,
+    /// Certificate and key of the node API: set, it serves HTTPS only.
+    pub tls: Option<TlsFiles>,
+    /// Extra roots trusted for the router's HTTPS.
+    pub router_ca: Option<PathBuf>,
 }
 
 impl TryFrom<Settings> for Config {
@@ -61,6 +66,7 @@ impl TryFrom<Settings> for Config {
         let runtime_archive = runtime_archive(s.runtime_url, s.runtime_sha256)?;
         let heartbeat_interval = heartbeat_interval(s.heartbeat_interval)?;
         let limits = limits(s.header_read_timeout, s.max_connections)?;
+        let tls = TlsFiles::pair(s.tls_cert, s.tls_key).map_err(ConfigError::Invalid)?;
         Ok(Config {
             router_url,
             host: s.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
@@ -88,6 +94,8 @@ impl TryFrom<Settings> for Config {
             progress_interval: s.progress_interval.unwrap_or(Duration::from_secs(1)),
             pull_attempts: s.pull_attempts.unwrap_or(5).max(1),
             limits,
+            tls,
+            router_ca: s.router_ca,
         })
     }
 }

@@ -142,6 +142,21 @@ pub struct Settings {
     /// logged). [default: 512]
     #[arg(long, env = "LLM_NODE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+
+    /// Serve the node API over HTTPS only, with this certificate chain (PEM, the node's own
+    /// certificate first, valid for --advertise-address); needs --tls-key. The node tells the
+    /// router at registration, and the router then calls it at https://. [default: plain HTTP]
+    #[arg(long, env = "LLM_NODE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert. [default: none]
+    #[arg(long, env = "LLM_NODE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra root certificates (PEM) trusted for an https:// --router-url, besides the system's.
+    /// [default: the system's roots only]
+    #[arg(long, env = "LLM_NODE_ROUTER_CA")]
+    pub router_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -179,6 +194,9 @@ impl Settings {
                 pull_attempts,
                 header_read_timeout,
                 max_connections,
+                tls_cert,
+                tls_key,
+                router_ca,
             ]
         )
     }

@@ -43,8 +43,9 @@ pub async fn login(
         .await?;
     let max_age = state.config.auth.session_ttl.as_secs();
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-        session.token.expose()
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        session.token.expose(),
+        secure(&state)
     );
     let body = LoginResponse {
         token: session.token.expose().to_owned(),
@@ -58,8 +59,20 @@ pub async fn login(
 /// `POST /api/auth/logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<AppState>, staff: Staff) -> ApiResult<Response> {
     state.auth.logout(&staff).await?;
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        secure(&state)
+    );
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
+}
+
+/// The cookie attribute that keeps the session off plain HTTP, when the router serves HTTPS.
+fn secure(state: &AppState) -> &'static str {
+    if state.config.tls.is_some() {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// `GET /api/auth/me`.
@@ -114,11 +127,19 @@ pub struct EnrollmentToken {
     token: String,
 }
 
-/// `GET /api/auth/enrollment-token` (admins): what `llm-node --enrollment-token` needs.
-pub async fn enrollment_token(State(state): State<AppState>) -> Json<EnrollmentToken> {
-    Json(EnrollmentToken {
-        token: state.auth.enrollment_token().expose().to_owned(),
-    })
+/// `GET /api/auth/enrollment-token` (admins): what `llm-node --enrollment-token` needs. A
+/// generated token is stored only as a digest: after a restart it cannot be shown (409).
+pub async fn enrollment_token(State(state): State<AppState>) -> ApiResult<Json<EnrollmentToken>> {
+    let token = state.auth.enrollment_token().ok_or_else(|| {
+        AuthError::Conflict(
+            "the generated enrolment token is stored only as a digest and was shown once, when \
+             it was generated; set LLM_ROUTER_ENROLLMENT_TOKEN (--enrollment-token) to choose one"
+                .to_owned(),
+        )
+    })?;
+    Ok(Json(EnrollmentToken {
+        token: token.expose().to_owned(),
+    }))
 }
 
 /// `GET /api/users`.

@@ -9,18 +9,30 @@
 //! | [`ollama_key`]   | the same                                  | Ollama      |
 //! | [`metrics`]      | a session or an API key                   | text        |
 //!
-//! Node routes check the enrolment token or the node token in their handlers.
+//! Node routes take their credential as an extractor placed before the body's, so it is checked
+//! from the headers before a byte of the body is read:
+//!
+//! | extractor      | accepts                                        | used by               |
+//! |----------------|------------------------------------------------|-----------------------|
+//! | [`Enrolment`]  | the enrolment token                            | registration          |
+//! | [`NodeCaller`] | the token of a registered node                 | heartbeats, task progress |
+//!
+//! Both first refuse (413) a body declared over [`SMALL_BODY_BYTES`], without reading it.
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::SMALL_BODY_BYTES;
 use crate::api::ollama::OllamaError;
-use crate::auth::{AuthError, KeyScope, Staff};
+use crate::auth::{AuthError, KeyScope, Staff, bearer};
 use crate::auth::{cookie_write, same_origin};
 use crate::error::ApiError;
 use crate::state::AppState;
+use llm_router_protocol::node::NODE_TOKEN_HEADER;
 
 /// Fails closed: a handler taking a [`KeyScope`] on a route without a key guard refuses to run.
 impl<S: Send + Sync> FromRequestParts<S> for KeyScope {
@@ -124,4 +136,71 @@ pub async fn metrics(State(state): State<AppState>, req: Request, next: Next) ->
         Err(e) => ApiError::from(e).into_response(),
         Ok(_) => ApiError::Auth(AuthError::Unauthenticated).into_response(),
     }
+}
+
+/// The enrolment token of `POST /api/agents/register`, checked before the body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrolment;
+
+impl FromRequestParts<AppState> for Enrolment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        refuse_declared_too_large(&parts.headers)?;
+        match state.auth.check_enrollment(bearer(&parts.headers)) {
+            Ok(()) => Ok(Enrolment),
+            Err(e) => {
+                // Nothing the caller sent is logged: the body was not read.
+                tracing::warn!(error = %e, "registration refused");
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// A registered node, proven by its node token (`Authorization: Bearer …` or
+/// `X-LLM-Node-Token`), checked before the body is read. The handler still checks that the node
+/// the body names is the token's.
+#[derive(Debug, Clone)]
+pub struct NodeCaller {
+    /// The token presented, for the registry's own check against the body's node id.
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for NodeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        refuse_declared_too_large(&parts.headers)?;
+        let token = node_token(&parts.headers).ok_or(ApiError::InvalidNodeToken)?;
+        if !state.registry.holds_token(token) {
+            return Err(ApiError::InvalidNodeToken);
+        }
+        Ok(NodeCaller {
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// 413 for a body whose declared length is over the limit of the node routes (nothing is read).
+fn refuse_declared_too_large(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > SMALL_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge),
+        _ => Ok(()),
+    }
+}
+
+/// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.
+pub fn node_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(token) = bearer(headers) {
+        return Some(token);
+    }
+    headers
+        .get(NODE_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }

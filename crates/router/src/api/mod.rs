@@ -19,7 +19,7 @@
 pub mod agents;
 pub mod auth;
 pub(crate) mod extract;
-mod guard;
+pub(crate) mod guard;
 pub mod history;
 pub mod logs;
 pub mod models;

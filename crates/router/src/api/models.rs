@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use llm_router_protocol::node::{ModelStatus, NodeStatus, TaskProgress};
 use serde::{Deserialize, Serialize};
 
+use crate::api::guard::NodeCaller;
 use crate::api::{ApiJson, ApiResult};
 use crate::auth::Staff;
-use crate::auth::bearer;
 use crate::catalog::CatalogEntry;
 use crate::error::ApiError;
 use crate::registry::Node;
@@ -164,15 +164,15 @@ pub async fn task(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
         .ok_or(TaskError::NotFound(id).into())
 }
 
-/// `POST /api/tasks/{id}/progress`: a node reports on its own task, with its node token.
+/// `POST /api/tasks/{id}/progress`: a node reports on its own task, with its node token (checked
+/// before the body is read; the body's `node_id` must then be the token's node).
 pub async fn progress(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: NodeCaller,
     ApiJson(report): ApiJson<TaskProgress>,
 ) -> ApiResult<StatusCode> {
-    let token = bearer(&headers).ok_or(ApiError::InvalidNodeToken)?;
-    state.registry.check_token(&report.node_id, token)?;
+    state.registry.check_token(&report.node_id, &caller.token)?;
     let task = state.tasks.report(&id, report)?;
     tracing::debug!(task = %id, status = task.status.as_str(), percent = ?task.percent, "task progress");
     if task.status.is_final() {

@@ -31,6 +31,7 @@ pub fn register(registry: &Registry, name: &str, slots: u32) {
                 error: None,
             }],
             api_token: llm_router_protocol::Secret::new("t"),
+            scheme: llm_router_protocol::node::Scheme::Http,
         },
         &[],
     );

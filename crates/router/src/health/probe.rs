@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use llm_router_protocol::node::{ModelState, NodeHealth};
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{ProbeTarget, Registry};
+use crate::registry::{MAX_SMALL_ANSWER_BYTES, ProbeTarget, Registry, read_json_answer};
 
 /// How often due probes are looked for.
 const TICK: Duration = Duration::from_millis(100);
@@ -44,15 +44,15 @@ pub async fn run_prober(
 
 /// `Some(has_ready_model)` when the node's `/health` answered in time, `None` otherwise.
 async fn probe(http: &reqwest::Client, target: &ProbeTarget, timeout: Duration) -> Option<bool> {
-    let health: NodeHealth = http
+    let response = http
         .get(format!("{}/health", target.base_url))
         .timeout(timeout)
         .send()
         .await
         .ok()?
         .error_for_status()
-        .ok()?
-        .json()
+        .ok()?;
+    let health: NodeHealth = read_json_answer(response, MAX_SMALL_ANSWER_BYTES)
         .await
         .ok()?;
     Some(health.models.iter().any(|m| m.state == ModelState::Ready))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
+use llm_router_common::text::{MAX_ERROR, MAX_NAME, cap_in_place, capped};
 
 pub use usage::UsageTap;
 
@@ -106,9 +107,10 @@ pub trait Refusal: std::fmt::Display {
 }
 
 impl Recording {
-    /// What the request asked for, once its body was read.
+    /// What the request asked for, once its body was read. A model name over [`MAX_NAME`] bytes
+    /// is kept cut (and marked): the row, the live feed and the stats groups hold that.
     pub fn request(&mut self, model: &str, streamed: bool, body: &[u8]) {
-        self.model = model.to_owned();
+        self.model = capped(model, MAX_NAME).into_owned();
         self.streamed = streamed;
         if self.recorder.store_bodies {
             self.request_body = Some(truncated(body));
@@ -118,7 +120,9 @@ impl Recording {
     /// The request was refused or failed before an answer started.
     pub fn failed(&mut self, error: &impl Refusal) {
         self.status = error.status().as_u16();
-        self.error = Some(error.to_string());
+        let mut text = error.to_string();
+        cap_in_place(&mut text, MAX_ERROR);
+        self.error = Some(text);
         self.completed = true;
     }
 
@@ -153,8 +157,9 @@ impl Recording {
         self.tap.observe(chunk);
     }
 
-    /// The answer broke off.
-    pub fn broke(&mut self, error: String) {
+    /// The answer broke off (`error` is cut to [`MAX_ERROR`] bytes).
+    pub fn broke(&mut self, mut error: String) {
+        cap_in_place(&mut error, MAX_ERROR);
         self.error = Some(error);
         self.completed = true;
     }

@@ -5,6 +5,7 @@
 //! the current snapshot, which is lock-free. Every publish bumps a version that waiters in the
 //! queue watch.
 
+mod answer;
 mod node;
 mod snapshot;
 mod status;
@@ -20,6 +21,10 @@ use llm_router_protocol::node::{
 };
 use tokio::sync::watch;
 
+pub use answer::{
+    AnswerError, MAX_ANSWER_BYTES, MAX_SMALL_ANSWER_BYTES, read_answer,
+    read_json as read_json_answer,
+};
 pub use node::{InFlightGuard, Node, NodeSummary};
 pub use snapshot::{Candidate, Load, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
@@ -300,6 +305,15 @@ impl Registry {
         let status = entry.node.status;
         self.publish(&table);
         Ok((status, transition))
+    }
+
+    /// Whether `token` is the node token of some registered node (every token is compared, in
+    /// constant time each).
+    pub fn holds_token(&self, token: &str) -> bool {
+        let table = self.table();
+        table.values().fold(false, |found, entry| {
+            found | constant_time_eq(entry.token.as_bytes(), token.as_bytes())
+        })
     }
 
     /// Checks that `token` is the node token of node `id` (for reports from nodes).

@@ -23,6 +23,7 @@ fn request(name: &str, models: &[(&str, ModelState)]) -> RegisterRequest {
         },
         models: models.iter().map(|(n, s)| status(n, *s)).collect(),
         api_token: llm_router_protocol::Secret::new("node-api-token"),
+        scheme: llm_router_protocol::node::Scheme::Http,
     }
 }
 

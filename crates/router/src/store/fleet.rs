@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{HistorySink, MetricSample, NodeRow, StoreError, StoreOp, unix_ms};
+use super::{HistorySink, MetricSample, NodeRow, StoreError, StoreOp, WriteError, unix_ms};
 use crate::registry::{KnownNode, Load, Node};
 
 /// Writes fleet changes through the history sink, sampling metrics at most once per interval per
-/// node.
+/// node. What an admin changed (drain, resume, delete) is written on the path that waits
+/// ([`HistorySink::store`]); what nodes report, on the one that may drop under load.
 pub struct FleetLog {
     sink: HistorySink,
     sample_every: Duration,
@@ -31,8 +32,16 @@ impl FleetLog {
             .send(StoreOp::UpsertNode(Box::new(node_row(node))));
     }
 
-    pub fn node_removed(&self, id: &str) {
-        self.sink.send(StoreOp::DeleteNode(id.to_owned()));
+    /// An admin changed the node (drained or resumed it): stored before this returns.
+    pub async fn node_set(&self, node: &Node) -> Result<(), WriteError> {
+        self.sink
+            .store(StoreOp::UpsertNode(Box::new(node_row(node))))
+            .await
+    }
+
+    /// An admin removed the node: stored before this returns.
+    pub async fn node_removed(&self, id: &str) -> Result<(), WriteError> {
+        self.sink.store(StoreOp::DeleteNode(id.to_owned())).await
     }
 
     /// A heartbeat or metrics push arrived: the node row is refreshed and, when the last sample is

@@ -21,7 +21,7 @@ pub use types::{
     Api, ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
     RequestSummary, SessionRow, StoreOp, TaskRow, UserRow, unix_ms,
 };
-pub use writer::{HistorySink, Retention, SinkCounters, run_writer};
+pub use writer::{HistorySink, Queued, Retention, SinkCounters, WriteError, run_writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -6,12 +6,17 @@
 //! [`MAX_BATCH`] operations), so a SIGKILL loses at most the batch being written plus what waits
 //! in the channel — the last ~5 ms of history plus one batch. A graceful shutdown drains the
 //! channel first and loses nothing.
+//!
+//! Two ways in: [`HistorySink::send`] (request rows, samples, heartbeat refreshes) never waits and
+//! drops when the channel is full; [`HistorySink::store`] (fleet changes an admin made: drain,
+//! resume, delete) waits for room and then for its batch to commit, so it cannot be dropped, and
+//! stays in order with what was queued before it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreOp, unix_ms};
@@ -23,12 +28,31 @@ const MAX_BATCH: usize = 1024;
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// How often old rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Longest wait of [`HistorySink::store`] (room in the channel, then the commit).
+const STORE_WITHIN: Duration = Duration::from_secs(30);
+
+/// An operation on its way to the writer; a durable one carries who waits for its commit.
+pub struct Queued {
+    op: StoreOp,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+/// Why a durable write ([`HistorySink::store`]) did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("the store did not commit the change within {0:?}")]
+    TimedOut(Duration),
+    #[error("the store failed to write the change (the router's log says why)")]
+    Failed,
+}
 
 /// The handle request handlers write through. Never blocks: when the channel is full, the
 /// operation is dropped and counted.
 #[derive(Clone)]
 pub struct HistorySink {
-    tx: mpsc::Sender<StoreOp>,
+    tx: mpsc::Sender<Queued>,
     counters: Arc<SinkCounters>,
 }
 
@@ -48,7 +72,7 @@ pub struct Retention {
 
 impl HistorySink {
     /// A sink and the receiving end for [`run_writer`].
-    pub fn channel(capacity: usize) -> (HistorySink, mpsc::Receiver<StoreOp>) {
+    pub fn channel(capacity: usize) -> (HistorySink, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         (
             HistorySink {
@@ -61,9 +85,30 @@ impl HistorySink {
 
     /// Queues `op` for the writer; drops (and counts) it when the writer is behind.
     pub fn send(&self, op: StoreOp) {
-        if self.tx.try_send(op).is_err() {
+        if self.tx.try_send(Queued { op, done: None }).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Queues `op` behind what is already queued, waiting for room rather than dropping it, and
+    /// returns once its batch committed (within [`STORE_WITHIN`]).
+    pub async fn store(&self, op: StoreOp) -> Result<(), WriteError> {
+        let (done, committed) = oneshot::channel();
+        let queued = Queued {
+            op,
+            done: Some(done),
+        };
+        let wait = async {
+            self.tx.send(queued).await.map_err(|_| WriteError::Closed)?;
+            match committed.await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(WriteError::Failed),
+                Err(_) => Err(WriteError::Closed),
+            }
+        };
+        tokio::time::timeout(STORE_WITHIN, wait)
+            .await
+            .map_err(|_| WriteError::TimedOut(STORE_WITHIN))?
     }
 
     pub fn counters(&self) -> &SinkCounters {
@@ -75,21 +120,21 @@ impl HistorySink {
 pub async fn run_writer(
     store: Arc<dyn Store>,
     sink: HistorySink,
-    mut rx: mpsc::Receiver<StoreOp>,
+    mut rx: mpsc::Receiver<Queued>,
     retention: Retention,
     cancel: CancellationToken,
 ) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Batch::default();
     loop {
         tokio::select! {
             biased;
-            received = rx.recv_many(&mut batch, MAX_BATCH) => {
+            received = rx.recv_many(&mut batch.queued, MAX_BATCH) => {
                 if received == 0 {
                     break;
                 }
-                write(&*store, &sink, &mut batch).await;
+                batch.write(&*store, &sink).await;
                 if received < MAX_BATCH {
                     tokio::select! {
                         () = tokio::time::sleep(BATCH_WINDOW) => {}
@@ -103,23 +148,54 @@ pub async fn run_writer(
     }
     // Shutdown: whatever is still queued is written before the router exits.
     rx.close();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write(&*store, &sink, &mut batch).await;
+    while rx.recv_many(&mut batch.queued, MAX_BATCH).await > 0 {
+        batch.write(&*store, &sink).await;
     }
 }
 
-async fn write(store: &dyn Store, sink: &HistorySink, batch: &mut Vec<StoreOp>) {
-    let n = batch.len() as u64;
-    match store.apply(batch).await {
-        Ok(()) => {
-            sink.counters.written.fetch_add(n, Ordering::Relaxed);
-        }
-        Err(e) => {
-            sink.counters.failed.fetch_add(n, Ordering::Relaxed);
-            tracing::error!(error = %e, rows = n, "writing history failed; rows lost");
+/// What the writer received, and room to split it into operations and waiters (kept across
+/// batches, so a batch allocates nothing once the vectors have grown).
+struct Batch {
+    queued: Vec<Queued>,
+    ops: Vec<StoreOp>,
+    waiting: Vec<oneshot::Sender<bool>>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            queued: Vec::with_capacity(MAX_BATCH),
+            ops: Vec::with_capacity(MAX_BATCH),
+            waiting: Vec::new(),
         }
     }
-    batch.clear();
+}
+
+impl Batch {
+    /// Applies the received operations in one transaction and tells the waiters how it went.
+    async fn write(&mut self, store: &dyn Store, sink: &HistorySink) {
+        for Queued { op, done } in self.queued.drain(..) {
+            self.ops.push(op);
+            self.waiting.extend(done);
+        }
+        let n = self.ops.len() as u64;
+        let committed = match store.apply(&self.ops).await {
+            Ok(()) => {
+                sink.counters.written.fetch_add(n, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                sink.counters.failed.fetch_add(n, Ordering::Relaxed);
+                tracing::error!(error = %e, rows = n, "writing history failed; rows lost");
+                false
+            }
+        };
+        for done in self.waiting.drain(..) {
+            // The waiter may have given up.
+            let _ = done.send(committed);
+        }
+        self.ops.clear();
+    }
 }
 
 async fn prune_old(store: &dyn Store, retention: Retention) {

@@ -9,7 +9,8 @@ use llm_router_protocol::node::{NodeStatus, PullRequest, RuntimeKind};
 
 use super::{Task, TaskError, Tasks};
 use crate::catalog::Catalog;
-use crate::registry::Node;
+use crate::registry::{MAX_SMALL_ANSWER_BYTES, Node, read_answer};
+use llm_router_common::text::{MAX_ERROR, capped, capped_lossy};
 
 /// Longest a node may take to accept a pull (it answers before downloading).
 const PULL_ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,11 +137,17 @@ impl Distributor {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
+        let body = read_answer(response, MAX_SMALL_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
+            .and_then(|v| {
+                v["error"]["message"]
+                    .as_str()
+                    .map(|m| capped(m, MAX_ERROR).into_owned())
+            })
+            .unwrap_or_else(|| capped_lossy(&body, MAX_ERROR));
         Err(match status {
             StatusCode::INSUFFICIENT_STORAGE => {
                 TaskError::InsufficientStorage(format!("node '{}': {message}", node.machine_name))

@@ -3,7 +3,10 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("the model '{0}' is not in the catalog (GET /api/models/available lists it)")]
+    #[error(
+        "the model '{}' is not in the catalog (GET /api/models/available lists it)",
+        llm_router_common::text::capped(.0, llm_router_common::text::MAX_NAME)
+    )]
     UnknownModel(String),
     /// The model or the node cannot take part in a pull (no GGUF, split files, an Ollama node).
     #[error("invalid request: {0}")]

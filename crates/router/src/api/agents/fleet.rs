@@ -30,8 +30,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if state.registry.remove(&id) {
-        state.fleet_log.node_removed(&id);
         tracing::info!(node_id = %id, "node removed");
+        state.fleet_log.node_removed(&id).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NodeNotFound(id))
@@ -41,15 +41,16 @@ pub async fn delete(
 /// `POST /api/agents/{id}/drain`: the node gets no new requests (those running finish); it stays
 /// drained across re-registrations until resumed.
 pub async fn drain(state: State<AppState>, id: Path<String>) -> ApiResult<Json<NodeSummary>> {
-    set_draining(state, id, true)
+    set_draining(state, id, true).await
 }
 
 /// `POST /api/agents/{id}/resume`: the node takes requests again.
 pub async fn resume(state: State<AppState>, id: Path<String>) -> ApiResult<Json<NodeSummary>> {
-    set_draining(state, id, false)
+    set_draining(state, id, false).await
 }
 
-fn set_draining(
+/// The change is in the registry at once and answered once stored (503 if the store fails).
+async fn set_draining(
     State(state): State<AppState>,
     Path(id): Path<String>,
     draining: bool,
@@ -59,7 +60,7 @@ fn set_draining(
         .set_draining(&id, draining)
         .ok_or(ApiError::NodeNotFound(id))?;
     tracing::info!(node_id = %node.id, node = %node.machine_name, draining, "node drain changed");
-    state.fleet_log.node_changed(&node);
+    state.fleet_log.node_set(&node).await?;
     Ok(Json(node.summary()))
 }
 

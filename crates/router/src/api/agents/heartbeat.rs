@@ -8,23 +8,25 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use llm_router_protocol::node::{
-    AgentMetrics, Heartbeat, HeartbeatResponse, NODE_TOKEN_HEADER, NodeMetrics, Timestamp,
+    AgentMetrics, Heartbeat, HeartbeatResponse, NodeMetrics, Timestamp,
 };
 
+use crate::api::guard::{NodeCaller, node_token};
 use crate::api::{ApiJson, ApiResult};
-use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::unix_ms;
 
+/// `POST /api/health`: the node token is checked ([`NodeCaller`]) before the body is read; the
+/// body's `node_id` must then be the token's node.
 pub async fn heartbeat(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(hb): ApiJson<Heartbeat>,
+    caller: NodeCaller,
+    ApiJson(mut hb): ApiJson<Heartbeat>,
 ) -> ApiResult<Json<HeartbeatResponse>> {
-    let token = node_token(&headers).ok_or(ApiError::InvalidNodeToken)?;
+    super::report::bound_heartbeat(&mut hb.models, &mut hb.metrics.gpus);
     let node_id = hb.node_id.clone();
-    let (status, transition) = state.registry.heartbeat(hb, token)?;
+    let (status, transition) = state.registry.heartbeat(hb, &caller.token)?;
     state.metrics.record_heartbeat();
     if let Some(node) = state.registry.snapshot().node(&node_id) {
         if transition.is_some() {
@@ -149,17 +151,6 @@ fn timestamp_ms(t: &Timestamp) -> Option<u64> {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The node token from `Authorization: Bearer …` or `X-LLM-Node-Token`.
-fn node_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(token) = bearer(headers) {
-        return Some(token);
-    }
-    headers
-        .get(NODE_TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
 }
 
 #[cfg(test)]

@@ -4,3 +4,4 @@ pub mod address;
 pub mod fleet;
 pub mod heartbeat;
 pub mod register;
+mod report;

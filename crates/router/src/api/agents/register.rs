@@ -7,34 +7,39 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue};
+use llm_router_common::text::MAX_NAME;
 use llm_router_protocol::Secret;
 use llm_router_protocol::node::{RegisterRequest, RegisterResponse};
 use llm_router_protocol::openai::ModelList;
 
 use super::address::{NodeHost, is_local_ip, is_router_address, parse_address};
+use crate::api::guard::Enrolment;
 use crate::api::{ApiJson, ApiResult};
-use crate::auth::bearer;
 use crate::error::ApiError;
-use crate::registry::api_authorization;
+use crate::registry::{MAX_SMALL_ANSWER_BYTES, api_authorization, read_json_answer};
 use crate::state::AppState;
 
-#[tracing::instrument(skip_all, fields(node = %req.machine_name))]
+/// The enrolment token is checked ([`Enrolment`]) before the body is read.
+#[tracing::instrument(skip_all, fields(node = tracing::field::Empty))]
 pub async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<RegisterRequest>,
+    _: Enrolment,
+    ApiJson(mut req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
-    if let Err(e) = state.auth.check_enrollment(bearer(&headers)) {
-        tracing::warn!(node = %req.machine_name, error = %e, "registration refused");
-        return Err(e.into());
-    }
     if req.machine_name.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
             "'machine_name' must not be empty".into(),
         ));
     }
+    if req.machine_name.len() > MAX_NAME {
+        return Err(ApiError::InvalidRequest(format!(
+            "'machine_name' must be at most {MAX_NAME} bytes"
+        )));
+    }
+    tracing::Span::current().record("node", req.machine_name.as_str());
+    super::report::bound_registration(&mut req);
     let host = parse_address(&req.address)
         .map_err(|e| ApiError::InvalidRequest(format!("'address' {e}")))?;
     if req.port == 0 {
@@ -138,10 +143,23 @@ async fn fetch_models(
         .timeout(state.config.registration_timeout)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("answered {status}"));
     }
-    response.json().await.map_err(|e| e.to_string())
+    read_json_answer(response, MAX_SMALL_ANSWER_BYTES).await
+}
+
+/// `e` and its causes, `: `-separated: reqwest's own text says only "error sending request",
+/// the refused certificate or the refused connection is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -3,6 +3,7 @@
 
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use llm_router_common::text::{MAX_ERROR, MAX_NAME, bounded, capped};
 
 use crate::auth::AuthError;
 use crate::error::ApiError;
@@ -30,6 +31,7 @@ impl OllamaError {
     pub fn message(&self) -> String {
         match &self.0 {
             ApiError::ModelNotFound(model) => {
+                let model = capped(model, MAX_NAME);
                 format!("model '{model}' not found: no node serves it")
             }
             other => other.to_string(),
@@ -41,9 +43,9 @@ impl IntoResponse for OllamaError {
     fn into_response(self) -> Response {
         let status = self.0.status_code();
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self.0, "Ollama request failed");
+            tracing::warn!(status = status.as_u16(), error = %bounded(&self.0, MAX_ERROR), "Ollama request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), error = %self.0, "Ollama request refused");
+            tracing::debug!(status = status.as_u16(), error = %bounded(&self.0, MAX_ERROR), "Ollama request refused");
         }
         let mut response = error_response(status, self.message());
         self.0.add_headers(response.headers_mut());

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use llm_router_protocol::node::NodeStatus;
 use llm_router_protocol::ollama::{ListModel, ListResponse};
 
-use crate::registry::Node;
+use crate::registry::{MAX_SMALL_ANSWER_BYTES, Node, read_json_answer};
 use crate::state::AppState;
 
 /// How long a node may take to describe its models.
@@ -53,13 +53,14 @@ pub async fn collect(
 
 async fn fetch(state: &AppState, node: &Node) -> Option<ListResponse> {
     let result = async {
-        node.request(&state.http, reqwest::Method::GET, "/api/tags")
+        let response = node
+            .request(&state.http, reqwest::Method::GET, "/api/tags")
             .timeout(NODE_INFO_TIMEOUT)
             .send()
-            .await?
-            .error_for_status()?
-            .json::<ListResponse>()
             .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?;
+        read_json_answer::<ListResponse>(response, MAX_SMALL_ANSWER_BYTES).await
     }
     .await;
     match result {

@@ -1,6 +1,7 @@
 //! Relaying a node's answer to an Ollama client: streamed answers through the shared relay
 //! ([`crate::proxy::relay`]) as NDJSON lines, one write per node chunk (never buffered); whole
-//! answers read and handed back for translation. The request's [`Recording`] sees the bytes the
+//! answers read (at most [`MAX_ANSWER_BYTES`]; beyond, a 502 naming the node) and handed back for
+//! translation. The request's [`Recording`] sees the bytes the
 //! client gets and is closed when the answer ends.
 
 use std::sync::Arc;
@@ -18,7 +19,10 @@ use super::transcoder::LineSource;
 use crate::dispatch::{Phase, Upstream, report_failure};
 use crate::history::Recording;
 use crate::proxy::{ErrorFrame, Transform, relay, router_headers};
-use crate::registry::Registry;
+use crate::registry::{
+    AnswerError, MAX_ANSWER_BYTES, MAX_SMALL_ANSWER_BYTES, Registry, read_answer,
+};
+use llm_router_common::text::{MAX_ERROR, capped};
 
 /// Content type of Ollama's streamed answers.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -83,10 +87,16 @@ pub async fn upstream_error(upstream: Upstream, recording: Option<Recording>) ->
     if let Some(r) = recording.as_mut() {
         r.answered(lease.node(), status, queued, sent_at);
     }
-    let body = response.bytes().await.unwrap_or_default();
+    let node = lease.node().machine_name.clone();
     let headers = router_headers(lease.node(), queued);
+    let message = match read_answer(response, MAX_SMALL_ANSWER_BYTES).await {
+        Ok(body) => capped(&error_message(&body), MAX_ERROR).into_owned(),
+        Err(AnswerError::TooLarge(max)) => {
+            format!("node '{node}' answered with an error body larger than {max} bytes")
+        }
+        Err(AnswerError::Failed(e)) => format!("node '{node}' answered {status}: {e}"),
+    };
     drop(lease);
-    let message = error_message(&body);
     let mut out = error_response(status, message.clone());
     out.headers_mut().extend(headers);
     if let Some(mut r) = recording {
@@ -113,7 +123,7 @@ pub async fn read_json(
         r.answered(lease.node(), response.status(), queued, sent_at);
     }
     let headers = router_headers(lease.node(), queued);
-    let failure = match response.bytes().await {
+    let failure = match read_answer(response, MAX_ANSWER_BYTES).await {
         Ok(body) => {
             drop(lease);
             match serde_json::from_slice(&body) {
@@ -121,7 +131,15 @@ pub async fn read_json(
                 Err(e) => format!("the node's answer is not JSON: {e}"),
             }
         }
-        Err(e) => {
+        Err(AnswerError::TooLarge(max)) => {
+            let node = &lease.node().machine_name;
+            tracing::warn!(node = %node, max, "a non-streamed answer over the cap was refused");
+            format!(
+                "node '{node}' sent a non-streamed answer larger than {max} bytes, more than the \
+                 router buffers (ask with \"stream\": true for a longer answer)"
+            )
+        }
+        Err(AnswerError::Failed(e)) => {
             report_failure(registry, lease.node(), Phase::MidAnswer, &e);
             format!("the node serving this request failed mid-answer: {e}")
         }
