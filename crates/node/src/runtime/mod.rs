@@ -129,6 +129,7 @@ impl ModelRuntime {
             slots_total: s.slots_total,
             slots_free: None,
             error: s.error.clone(),
+            cache_tokens: None,
         }
     }
 }

@@ -175,6 +175,7 @@ impl Registry {
                     slots_total: None,
                     slots_free: None,
                     error: None,
+                    cache_tokens: None,
                 }),
             }
         }

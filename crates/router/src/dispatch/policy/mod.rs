@@ -107,6 +107,7 @@ pub mod testing {
                 slots_total: Some(4),
                 slots_free: Some(4),
                 error: None,
+                cache_tokens: None,
             }],
             registered_at: SystemTime::now(),
             last_seen: Instant::now(),
