@@ -5,10 +5,11 @@
 //! Run: `cargo bench -p llm-router --bench selection`
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use llm_router::affinity::{PrefixIndex, PromptHasher, blocks_to_tokens, by_node};
+use llm_router::affinity::{Affinity, PrefixIndex, PromptHasher, blocks_to_tokens, by_node};
 use llm_router::dispatch::policy::cache_aware::{CostParams, NodeView, choose};
 use llm_router::dispatch::policy::testing::candidates;
 use llm_router::dispatch::{BalancerMode, SelectContext};
@@ -16,13 +17,17 @@ use serde_json::{Value, json};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 
+fn affinity() -> Arc<Affinity> {
+    Arc::new(Affinity::default())
+}
+
 fn select(c: &mut Criterion) {
     for mode in [
         BalancerMode::RoundRobin,
         BalancerMode::Metrics,
         BalancerMode::Auto,
     ] {
-        let policy = mode.build();
+        let policy = mode.build(&affinity());
         let mut group = c.benchmark_group(format!("select/{}", policy.name()));
         for n in SIZES {
             let nodes = candidates(n);
@@ -38,6 +43,7 @@ fn select(c: &mut Criterion) {
                         model: "m",
                         now: Instant::now(),
                         metrics_max_age: Duration::from_secs(30),
+                        prompt: None,
                     };
                     black_box(policy.select(black_box(nodes), &ctx))
                 });
@@ -48,7 +54,7 @@ fn select(c: &mut Criterion) {
 }
 
 fn select_claim_release(c: &mut Criterion) {
-    let policy = BalancerMode::Auto.build();
+    let policy = BalancerMode::Auto.build(&affinity());
     let mut group = c.benchmark_group("select_claim_release/auto");
     for n in SIZES {
         let nodes = candidates(n);
@@ -58,6 +64,7 @@ fn select_claim_release(c: &mut Criterion) {
                     model: "m",
                     now: Instant::now(),
                     metrics_max_age: Duration::from_secs(30),
+                    prompt: None,
                 };
                 if let Some(i) = policy.select(nodes, &ctx)
                     && nodes[i].try_claim()

@@ -269,8 +269,21 @@ impl PrefixIndex {
 
     /// Drops everything `node` held, for every model (its runtime restarted, or it left).
     pub fn forget_node(&mut self, node: &str) {
-        self.models.retain(|_, m| {
-            if let Some(id) = m.ids.remove(node) {
+        self.retain(|_, held_by| held_by != node);
+    }
+
+    /// Keeps only the (model, node) pairs `keep` accepts; the others are forgotten (the node left,
+    /// or its runtime for the model restarted and lost its cache).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.models.retain(|model, m| {
+            let gone: Vec<(Arc<str>, u32)> = m
+                .ids
+                .iter()
+                .filter(|(node, _)| !keep(model, node))
+                .map(|(node, &id)| (Arc::clone(node), id))
+                .collect();
+            for (node, id) in gone {
+                m.ids.remove(&node);
                 if let Some(n) = m.nodes[id as usize].take() {
                     for hash in n.lru.hashes() {
                         detach(&mut m.blocks, hash, id);

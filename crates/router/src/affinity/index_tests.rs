@@ -247,6 +247,20 @@ fn forgetting_a_node_drops_all_it_held_and_nothing_else() {
 }
 
 #[test]
+fn retain_forgets_one_model_of_a_node_and_keeps_its_others() {
+    let mut index = PrefixIndex::new(100);
+    let a = chain(1, 8);
+    index.record("m1", "n", &a);
+    index.record("m2", "n", &a);
+    index.record("m1", "other", &a[..3]);
+    index.retain(|model, node| !(model == "m1" && node == "n"));
+    assert_eq!(names(&index.matches("m1", &a)), [("other", 3)]);
+    assert_eq!(names(&index.matches("m2", &a)), [("n", 8)]);
+    assert_eq!(index.blocks_held(), 11);
+    assert_consistent(&index);
+}
+
+#[test]
 fn a_reported_miss_drops_the_missed_blocks_and_everything_older() {
     let mut index = PrefixIndex::new(100);
     let old = chain(1, 6);

@@ -22,11 +22,19 @@ pub struct UsageTap {
     tail_trimmed: bool,
 }
 
-/// Prompt and completion tokens, each when known.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Prompt and completion tokens, each when known, and what the node said of its cache and speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
+    /// The whole prompt, the cached part included.
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// Prompt tokens reused from the node's cache (llama.cpp `timings.cache_n`, OpenAI
+    /// `usage.prompt_tokens_details.cached_tokens`).
+    pub cached_tokens: Option<u32>,
+    /// Prompt tokens computed, and milliseconds it took (llama.cpp `timings`).
+    pub prompt_computed: Option<(u64, f64)>,
+    /// Tokens generated, and milliseconds it took (llama.cpp `timings`).
+    pub generated: Option<(u64, f64)>,
 }
 
 impl UsageTap {
@@ -102,12 +110,24 @@ struct Counts {
 struct OpenAiUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings`: `prompt_n` tokens computed (besides `cache_n` reused) in `prompt_ms`,
+/// `predicted_n` generated in `predicted_ms`.
+#[derive(Debug, Default, Deserialize)]
 struct Timings {
     prompt_n: Option<u64>,
+    prompt_ms: Option<f64>,
+    cache_n: Option<u64>,
     predicted_n: Option<u64>,
+    predicted_ms: Option<f64>,
 }
 
 fn to_u32(v: Option<u64>) -> Option<u32> {
@@ -116,22 +136,32 @@ fn to_u32(v: Option<u64>) -> Option<u32> {
 
 impl Counts {
     fn usage(&self) -> Usage {
+        let timings = self.timings.as_ref();
+        let with = |n: Option<u64>, ms: Option<f64>| n.zip(ms.filter(|ms| ms.is_finite()));
+        let mut usage = Usage {
+            cached_tokens: to_u32(timings.and_then(|t| t.cache_n)),
+            prompt_computed: timings.and_then(|t| with(t.prompt_n, t.prompt_ms)),
+            generated: timings.and_then(|t| with(t.predicted_n, t.predicted_ms)),
+            ..Usage::default()
+        };
         if let Some(u) = &self.usage {
-            return Usage {
-                prompt_tokens: to_u32(u.prompt_tokens),
-                completion_tokens: to_u32(u.completion_tokens),
-            };
+            usage.prompt_tokens = to_u32(u.prompt_tokens);
+            usage.completion_tokens = to_u32(u.completion_tokens);
+            if let Some(cached) = u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens) {
+                usage.cached_tokens = to_u32(Some(cached));
+            }
+        } else if let Some(t) = timings {
+            // `prompt_n` counts only the tokens computed: the prompt is those and the reused ones.
+            usage.prompt_tokens = to_u32(
+                t.prompt_n
+                    .map(|n| n.saturating_add(t.cache_n.unwrap_or(0))),
+            );
+            usage.completion_tokens = to_u32(t.predicted_n);
+        } else {
+            usage.prompt_tokens = to_u32(self.prompt_eval_count);
+            usage.completion_tokens = to_u32(self.eval_count);
         }
-        if let Some(t) = &self.timings {
-            return Usage {
-                prompt_tokens: to_u32(t.prompt_n),
-                completion_tokens: to_u32(t.predicted_n),
-            };
-        }
-        Usage {
-            prompt_tokens: to_u32(self.prompt_eval_count),
-            completion_tokens: to_u32(self.eval_count),
-        }
+        usage
     }
 }
 
@@ -157,7 +187,8 @@ mod tests {
             t.usage(),
             Usage {
                 prompt_tokens: Some(5),
-                completion_tokens: Some(9)
+                completion_tokens: Some(9),
+                ..Usage::default()
             }
         );
     }
@@ -179,6 +210,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_llama_cpp_says_of_its_cache_and_speed() {
+        // The last chunk of a llama-server stream: usage and timings.
+        let t = tap(&[
+            "data: {\"choices\":[]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":352,\"completion_tokens\":8,",
+            "\"prompt_tokens_details\":{\"cached_tokens\":334}},\"timings\":{\"cache_n\":334,",
+            "\"prompt_n\":18,\"prompt_ms\":90.0,\"predicted_n\":8,\"predicted_ms\":400.0}}\n\n",
+            "data: [DONE]\n\n",
+        ]);
+        assert_eq!(
+            t.usage(),
+            Usage {
+                prompt_tokens: Some(352),
+                completion_tokens: Some(8),
+                cached_tokens: Some(334),
+                prompt_computed: Some((18, 90.0)),
+                generated: Some((8, 400.0)),
+            }
+        );
+        // Timings alone: the prompt is the computed and the reused tokens.
+        let t = tap(&[r#"{"timings":{"cache_n":300,"prompt_n":20,"predicted_n":4}}"#]);
+        let u = t.usage();
+        assert_eq!((u.prompt_tokens, u.cached_tokens), (Some(320), Some(300)));
+        assert_eq!(u.prompt_computed, None, "no time, no speed");
+    }
+
+    #[test]
     fn reads_ollama_counts_from_ndjson() {
         let t = tap(&[
             "{\"response\":\"a\",\"done\":false}\n",
@@ -188,7 +246,8 @@ mod tests {
             t.usage(),
             Usage {
                 prompt_tokens: Some(6),
-                completion_tokens: Some(12)
+                completion_tokens: Some(12),
+                ..Usage::default()
             }
         );
     }

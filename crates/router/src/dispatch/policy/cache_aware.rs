@@ -1,5 +1,6 @@
-//! `cache_aware` (the decision; not yet a [`Policy`](super::Policy)): send a request where its
-//! prompt costs least, counting the prompt the node already holds, without piling up on one node.
+//! `cache_aware`: send a request where its prompt costs least, counting the prompt the node already
+//! holds, without piling up on one node. [`CacheAware`] is the [`Policy`]; [`choose`] is its
+//! decision, pure over [`NodeView`]s (what the simulator and the benchmarks drive).
 //!
 //! For each candidate with a free slot, the predicted time before it could start answering:
 //!
@@ -19,6 +20,103 @@
 //!
 //! "Least loaded" is the fewest in-flight requests, then the smallest backlog in seconds, then the
 //! first from `start` (a rotating offset, so ties spread like round robin).
+//!
+//! What the policy feeds the decision: matches from the [`Affinity`] tracker; in-flight counts and
+//! free slots from the candidates; the prompt backlog, measured speeds and answer lengths from
+//! each node's [`CacheStats`](crate::registry::CacheStats) (learnt from the answers' `timings`).
+//! A request without a prompt (embeddings) goes to the least loaded node.
+
+use std::sync::Arc;
+
+use super::{Decision, LeastOutstanding, Policy, RoundRobin, SelectContext};
+use crate::affinity::{Affinity, blocks_to_tokens, by_node};
+use crate::registry::{Candidate, Snapshot};
+
+/// Answer length assumed for a node whose answers were not measured yet.
+const DEFAULT_ANSWER_TOKENS: f64 = 64.0;
+
+/// The `cache_aware` policy.
+#[derive(Debug)]
+pub struct CacheAware {
+    affinity: Arc<Affinity>,
+    params: CostParams,
+    round_robin: RoundRobin,
+    /// For requests without a prompt.
+    least_outstanding: LeastOutstanding,
+}
+
+impl CacheAware {
+    pub fn new(affinity: Arc<Affinity>) -> Self {
+        CacheAware {
+            affinity,
+            params: CostParams::default(),
+            round_robin: RoundRobin::default(),
+            least_outstanding: LeastOutstanding::default(),
+        }
+    }
+}
+
+impl Policy for CacheAware {
+    fn name(&self) -> &'static str {
+        "cache_aware"
+    }
+
+    fn select(&self, candidates: &[Candidate], ctx: &SelectContext<'_>) -> Option<usize> {
+        self.decide(candidates, ctx).map(|d| d.index)
+    }
+
+    fn decide(&self, candidates: &[Candidate], ctx: &SelectContext<'_>) -> Option<Decision> {
+        let Some(prompt) = ctx.prompt else {
+            return self.least_outstanding.decide(candidates, ctx);
+        };
+        let matches = self.affinity.matches(ctx.model, prompt);
+        let held = by_node(&matches);
+        let views: Vec<NodeView> = candidates
+            .iter()
+            .map(|c| view_of(c, held.get(&*c.node.id).copied().unwrap_or(0)))
+            .collect();
+        let start = self.round_robin.next_start(candidates.len());
+        let choice = choose(&views, prompt.estimated_tokens(), &self.params, start)?;
+        Some(Decision {
+            index: choice.index,
+            predicted_cached_tokens: Some(choice.predicted_cached_tokens),
+            reason: Some(choice.reason.as_str()),
+        })
+    }
+
+    fn wants_prompt(&self) -> bool {
+        true
+    }
+
+    fn sent(&self, candidate: &Candidate, ctx: &SelectContext<'_>) {
+        if let Some(prompt) = ctx.prompt {
+            self.affinity.sent(ctx.model, &candidate.node, prompt);
+        }
+    }
+
+    fn fleet_changed(&self, snapshot: &Snapshot) {
+        self.affinity.sync(snapshot);
+    }
+}
+
+/// A candidate as the decision sees it, holding `blocks` leading blocks of the prompt.
+fn view_of(c: &Candidate, blocks: usize) -> NodeView {
+    let in_flight = c.in_flight();
+    let cache = &c.node.counters.cache;
+    let answer = match cache.answer_tokens() {
+        t if t > 0.0 => t,
+        _ => DEFAULT_ANSWER_TOKENS,
+    };
+    NodeView {
+        free_slots: c.capacity.saturating_sub(in_flight),
+        in_flight,
+        backlog_prompt_tokens: cache.backlog_prompt_tokens(),
+        backlog_gen_tokens: (f64::from(in_flight) * answer) as u64,
+        prompt_tps: cache.prompt_tps(),
+        gen_tps: cache.gen_tps(),
+        matched_tokens: blocks_to_tokens(blocks),
+    }
+}
 
 /// One candidate as the decision sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
