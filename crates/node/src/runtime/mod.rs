@@ -10,6 +10,7 @@ pub mod ollama;
 mod process;
 pub mod pulled_args;
 pub mod supervisor;
+mod user_args;
 
 use std::path::Path;
 use std::sync::Arc;
