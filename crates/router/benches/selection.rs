@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use llm_router::affinity::{Affinity, PrefixIndex, PromptHasher, blocks_to_tokens, by_node};
-use llm_router::dispatch::policy::cache_aware::{CostParams, NodeView, choose};
+use llm_router::affinity::{Affinity, PromptHasher};
 use llm_router::dispatch::policy::testing::candidates;
 use llm_router::dispatch::{BalancerMode, SelectContext};
 use serde_json::{Value, json};
@@ -119,53 +118,48 @@ fn select_cache_aware(c: &mut Criterion) {
     }
     // The request: ~16 KB (~4 000 tokens), its conversation up to its last turn on node 500;
     // every node holds 4 other conversations of its own. Its system prompt is on 8 nodes, or (the
-    // worst case for the index) on all 1 000.
+    // worst case for the index) on all 1 000. Measured through the production path: the body
+    // parsed and its prompt keyed by the `Affinity` tracker, then `CacheAware::decide`.
     let system = words(3000, 1);
     let request = conversation(&system, 16_000, 2);
-    let previous = hasher.chat(&request[..request.len() - 1]);
-    let system_key = hasher.chat(&request[..1]);
-    let params = CostParams::default();
+    let body = serde_json::to_vec(&json!({"model": "m", "messages": request})).unwrap();
+    let path = "/v1/chat/completions";
     let mut group = c.benchmark_group("select/cache_aware");
     group.bench_function("prompt_key_16KB", |b| {
         b.iter(|| black_box(hasher.chat(black_box(&request))));
     });
     for (label, every) in [("system_prompt_on_8", 125), ("system_prompt_on_all", 1)] {
-        let mut index = PrefixIndex::default();
+        let affinity = Arc::new(Affinity::with_hasher(hasher, Default::default()));
+        let policy = BalancerMode::CacheAware.build(&affinity);
+        let key_of = |messages: &[Value]| hasher.chat(messages);
         for (i, c) in nodes.iter().enumerate() {
             for k in 0..4 {
-                let other = hasher.chat(&conversation(&words(3000, 10 + i * 4 + k), 4_000, i));
-                index.record("m", &c.node.id, &other.blocks);
+                let other = conversation(&words(3000, 10 + i * 4 + k), 4_000, i);
+                affinity.sent("m", &c.node, &key_of(&other));
             }
             if i % every == 0 {
-                index.record("m", &c.node.id, &system_key.blocks);
+                affinity.sent("m", &c.node, &key_of(&request[..1]));
             }
         }
-        index.record("m", &nodes[500].node.id, &previous.blocks);
-        let decide = |request: &[Value]| {
-            let key = hasher.chat(request);
-            let matches = index.matches("m", &key.blocks);
-            let by = by_node(&matches);
-            let views: Vec<NodeView> = nodes
-                .iter()
-                .map(|c| {
-                    let in_flight = c.in_flight();
-                    NodeView {
-                        free_slots: c.capacity.saturating_sub(in_flight),
-                        in_flight,
-                        matched_tokens: blocks_to_tokens(by.get(&*c.node.id).copied().unwrap_or(0)),
-                        ..NodeView::default()
-                    }
-                })
-                .collect();
-            choose(&views, key.estimated_tokens(), &params, 0)
+        affinity.sent("m", &nodes[500].node, &key_of(&request[..request.len() - 1]));
+        let decide = |body: &[u8]| {
+            let key = affinity.key(path, body);
+            let ctx = SelectContext {
+                model: "m",
+                now: Instant::now(),
+                metrics_max_age: Duration::from_secs(30),
+                prompt: key.as_ref(),
+            };
+            policy.decide(&nodes, &ctx)
         };
-        let choice = decide(&request);
+        let choice = decide(&body);
         assert!(
-            choice.is_some_and(|c| c.index == 500 && c.predicted_cached_tokens > 3_000),
+            choice.is_some_and(|c| c.index == 500
+                && c.predicted_cached_tokens.is_some_and(|t| t > 3_000)),
             "{choice:?}"
         );
         group.bench_function(format!("1000_nodes_4000_tokens/{label}"), |b| {
-            b.iter(|| black_box(decide(black_box(&request))));
+            b.iter(|| black_box(decide(black_box(&body))));
         });
     }
     group.finish();
