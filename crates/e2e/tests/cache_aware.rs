@@ -60,12 +60,18 @@ async fn the_next_turn_goes_where_its_prefix_is_and_the_reuse_is_reported() {
                 .get(name)
                 .map(|v| v.to_str().unwrap().to_owned())
         };
-        assert_eq!(header("x-llm-router-policy").as_deref(), Some("cache_aware"));
+        assert_eq!(
+            header("x-llm-router-policy").as_deref(),
+            Some("cache_aware")
+        );
         let reason = header("x-llm-router-reason").unwrap();
         homes.push(header("x-llm-router-node").unwrap());
         let body: Value = response.json().await.unwrap();
         let cache_n = body["timings"]["cache_n"].as_u64().unwrap_or(0);
-        eprintln!("turn {turn}: {reason} on {}, cache_n {cache_n}", homes[turn]);
+        eprintln!(
+            "turn {turn}: {reason} on {}, cache_n {cache_n}",
+            homes[turn]
+        );
         reused.push(cache_n);
         if turn > 0 {
             assert_eq!(reason, "affinity", "turn {turn}");

@@ -141,7 +141,11 @@ fn select_cache_aware(c: &mut Criterion) {
                 affinity.sent("m", &c.node, &key_of(&request[..1]));
             }
         }
-        affinity.sent("m", &nodes[500].node, &key_of(&request[..request.len() - 1]));
+        affinity.sent(
+            "m",
+            &nodes[500].node,
+            &key_of(&request[..request.len() - 1]),
+        );
         let decide = |body: &[u8]| {
             let key = affinity.key(path, body);
             let ctx = SelectContext {
@@ -154,8 +158,9 @@ fn select_cache_aware(c: &mut Criterion) {
         };
         let choice = decide(&body);
         assert!(
-            choice.is_some_and(|c| c.index == 500
-                && c.predicted_cached_tokens.is_some_and(|t| t > 3_000)),
+            choice.is_some_and(
+                |c| c.index == 500 && c.predicted_cached_tokens.is_some_and(|t| t > 3_000)
+            ),
             "{choice:?}"
         );
         group.bench_function(format!("1000_nodes_4000_tokens/{label}"), |b| {

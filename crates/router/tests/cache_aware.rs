@@ -15,7 +15,9 @@ use llm_router_testkit::{FakeNode, Reply};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::{TestRouter, agent, client, post_chat, served_by, spawn_router, test_config, wait_until};
+use common::{
+    TestRouter, agent, client, post_chat, served_by, spawn_router, test_config, wait_until,
+};
 
 async fn cache_aware_router() -> TestRouter {
     spawn_router(Config {
@@ -79,7 +81,10 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
     let home = served_by(&first);
     assert_eq!(header(&first, "x-llm-router-policy"), Some("cache_aware"));
     assert_eq!(header(&first, "x-llm-router-reason"), Some("least_loaded"));
-    assert_eq!(header(&first, "x-llm-router-predicted-cached-tokens"), Some("0"));
+    assert_eq!(
+        header(&first, "x-llm-router-predicted-cached-tokens"),
+        Some("0")
+    );
     assert_eq!(header(&first, "x-llm-router-candidates"), Some("2"));
     assert_eq!(header(&first, "x-llm-router-attempts"), Some("1"));
 
@@ -123,7 +128,12 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
     assert_eq!(newest["routing"]["reason"], "affinity");
     assert_eq!(newest["routing"]["candidates"], 2);
     assert_eq!(newest["routing"]["attempts"], 1);
-    assert!(newest["routing"]["predicted_cached_tokens"].as_u64().unwrap() >= 400);
+    assert!(
+        newest["routing"]["predicted_cached_tokens"]
+            .as_u64()
+            .unwrap()
+            >= 400
+    );
     assert_eq!(newest["cached_tokens"], 400);
     assert_eq!(newest["prompt_tokens"], 500);
     let detail: Value = router
@@ -191,10 +201,14 @@ async fn the_load_guard_sends_the_overflow_of_a_hot_prefix_to_another_node() {
         pending.push(tokio::spawn(async move {
             post_chat(&url, &conversation("hot", &format!("q{i}"))).await
         }));
-        wait_until("the request reached the home node", Duration::from_secs(5), || {
-            let n = home.in_flight();
-            async move { n == i }
-        })
+        wait_until(
+            "the request reached the home node",
+            Duration::from_secs(5),
+            || {
+                let n = home.in_flight();
+                async move { n == i }
+            },
+        )
         .await;
     }
     // Three in flight on the home node, none elsewhere: more than 2 apart and more than 1.5
@@ -218,12 +232,7 @@ async fn a_reported_miss_shows_in_the_prediction_error_and_requests_without_a_pr
         let r = post_chat(&router.base_url(), &conversation("acme", question)).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let metrics = router
-        .get_as_admin("/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = router.get_as_admin("/metrics").await.text().await.unwrap();
     let count = metrics
         .lines()
         .find_map(|l| l.strip_prefix("llm_router_affinity_overpredicted_tokens_count "))
@@ -235,7 +244,9 @@ async fn a_reported_miss_shows_in_the_prediction_error_and_requests_without_a_pr
     );
 
     // Embeddings carry no prompt to match: the least loaded node, no reason given.
-    a.set_reply(Reply::Json(json!({"object": "list", "data": [], "model": "m"})));
+    a.set_reply(Reply::Json(
+        json!({"object": "list", "data": [], "model": "m"}),
+    ));
     let r = client()
         .post(router.url("/v1/embeddings"))
         .json(&json!({"model": "m", "input": "hello"}))
@@ -268,4 +279,47 @@ async fn ollama_chats_are_routed_by_their_prompt_too() {
     let second = ask("again").await.unwrap();
     assert_eq!(served_by(&second), home);
     assert_eq!(header(&second, "x-llm-router-reason"), Some("affinity"));
+
+    // Streamed, the client gets Ollama lines without llama.cpp's `timings`: what the node reused
+    // is read from the node's own stream and reaches the history.
+    let stream = Reply::sse(
+        [
+            json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}).to_string(),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 500, "completion_tokens": 1},
+                   "timings": {"cache_n": 450, "prompt_n": 50, "prompt_ms": 100.0}})
+            .to_string(),
+        ],
+        Duration::from_millis(5),
+    );
+    a.set_reply(stream.clone());
+    b.set_reply(stream);
+    let streamed = client()
+        .post(router.url("/api/chat"))
+        .json(&json!({"model": "m", "messages": [
+            {"role": "system", "content": system_prompt("ollama-user")},
+            {"role": "user", "content": "streamed"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served_by(&streamed), home);
+    let lines = streamed.text().await.unwrap();
+    assert!(!lines.contains("cache_n"), "{lines}");
+    let mut newest = Value::Null;
+    for _ in 0..100 {
+        let page: Value = router
+            .get_as_admin("/api/requests?limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        newest = page["items"][0].clone();
+        if newest["cached_tokens"] == 450 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(newest["api"], "ollama");
+    assert_eq!(newest["cached_tokens"], 450, "{newest}");
 }

@@ -225,7 +225,11 @@ mod tests {
         let system = "You are a helpful assistant. ".repeat(20);
         let k1 = a.key("/v1/chat/completions", &chat(&system, "hi")).unwrap();
         let k2 = a.key("/api/chat", &chat(&system, "bye")).unwrap();
-        assert_eq!(k1.blocks[..8], k2.blocks[..8], "same system prompt, same leading blocks");
+        assert_eq!(
+            k1.blocks[..8],
+            k2.blocks[..8],
+            "same system prompt, same leading blocks"
+        );
         let prompt = json!({"model": "m", "prompt": system}).to_string();
         assert!(a.key("/v1/completions", prompt.as_bytes()).is_some());
         assert!(a.key("/v1/embeddings", prompt.as_bytes()).is_none());
@@ -272,10 +276,9 @@ mod tests {
             a.sent("m", n, &key);
         }
         unloaded.models.clear();
-        let snapshot = Snapshot::new(
-            vec![Arc::new(stay.clone()), Arc::new(unloaded)],
-            |_, _| Arc::default(),
-        );
+        let snapshot = Snapshot::new(vec![Arc::new(stay.clone()), Arc::new(unloaded)], |_, _| {
+            Arc::default()
+        });
         a.sync(&snapshot);
         let held: Vec<_> = a.matches("m", &key).into_iter().map(|m| m.node).collect();
         assert_eq!(held, [Arc::from("stay")]);

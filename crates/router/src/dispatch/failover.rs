@@ -89,7 +89,9 @@ impl<C: NodeClient> Forwarder<C> {
     ) -> Result<Upstream, ApiError> {
         let attempts = self.max_attempts;
         let prompt = match &self.affinity {
-            Some(affinity) if self.dispatcher.wants_prompt() => affinity.key(path, &body).map(Arc::new),
+            Some(affinity) if self.dispatcher.wants_prompt() => {
+                affinity.key(path, &body).map(Arc::new)
+            }
             _ => None,
         };
         let mut queued = Duration::ZERO;

@@ -84,6 +84,7 @@ impl Recorder {
             queued: Duration::ZERO,
             first_byte: None,
             tap: UsageTap::default(),
+            node_usage: None,
             error: None,
             completed: false,
         }
@@ -110,8 +111,16 @@ pub struct Recording {
     queued: Duration,
     first_byte: Option<Duration>,
     tap: UsageTap,
+    /// The node's own counts when the client got a translation of its answer.
+    node_usage: Option<NodeUsage>,
     error: Option<String>,
     completed: bool,
+}
+
+/// What the node itself said of an answer the client got translated.
+enum NodeUsage {
+    Stream(Box<UsageTap>),
+    Whole(usage::Usage),
 }
 
 /// An error a request ended with before any answer: the status the client got, and the message.
@@ -176,6 +185,24 @@ impl Recording {
         self.tap.observe(chunk);
     }
 
+    /// A chunk of the node's own answer, when the client gets a translation of it: the node's
+    /// counts (what it reused from its cache, its speeds) are read from its last bytes.
+    pub fn observe_node(&mut self, chunk: &[u8]) {
+        match &mut self.node_usage {
+            Some(NodeUsage::Stream(tap)) => tap.observe(chunk),
+            _ => {
+                let mut tap = UsageTap::counts_only();
+                tap.observe(chunk);
+                self.node_usage = Some(NodeUsage::Stream(Box::new(tap)));
+            }
+        }
+    }
+
+    /// The node's whole answer, when the client gets a translation of it.
+    pub fn node_answer(&mut self, body: &[u8]) {
+        self.node_usage = Some(NodeUsage::Whole(usage::Usage::of_answer(body)));
+    }
+
     /// The answer broke off (`error` is cut to [`MAX_ERROR`] bytes).
     pub fn broke(&mut self, mut error: String) {
         cap_in_place(&mut error, MAX_ERROR);
@@ -195,7 +222,11 @@ impl Drop for Recording {
         if !self.completed && self.error.is_none() {
             self.error = Some("the client closed the connection before the answer ended".into());
         }
-        let usage = self.tap.usage();
+        let usage = match self.node_usage.take() {
+            None => self.tap.usage(),
+            Some(NodeUsage::Whole(node)) => self.tap.usage().or_node(node),
+            Some(NodeUsage::Stream(tap)) => self.tap.usage().or_node(tap.usage()),
+        };
         let recorder = &self.recorder;
         let snapshot = recorder.registry.snapshot();
         let (node_id, node_name) = self.node.take().unzip();

@@ -12,8 +12,10 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// Bytes kept from the end of a streamed body.
 const TAIL_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UsageTap {
+    /// Bytes kept from the start (`HEAD_BYTES`, or none for a tap that only reads counts).
+    head_limit: usize,
     /// The first bytes of the body.
     head: Vec<u8>,
     /// Bytes after the head, of which the last `TAIL_BYTES` at least are kept.
@@ -37,10 +39,30 @@ pub struct Usage {
     pub generated: Option<(u64, f64)>,
 }
 
+impl Default for UsageTap {
+    fn default() -> Self {
+        UsageTap {
+            head_limit: HEAD_BYTES,
+            head: Vec::new(),
+            tail: Vec::new(),
+            tail_trimmed: false,
+        }
+    }
+}
+
 impl UsageTap {
+    /// A tap keeping only the end of a stream, where its counts are (for the node's own bytes
+    /// when the client gets a translation).
+    pub fn counts_only() -> Self {
+        UsageTap {
+            head_limit: 0,
+            ..UsageTap::default()
+        }
+    }
+
     pub fn observe(&mut self, mut chunk: &[u8]) {
-        if self.head.len() < HEAD_BYTES {
-            let take = chunk.len().min(HEAD_BYTES - self.head.len());
+        if self.head.len() < self.head_limit {
+            let take = chunk.len().min(self.head_limit - self.head.len());
             self.head.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
         }
@@ -90,6 +112,26 @@ impl UsageTap {
             .map(|c| c.usage())
             .find(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some())
             .unwrap_or_default()
+    }
+}
+
+impl Usage {
+    /// The counts of a whole JSON answer (none when it is not one).
+    pub fn of_answer(body: &[u8]) -> Usage {
+        serde_json::from_slice::<Counts>(body)
+            .map(|c| c.usage())
+            .unwrap_or_default()
+    }
+
+    /// Fills what this usage lacks of the node's cache and speed figures from `node`'s (what the
+    /// node itself said, when the client got a translation without them).
+    pub fn or_node(self, node: Usage) -> Usage {
+        Usage {
+            cached_tokens: self.cached_tokens.or(node.cached_tokens),
+            prompt_computed: self.prompt_computed.or(node.prompt_computed),
+            generated: self.generated.or(node.generated),
+            ..self
+        }
     }
 }
 
@@ -147,15 +189,17 @@ impl Counts {
         if let Some(u) = &self.usage {
             usage.prompt_tokens = to_u32(u.prompt_tokens);
             usage.completion_tokens = to_u32(u.completion_tokens);
-            if let Some(cached) = u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens) {
+            if let Some(cached) = u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+            {
                 usage.cached_tokens = to_u32(Some(cached));
             }
         } else if let Some(t) = timings {
             // `prompt_n` counts only the tokens computed: the prompt is those and the reused ones.
-            usage.prompt_tokens = to_u32(
-                t.prompt_n
-                    .map(|n| n.saturating_add(t.cache_n.unwrap_or(0))),
-            );
+            usage.prompt_tokens =
+                to_u32(t.prompt_n.map(|n| n.saturating_add(t.cache_n.unwrap_or(0))));
             usage.completion_tokens = to_u32(t.predicted_n);
         } else {
             usage.prompt_tokens = to_u32(self.prompt_eval_count);
@@ -234,6 +278,25 @@ mod tests {
         let u = t.usage();
         assert_eq!((u.prompt_tokens, u.cached_tokens), (Some(320), Some(300)));
         assert_eq!(u.prompt_computed, None, "no time, no speed");
+    }
+
+    #[test]
+    fn a_counts_only_tap_reads_the_end_of_a_long_stream_and_fills_a_translation() {
+        let mut node = UsageTap::counts_only();
+        for _ in 0..100 {
+            node.observe(format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(1000)).as_bytes());
+        }
+        node.observe(b"data: {\"timings\":{\"cache_n\":90,\"prompt_n\":10,\"prompt_ms\":5.0}}\n\n");
+        assert!(node.head.is_empty() && node.tail.len() <= 2 * TAIL_BYTES);
+        let client = tap(&["{\"done\":true,\"prompt_eval_count\":100,\"eval_count\":3}\n"]).usage();
+        let merged = client.or_node(node.usage());
+        assert_eq!(merged.prompt_tokens, Some(100));
+        assert_eq!(merged.cached_tokens, Some(90));
+        assert_eq!(merged.prompt_computed, Some((10, 5.0)));
+        assert_eq!(
+            Usage::of_answer(br#"{"timings":{"cache_n":7,"prompt_n":1}}"#).cached_tokens,
+            Some(7)
+        );
     }
 
     #[test]

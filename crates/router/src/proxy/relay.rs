@@ -51,6 +51,11 @@ pub trait Transform: Send + Unpin + 'static {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// True when the client's bytes are a translation of the node's, so the node's own counts
+    /// (llama.cpp `timings`: what it reused from its cache) are read from the node's bytes.
+    fn translates(&self) -> bool {
+        false
+    }
     /// The node's connection broke mid-answer with `error`: how the client learns it.
     fn error_frame(&self, error: &reqwest::Error) -> ErrorFrame;
 }
@@ -79,7 +84,11 @@ pub fn router_headers(node: &Node, queued: Duration, routing: &Routing) -> Heade
     if let Ok(policy) = HeaderValue::from_str(&routing.policy) {
         headers.insert(POLICY_HEADER, policy);
     }
-    if let Some(reason) = routing.reason.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
+    if let Some(reason) = routing
+        .reason
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
         headers.insert(REASON_HEADER, reason);
     }
     headers.insert(CANDIDATES_HEADER, HeaderValue::from(routing.candidates));
@@ -204,6 +213,11 @@ impl<T: Transform> Stream for RelayStream<T> {
                 Some(Ok(chunk)) => {
                     if let Some(lease) = this.lease.as_mut() {
                         lease.prompt_done();
+                    }
+                    if this.transform.translates()
+                        && let Some(recording) = this.recording.as_mut()
+                    {
+                        recording.observe_node(&chunk);
                     }
                     let out = this.transform.feed(chunk);
                     this.observe(&out);

@@ -99,11 +99,11 @@ impl CacheStats {
 
     pub fn finish_prompt(&self, tokens: u64) {
         // Never below zero, whatever the order of updates.
-        let _ = self.backlog_prompt_tokens.fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |v| Some(v.saturating_sub(tokens)),
-        );
+        let _ =
+            self.backlog_prompt_tokens
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(tokens))
+                });
     }
 
     pub fn summary(&self) -> CacheSummary {

@@ -333,7 +333,9 @@ impl Dispatcher {
                 lease.release_quietly();
             }
             let prompt = queue[at].prompt.as_deref();
-            let Some(lease) = spare.take().or_else(|| self.try_claim(&snapshot, model, prompt))
+            let Some(lease) = spare
+                .take()
+                .or_else(|| self.try_claim(&snapshot, model, prompt))
             else {
                 break;
             };
@@ -414,7 +416,9 @@ pub async fn run_waker(dispatcher: Arc<Dispatcher>, cancel: CancellationToken) {
                 }
             }
         }
-        dispatcher.policy.fleet_changed(&dispatcher.registry.snapshot());
+        dispatcher
+            .policy
+            .fleet_changed(&dispatcher.registry.snapshot());
         dispatcher.drain_all();
     }
 }

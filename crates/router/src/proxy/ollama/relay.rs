@@ -116,6 +116,9 @@ pub async fn read_json(
     let failure = match read_answer(response, MAX_ANSWER_BYTES).await {
         Ok(body) => {
             drop(lease);
+            if let Some(r) = recording.as_mut() {
+                r.node_answer(&body);
+            }
             match serde_json::from_slice(&body) {
                 Ok(value) => return Ok((headers, value)),
                 Err(e) => format!("the node's answer is not JSON: {e}"),
@@ -175,6 +178,10 @@ impl<S: LineSource + Unpin + 'static> Transform for Lines<S> {
 
     fn is_finished(&self) -> bool {
         self.0.is_finished()
+    }
+
+    fn translates(&self) -> bool {
+        self.0.translates()
     }
 
     fn failure(&self) -> Option<String> {

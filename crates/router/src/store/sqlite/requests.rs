@@ -4,9 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::columns::{i64_of, u64_of};
-use crate::store::{
-    Api, Page, RequestQuery, RequestRecord, RequestSummary, Routing, StoreError,
-};
+use crate::store::{Api, Page, RequestQuery, RequestRecord, RequestSummary, Routing, StoreError};
 
 /// `StoreOp::Request`: a request id already stored is kept as it is.
 pub(super) async fn insert(
