@@ -680,11 +680,12 @@ def markdown_table(trace: str, results: dict[str, dict]) -> str:
         "| makespan | busiest node | computed vs rr | TTFT vs rr |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for policy, res in results.items():
         s = res.get("summary")
         if not s:
-            lines.append(f"| {policy} | {res['status']}: {res.get('reason', '')[:120]} "
-                         "| | | | | | | | | |")
+            lines.append(f"| {policy} | {res['status']} | | | | | | | | | |")
+            notes.append(f"{policy} {res['status']}: {res.get('reason', '')}")
             continue
         lines.append(
             f"| {policy} | {s['requests']} | {s['errors']} | {s['prompt_tokens_computed']} "
@@ -694,6 +695,8 @@ def markdown_table(trace: str, results: dict[str, dict]) -> str:
             f"| {_fmt(s.get('computed_vs_round_robin'), '.2f')} "
             f"| {_fmt(s.get('ttft_mean_vs_round_robin'), '.2f')} |"
         )
+    if notes:
+        lines += [""] + notes
     return "\n".join(lines)
 
 
