@@ -51,6 +51,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,7 +59,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -735,6 +736,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
 def run_policy(args: argparse.Namespace, policy: str, trace: list[Conversation],
                run_dir: Path) -> dict[str, Any]:
     """Fresh fleet, one replay, everything stopped; the policy's results."""
+    shutil.rmtree(run_dir, ignore_errors=True)  # an earlier run written to the same --output
     run_dir.mkdir(parents=True)
     procs = Processes()
     try:
@@ -744,7 +746,9 @@ def run_policy(args: argparse.Namespace, policy: str, trace: list[Conversation],
         fleet = start_fleet(procs, args, policy, run_dir)
         print(f"[bench] {policy}: fleet ready in {time.monotonic() - started:.1f} s; replaying "
               f"{sum(len(c.user_turns) for c in trace)} requests", file=sys.stderr)
-        replay = Replay(fleet, trace, args)
+        # Fresh conversation state: every policy replays the trace from its first turn.
+        fresh = [replace(c, history=[], next_turn=0, failed=False) for c in trace]
+        replay = Replay(fleet, fresh, args)
         makespan = replay.run()
         records = sorted(replay.records, key=lambda r: r.started_s)
         return {"status": "measured", "summary": summarize(records, makespan),
