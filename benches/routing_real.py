@@ -352,7 +352,8 @@ class Processes:
     """Child processes started by the benchmark, each in its own process group, all stopped by
     stop_all() (SIGTERM to the group, SIGKILL after `grace` seconds)."""
 
-    def __init__(self, grace: float = 10.0):
+    # llm-node lets in-flight requests finish for up to 15 s, then gives its runtime 5 s.
+    def __init__(self, grace: float = 25.0):
         self.grace = grace
         self.children: list[tuple[str, subprocess.Popen, Any]] = []
 
