@@ -706,7 +706,8 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
     def version(cmd: list[str]) -> str:
         try:
             out = subprocess.run(cmd, capture_output=True, timeout=20, text=True)
-            return (out.stdout + out.stderr).strip().splitlines()[-1][:200]
+            lines = (out.stdout + out.stderr).strip().splitlines()
+            return next((ln for ln in lines if ln.startswith("version")), lines[-1])[:200]
         except (OSError, subprocess.SubprocessError, IndexError) as e:
             return f"unknown ({e})"
 
