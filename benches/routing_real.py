@@ -16,9 +16,12 @@ Traces (deterministic; the text is generated from a seeded word list, nothing is
   distinct  the same shape, but every conversation has its own unrelated system prompt: nothing
             to gain from cache affinity, so a cache-aware policy should cost nothing here.
 
-The two clients pull conversations from one queue, one turn at a time: a client takes the
-conversation at the head, sends its next turn, and puts it back at the tail, so conversations
-interleave while each conversation's turns stay in order.
+The two clients pull conversations from one pool, one turn at a time: a client takes a
+conversation at random from those waiting (seeded, --seed), sends its next turn, and puts it back,
+so conversations interleave in an irregular order, as users do, while each conversation's turns
+stay in order. (Taken in a fixed rotation instead, an even number of conversations over two nodes
+lets round robin send every turn of a conversation to the same node, an affinity by parity that
+real traffic does not give it.)
 
 Per request it records the node that served it (`x-llm-router-node`), every other
 `x-llm-router-*` header, client-side TTFT (first streamed content) and total time, and the
@@ -533,6 +536,7 @@ class Replay:
         self.fleet = fleet
         self.args = args
         self.queue: deque[Conversation] = deque(conversations)
+        self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
         self.in_flight = 0
         self.records: list[RequestRecord] = []
@@ -546,6 +550,7 @@ class Replay:
             with self.lock:
                 if self.queue:
                     self.in_flight += 1
+                    self.queue.rotate(-self.rng.randrange(len(self.queue)))
                     return self.queue.popleft()
                 if self.in_flight == 0:
                     return None
@@ -800,6 +805,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prompt-words", type=int, default=500,
                    help="words per system prompt (default 500, about 700 tokens)")
     p.add_argument("--clients", type=int, default=2, help="concurrent clients (default 2)")
+    p.add_argument("--seed", type=int, default=7,
+                   help="seed of the order in which waiting conversations are taken (default 7); "
+                        "the same for every policy")
     p.add_argument("--max-tokens", type=int, default=32, help="default 32")
     p.add_argument("--output", type=Path, default=None,
                    help="JSON results file (default ~/.cache/llm-router/bench/"
