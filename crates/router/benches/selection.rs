@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p llm-router --bench selection`
 
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
