@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 export LLM_ROUTER_PORT="${LLM_ROUTER_PORT:-18080}" LLM_NODE_PORT="${LLM_NODE_PORT:-18081}"
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
 scripts/run.sh >"$out" 2>&1 &
 run_pid=$!
+# On any failure too: stop the router and the node (run.sh stops them on SIGTERM).
+trap 'kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null; rm -f "$out"' EXIT
 
 for _ in $(seq 1 1800); do
   grep -q '^curl ' "$out" && break
