@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 export LLM_ROUTER_PORT="${LLM_ROUTER_PORT:-18080}" LLM_NODE_PORT="${LLM_NODE_PORT:-18081}"
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
 scripts/run.sh >"$out" 2>&1 &
 run_pid=$!
+# On any failure too: stop the router and the node (run.sh stops them on SIGTERM).
+trap 'kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null; rm -f "$out"' EXIT
 
 for _ in $(seq 1 1800); do
   grep -q '^curl ' "$out" && break
@@ -35,7 +36,10 @@ status="$(curl -s -o /dev/null -w '%{http_code}' "$router/api/agents")"
 [ "$status" = 401 ] || { echo "smoke: /api/agents without a session answered $status, not 401" >&2; exit 1; }
 echo "smoke: without credentials: 401 on /v1/models and /api/agents"
 dashboard="$(grep -o 'http://[^ ]*/dashboard' "$out" | head -n 1)"
-curl -fsS "$dashboard" | grep -q '<html' || { echo "smoke: $dashboard is not the dashboard page" >&2; exit 1; }
+# The whole page first: `grep -q` stops reading at its match, and curl writing into the closed pipe
+# would fail the pipeline (pipefail) on a page larger than the pipe's buffer.
+page="$(curl -fsS "$dashboard")" || { echo "smoke: $dashboard did not answer" >&2; exit 1; }
+grep -q '<html' <<<"$page" || { echo "smoke: $dashboard is not the dashboard page" >&2; exit 1; }
 echo "smoke: the printed dashboard URL serves the page"
 
 kill -TERM "$run_pid"
