@@ -137,15 +137,15 @@ fn select_cache_aware(c: &mut Criterion) {
         for (i, c) in nodes.iter().enumerate() {
             for k in 0..4 {
                 let other = conversation(&words(3000, 10 + i * 4 + k), 4_000, i);
-                affinity.sent("m", &c.node, &key_of(&other));
+                affinity.holds("m", &c.node.id, &key_of(&other));
             }
             if i % every == 0 {
-                affinity.sent("m", &c.node, &key_of(&request[..1]));
+                affinity.holds("m", &c.node.id, &key_of(&request[..1]));
             }
         }
-        affinity.sent(
+        affinity.holds(
             "m",
-            &nodes[500].node,
+            &nodes[500].node.id,
             &key_of(&request[..request.len() - 1]),
         );
         let decide = |body: &[u8]| {

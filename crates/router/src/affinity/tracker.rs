@@ -80,12 +80,13 @@ impl Affinity {
         self.index.lock().matches(model, &key.blocks)
     }
 
-    /// `key` was sent to `node`: it will hold the prompt once it has computed it. Recorded at
-    /// once, so the next request with the same prefix (the next turn, another user of the same
-    /// system prompt) follows it even before this answer ends.
-    pub fn sent(&self, model: &str, node: &Node, key: &PromptKey) {
+    /// A request for `model` was sent to `node`: the index follows the node's registration (a
+    /// node registered again starts empty) and its cache size (`cache_tokens`). The prompt itself
+    /// is recorded when the answer ends ([`Affinity::answered`]): until the node has computed it,
+    /// another request sent there for the same prefix would compute it a second time in a slot
+    /// of its own, not reuse it.
+    pub fn sent(&self, model: &str, node: &Node) {
         self.note_registration(node);
-        let mut index = self.index.lock();
         if let Some(tokens) = node
             .models
             .iter()
@@ -93,14 +94,14 @@ impl Affinity {
             .and_then(|m| m.cache_tokens)
         {
             let blocks = (tokens / TOKENS_PER_BLOCK).clamp(1, 1 << 24) as usize;
-            index.set_capacity(model, &node.id, blocks);
+            self.index.lock().set_capacity(model, &node.id, blocks);
         }
-        index.record(model, &node.id, &key.blocks);
     }
 
-    /// An answer from `node` for `key` said what it reused: blocks the index believed the node
-    /// held beyond that are dropped (the node evicted them), then the prompt is recorded again.
-    /// `predicted_tokens` is what the policy expected the node to reuse.
+    /// `node` answered `key` successfully: it now holds the prompt, which is recorded. When the
+    /// answer said what the node reused and that is less than the policy expected
+    /// (`predicted_tokens`), the node has evicted what the index believed it held: those blocks
+    /// (and, its cache being least-recently-used too, the older ones) are dropped first.
     pub fn answered(
         &self,
         model: &str,
@@ -109,29 +110,35 @@ impl Affinity {
         predicted_tokens: u64,
         figures: &AnswerFigures,
     ) {
-        let (Some(prompt_tokens), Some(cached_tokens)) =
-            (figures.prompt_tokens, figures.cached_tokens)
-        else {
-            return;
-        };
-        let reported = cached_blocks(key.bytes, prompt_tokens, cached_tokens).min(key.blocks.len());
-        let reported_tokens = blocks_to_tokens(reported);
-        self.metrics
-            .record_affinity_prediction(predicted_tokens, reported_tokens);
         let mut index = self.index.lock();
-        let held = index.match_len(model, node_id, &key.blocks);
-        if held > reported {
-            let dropped = index.correct(model, node_id, &key.blocks, reported);
-            tracing::debug!(
-                model,
-                node = node_id,
-                held,
-                reported,
-                dropped,
-                "the node reused less of the prompt than the index held: stale blocks dropped"
-            );
+        if let (Some(prompt_tokens), Some(cached_tokens)) =
+            (figures.prompt_tokens, figures.cached_tokens)
+        {
+            let reported =
+                cached_blocks(key.bytes, prompt_tokens, cached_tokens).min(key.blocks.len());
+            let reported_tokens = blocks_to_tokens(reported);
+            self.metrics
+                .record_affinity_prediction(predicted_tokens, reported_tokens);
+            let predicted = (predicted_tokens / TOKENS_PER_BLOCK) as usize;
+            if reported < predicted {
+                let dropped = index.correct(model, node_id, &key.blocks, reported);
+                tracing::debug!(
+                    model,
+                    node = node_id,
+                    predicted,
+                    reported,
+                    dropped,
+                    "the node reused less of the prompt than expected: stale blocks dropped"
+                );
+            }
         }
         index.record(model, node_id, &key.blocks);
+    }
+
+    /// `node` holds the prompt `key` for `model` (what an answer records; also for seeding an
+    /// index in benchmarks).
+    pub fn holds(&self, model: &str, node_id: &str, key: &PromptKey) {
+        self.index.lock().record(model, node_id, &key.blocks);
     }
 
     /// Forgets what nodes can no longer hold: nodes gone from the fleet, nodes registered again
@@ -237,30 +244,42 @@ mod tests {
         assert!(a.key("/v1/chat/completions", br#"{"model":"m"}"#).is_none());
     }
 
+    fn reused(prompt_tokens: u64, cached_tokens: u64) -> AnswerFigures {
+        AnswerFigures {
+            prompt_tokens: Some(prompt_tokens),
+            cached_tokens: Some(cached_tokens),
+            ..AnswerFigures::default()
+        }
+    }
+
     #[test]
-    fn a_sent_prompt_is_matched_and_a_reported_miss_corrects_it() {
+    fn a_prompt_is_matched_once_answered_and_a_reported_miss_corrects_the_node() {
         let a = affinity();
         let n = node("a", 0.0);
-        let key = a
-            .key("/v1/chat/completions", &chat(&"x".repeat(2000), "q"))
-            .unwrap();
-        a.sent("m", &n, &key);
-        assert_eq!(a.matches("m", &key)[0].blocks, key.blocks.len());
-        // The node says it reused nothing of a 500-token prompt: the index drops its blocks,
-        // then records the prompt again (the node computed it now).
+        let key = |system: &str, q: &str| a.key("/v1/chat/completions", &chat(system, q)).unwrap();
+        let (old, x) = (key(&"o".repeat(2000), "q"), key(&"x".repeat(2000), "q"));
+        a.sent("m", &n);
+        assert!(
+            a.matches("m", &x).is_empty(),
+            "not before the node computed it"
+        );
+        // A cold answer (nothing expected, nothing reused) drops nothing.
+        a.answered("m", &n.id, &old, 0, &reused(500, 0));
+        a.answered("m", &n.id, &x, 0, &reused(500, 0));
+        assert_eq!(a.matches("m", &x)[0].blocks, x.blocks.len());
+        assert_eq!(a.blocks_held(), old.blocks.len() + x.blocks.len());
+        // Expected to reuse all of x, the node reused nothing: x and what is older (`old`) are
+        // dropped, then x recorded again (the node computed it now).
         a.answered(
             "m",
             &n.id,
-            &key,
-            blocks_to_tokens(key.blocks.len()),
-            &AnswerFigures {
-                prompt_tokens: Some(500),
-                cached_tokens: Some(0),
-                ..AnswerFigures::default()
-            },
+            &x,
+            blocks_to_tokens(x.blocks.len()),
+            &reused(500, 0),
         );
-        assert_eq!(a.matches("m", &key)[0].blocks, key.blocks.len());
-        assert_eq!(a.blocks_held(), key.blocks.len());
+        assert_eq!(a.matches("m", &x)[0].blocks, x.blocks.len());
+        assert!(a.matches("m", &old).is_empty());
+        assert_eq!(a.blocks_held(), x.blocks.len());
     }
 
     #[test]
@@ -273,7 +292,8 @@ mod tests {
         let gone = node("gone", 0.0);
         let mut unloaded = node("unloaded", 0.0);
         for n in [&stay, &gone, &unloaded] {
-            a.sent("m", n, &key);
+            a.answered("m", &n.id, &key, 0, &AnswerFigures::default());
+            a.sent("m", n);
         }
         unloaded.models.clear();
         let snapshot = Snapshot::new(vec![Arc::new(stay.clone()), Arc::new(unloaded)], |_, _| {

@@ -288,7 +288,8 @@ impl Recording {
             generated: usage.generated,
         };
         node.counters.cache.record(&figures);
-        if let Some(prompt) = &self.prompt {
+        let succeeded = self.completed && self.error.is_none() && self.status < 400;
+        if let Some(prompt) = self.prompt.as_ref().filter(|_| succeeded) {
             let predicted = self
                 .routing
                 .as_ref()

@@ -89,9 +89,7 @@ impl Policy for CacheAware {
     }
 
     fn sent(&self, candidate: &Candidate, ctx: &SelectContext<'_>) {
-        if let Some(prompt) = ctx.prompt {
-            self.affinity.sent(ctx.model, &candidate.node, prompt);
-        }
+        self.affinity.sent(ctx.model, &candidate.node);
     }
 
     fn fleet_changed(&self, snapshot: &Snapshot) {
