@@ -14,6 +14,10 @@ use super::prompt::{PromptHasher, PromptKey, TOKENS_PER_BLOCK, blocks_to_tokens,
 use crate::metrics::Metrics;
 use crate::registry::{AnswerFigures, Node, Snapshot};
 
+/// Blocks a reported reuse may fall short of the prediction without counting as a miss (at least;
+/// a quarter of the prediction for long ones).
+const MISS_SLACK_BLOCKS: usize = 4;
+
 /// The parts of an inference body that make its prompt; everything else is skipped unparsed.
 #[derive(Deserialize)]
 struct PromptFields {
@@ -99,7 +103,7 @@ impl Affinity {
     }
 
     /// `node` answered `key` successfully: it now holds the prompt, which is recorded. When the
-    /// answer said what the node reused and that is less than the policy expected
+    /// answer said what the node reused and that is well short of what the policy expected
     /// (`predicted_tokens`), the node has evicted what the index believed it held: those blocks
     /// (and, its cache being least-recently-used too, the older ones) are dropped first.
     pub fn answered(
@@ -120,7 +124,11 @@ impl Affinity {
             self.metrics
                 .record_affinity_prediction(predicted_tokens, reported_tokens);
             let predicted = (predicted_tokens / TOKENS_PER_BLOCK) as usize;
-            if reported < predicted {
+            // The node's count is scaled to the router's rendering, which is not token for token
+            // (the chat template adds tokens, bytes per token vary): a few blocks short of the
+            // prediction is that scaling, not an eviction. A miss is well short of it.
+            let slack = (predicted / 4).max(MISS_SLACK_BLOCKS);
+            if reported + slack < predicted {
                 let dropped = index.correct(model, node_id, &key.blocks, reported);
                 tracing::debug!(
                     model,
@@ -280,6 +288,12 @@ mod tests {
         assert_eq!(a.matches("m", &x)[0].blocks, x.blocks.len());
         assert!(a.matches("m", &old).is_empty());
         assert_eq!(a.blocks_held(), x.blocks.len());
+        // A reuse a little short of the prediction (the node's tokens scaled to the router's
+        // rendering) is a hit: `old`, recorded again, stays.
+        a.answered("m", &n.id, &old, 0, &reused(500, 0));
+        let predicted = blocks_to_tokens(x.blocks.len());
+        a.answered("m", &n.id, &x, predicted, &reused(500, 460));
+        assert_eq!(a.matches("m", &old)[0].blocks, old.blocks.len());
     }
 
     #[test]
