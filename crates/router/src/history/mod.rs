@@ -288,8 +288,10 @@ impl Recording {
             generated: usage.generated,
         };
         node.counters.cache.record(&figures);
-        let succeeded = self.completed && self.error.is_none() && self.status < 400;
-        if let Some(prompt) = self.prompt.as_ref().filter(|_| succeeded) {
+        // A node that started answering has computed the prompt and holds it, even if the client
+        // left before the end.
+        let computed = self.status < 400 && self.first_byte.is_some();
+        if let Some(prompt) = self.prompt.as_ref().filter(|_| computed) {
             let predicted = self
                 .routing
                 .as_ref()

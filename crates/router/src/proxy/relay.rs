@@ -47,6 +47,11 @@ pub trait Transform: Send + Unpin + 'static {
     fn is_finished(&self) -> bool {
         false
     }
+    /// True once the answer is complete as its API defines it (an SSE stream's `[DONE]`), though
+    /// the node's body is read to its end: a client leaving now has its whole answer.
+    fn complete(&self) -> bool {
+        false
+    }
     /// Why the answer ended with an error the transform wrote itself, if it did.
     fn failure(&self) -> Option<String> {
         None
@@ -221,6 +226,11 @@ impl<T: Transform> Stream for RelayStream<T> {
                     }
                     let out = this.transform.feed(chunk);
                     this.observe(&out);
+                    if this.transform.complete()
+                        && let Some(recording) = this.recording.as_mut()
+                    {
+                        recording.completed();
+                    }
                     if this.transform.is_finished() {
                         this.end(None);
                     }
