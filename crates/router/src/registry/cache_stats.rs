@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+/// Prompt tokens an answer must have computed for its speed to count.
+const MIN_MEASURED_PROMPT: u64 = 128;
+
 /// Weight of a new measurement in the moving averages of speeds and answer lengths.
 const EWMA_WEIGHT: f64 = 0.2;
 
@@ -57,8 +60,10 @@ impl CacheStats {
             self.cached_tokens
                 .fetch_add(cached.min(prompt), Ordering::Relaxed);
         }
+        // Short prompts (a cached prefix and a new turn) run at a per-token speed far from a long
+        // one's, which is the cost that matters: only long ones are measured.
         if let Some((tokens, ms)) = figures.prompt_computed
-            && tokens >= 16
+            && tokens >= MIN_MEASURED_PROMPT
             && ms > 0.0
         {
             average(&self.prompt_tps, tokens as f64 * 1000.0 / ms);
@@ -152,13 +157,13 @@ mod tests {
         stats.record(&AnswerFigures {
             prompt_tokens: Some(400),
             cached_tokens: Some(300),
-            prompt_computed: Some((100, 500.0)),
+            prompt_computed: Some((200, 1000.0)),
             generated: Some((20, 1000.0)),
         });
         stats.record(&AnswerFigures {
             prompt_tokens: Some(100),
             cached_tokens: Some(0),
-            prompt_computed: Some((100, 1000.0)),
+            prompt_computed: Some((200, 2000.0)),
             generated: None,
         });
         let s = stats.summary();
