@@ -28,7 +28,7 @@ async fn cache_aware_router() -> TestRouter {
     .unwrap()
 }
 
-/// A fake node whose answers say the node reused `cached` of 500 prompt tokens.
+/// A fake node whose answers say the node reused `cached` of 800 prompt tokens.
 async fn fake(name: &str, cached: u64) -> FakeNode {
     FakeNode::builder(name)
         .model("m")
@@ -46,9 +46,9 @@ fn answer(name: &str, cached: u64) -> Reply {
         "model": "m",
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": format!("hello from {name}")}}],
-        "usage": {"prompt_tokens": 500, "completion_tokens": 4,
+        "usage": {"prompt_tokens": 800, "completion_tokens": 4,
                   "prompt_tokens_details": {"cached_tokens": cached}},
-        "timings": {"cache_n": cached, "prompt_n": 500 - cached, "prompt_ms": 1000.0,
+        "timings": {"cache_n": cached, "prompt_n": 800 - cached, "prompt_ms": 1000.0,
                     "predicted_n": 4, "predicted_ms": 200.0}
     }))
 }
@@ -72,7 +72,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
     let router = cache_aware_router().await;
-    let (a, b) = (fake("node-a", 400).await, fake("node-b", 400).await);
+    let (a, b) = (fake("node-a", 640).await, fake("node-b", 640).await);
     a.register(&router.base_url()).await.unwrap();
     b.register(&router.base_url()).await.unwrap();
 
@@ -134,8 +134,8 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
             .unwrap()
             >= 400
     );
-    assert_eq!(newest["cached_tokens"], 400);
-    assert_eq!(newest["prompt_tokens"], 500);
+    assert_eq!(newest["cached_tokens"], 640);
+    assert_eq!(newest["prompt_tokens"], 800);
     let detail: Value = router
         .get_as_admin(&format!("/api/requests/{}", newest["id"].as_str().unwrap()))
         .await
@@ -147,8 +147,8 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
     // The fleet API shows the node's hit rate and the speeds learnt from its timings.
     let node = agent(&router, &home).await;
     let cache = &node["router_cache"];
-    assert_eq!(cache["prompt_tokens"], 2000);
-    assert_eq!(cache["cached_tokens"], 1600);
+    assert_eq!(cache["prompt_tokens"], 3200);
+    assert_eq!(cache["cached_tokens"], 2560);
     assert_eq!(cache["hit_rate"], 0.8);
     assert!(cache["prompt_tokens_per_second"].as_f64().unwrap() > 0.0);
 }
@@ -156,7 +156,7 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
 #[tokio::test]
 async fn tenants_with_different_prompts_spread_and_each_keeps_its_node() {
     let router = cache_aware_router().await;
-    let (a, b) = (fake("node-a", 400).await, fake("node-b", 400).await);
+    let (a, b) = (fake("node-a", 640).await, fake("node-b", 640).await);
     a.register(&router.base_url()).await.unwrap();
     b.register(&router.base_url()).await.unwrap();
     let mut homes = Vec::new();
@@ -181,7 +181,7 @@ async fn tenants_with_different_prompts_spread_and_each_keeps_its_node() {
 #[tokio::test]
 async fn the_load_guard_sends_the_overflow_of_a_hot_prefix_to_another_node() {
     let router = cache_aware_router().await;
-    let (a, b) = (fake("node-a", 400).await, fake("node-b", 400).await);
+    let (a, b) = (fake("node-a", 640).await, fake("node-b", 640).await);
     a.register(&router.base_url()).await.unwrap();
     b.register(&router.base_url()).await.unwrap();
     let first = post_chat(&router.base_url(), &conversation("hot", "warm up")).await;
@@ -261,7 +261,7 @@ async fn a_reported_miss_shows_in_the_prediction_error_and_requests_without_a_pr
 #[tokio::test]
 async fn ollama_chats_are_routed_by_their_prompt_too() {
     let router = cache_aware_router().await;
-    let (a, b) = (fake("node-a", 400).await, fake("node-b", 400).await);
+    let (a, b) = (fake("node-a", 640).await, fake("node-b", 640).await);
     a.register(&router.base_url()).await.unwrap();
     b.register(&router.base_url()).await.unwrap();
     let ask = |question: &str| {
