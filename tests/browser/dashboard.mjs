@@ -204,11 +204,15 @@ async function main() {
     if (!csv[0].startsWith('id,at_ms,') || csv.length - 1 !== shown) {
       throw new Error(`the CSV has ${csv.length - 1} rows for ${shown} shown; header '${csv[0]}'`);
     }
-    const id = await page.getAttribute('[data-testid="history-row"]', 'data-request-id');
-    await page.click('[data-testid="history-row"]');
+    // A request a node answered, so its detail says how the node was chosen.
+    const answered = '[data-testid="history-row"][data-status="200"]';
+    const id = await page.getAttribute(answered, 'data-request-id');
+    await page.click(answered);
     await waitIn(page, 'the request detail', (id) => {
       const m = document.querySelector('[data-testid="request-modal"]');
-      return m.open && m.textContent.includes(id) && document.querySelector('[data-testid="request-detail"]').textContent.includes('Latency');
+      const text = document.querySelector('[data-testid="request-detail"]').textContent;
+      // How the node was chosen: the policy and the candidates it chose among.
+      return m.open && m.textContent.includes(id) && text.includes('Latency') && /Routing\w+ · \d+ candidate/.test(text);
     }, id, WAIT);
     await page.click('[data-testid="request-modal-close"]');
     await page.fill('[data-testid="history-filter-model"]', '');

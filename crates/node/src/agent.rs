@@ -202,6 +202,7 @@ impl Agent {
                     slots_total: None,
                     slots_free: None,
                     error: None,
+                    cache_tokens: None,
                 });
             }
         }

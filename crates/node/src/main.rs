@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 ///
 /// Every option can be given as a flag, an environment variable, or in a TOML file passed with
 /// --config (keys are the option names with underscores; models as [[models]] tables with name,
-/// path and optional ctx_size, parallel, threads, chat_template, embeddings, args). Flags and
+/// path and optional ctx_size, parallel, threads, chat_template, embeddings, swa_full,
+/// cache_ram_mib, args). Flags and
 /// environment variables win over the file. RUST_LOG sets the log filter (default: info).
 #[derive(Debug, Parser)]
 #[command(name = "llm-node", version, about, long_about)]

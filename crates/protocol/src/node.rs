@@ -229,6 +229,11 @@ pub struct ModelStatus {
     pub slots_free: Option<u32>,
     /// Why the model is `failed`.
     pub error: Option<String>,
+    /// Prompt tokens the runtime can keep computed for this model, when known: its slots' context
+    /// plus its host prompt cache (llama-server's `--cache-ram`), as the node estimates it. The
+    /// router sizes its prefix-affinity index for the node from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

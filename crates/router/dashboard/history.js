@@ -160,6 +160,18 @@ function pretty(text) {
   }
 }
 
+/** How the node was chosen: policy, why, expected reuse, among how many, after how many tries. */
+function routing(x) {
+  if (!x) return fmt.DASH;
+  const parts = [x.policy + (x.reason ? ` · ${x.reason.replace('_', ' ')}` : '')];
+  if (x.predicted_cached_tokens !== null && x.predicted_cached_tokens !== undefined) {
+    parts.push(`expected ${fmt.int(x.predicted_cached_tokens)} cached tokens`);
+  }
+  parts.push(`${x.candidates} candidate${x.candidates === 1 ? '' : 's'}`);
+  if (x.attempts > 1) parts.push(`${x.attempts} attempts (failover)`);
+  return parts.join(' · ');
+}
+
 function renderDetail(r) {
   const kv = (k, v, cls) => h('div', { class: 'fact' }, h('dt', null, k), h('dd', { class: cls }, v ?? fmt.DASH));
   $('#rm-title').textContent = `${r.model}`;
@@ -175,6 +187,9 @@ function renderDetail(r) {
       kv('Time to first byte', fmt.ms(r.ttfb_ms)),
       kv('Queued', fmt.ms(r.queue_ms)),
       kv('Tokens', tokens(r)),
+      kv('Prompt from cache', r.cached_tokens === null || r.cached_tokens === undefined ? fmt.DASH
+        : `${fmt.int(r.cached_tokens)} tokens${r.prompt_tokens ? ` (${fmt.ratio(r.cached_tokens / r.prompt_tokens)})` : ''}`),
+      kv('Routing', routing(r.routing), 'small'),
       kv('Streamed', r.streamed ? 'yes' : 'no'),
       kv('Client', r.client || fmt.DASH, 'mono'),
       kv('Node id', r.node_id || fmt.DASH, 'mono small')),

@@ -42,6 +42,16 @@ function fact(label, value, cls) {
   return h('div', { class: 'fact' }, h('dt', null, label), h('dd', { class: cls }, value));
 }
 
+/** The share of prompt tokens the node reused, and its measured speeds. */
+function cacheHits(c) {
+  if (!c || c.hit_rate === null || c.hit_rate === undefined) return 'no answer said yet';
+  const speeds = [
+    c.prompt_tokens_per_second ? `prompt ${fmt.int(Math.round(c.prompt_tokens_per_second))} tok/s` : null,
+    c.generated_tokens_per_second ? `generation ${fmt.int(Math.round(c.generated_tokens_per_second))} tok/s` : null,
+  ].filter(Boolean).join(' · ');
+  return `${fmt.ratio(c.hit_rate)} of ${fmt.int(c.prompt_tokens)} prompt tokens${speeds ? ` · ${speeds}` : ''}`;
+}
+
 function renderFacts(n) {
   const f = nodes.figures(n);
   const hw = n.hardware || {};
@@ -58,6 +68,7 @@ function renderFacts(n) {
     fact('Active requests', `${f.active}${f.slotsKnown ? ` · slots ${f.slotsUsed}/${f.slotsTotal}` : ''}`),
     fact('Requests via router', `${fmt.int(n.router_requests_total)} (${fmt.int(n.router_failures_total)} failed)`),
     fact('Node avg response', fmt.ms(m.avg_response_ms)),
+    fact('Prompt cache hits', cacheHits(n.router_cache)),
     fact('Registered', `${fmt.dateTime(n.registered_at_ms)} · up ${fmt.duration((fmt.serverNow() - n.registered_at_ms) / 1000)}`),
     fact('Last heartbeat', fmt.ago(seen)),
     fact('Node id', n.id, 'mono small'),

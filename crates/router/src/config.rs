@@ -130,8 +130,10 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_HISTORY_BUFFER")]
     pub history_buffer: Option<usize>,
 
-    /// How requests are spread over the nodes that have the model ready: auto, round_robin (also
-    /// spelled roundrobin or round-robin), metrics. [default: auto]
+    /// How requests are spread over the nodes that have the model ready: auto (fewest requests in
+    /// flight), round_robin (also spelled roundrobin or round-robin), metrics (CPU, memory, GPU),
+    /// cache_aware (the node already holding the longest part of the prompt in its cache, counting
+    /// each node's backlog, never piling up on one node). [default: auto]
     #[arg(long, env = "LOAD_BALANCER_MODE", value_enum)]
     pub load_balancer_mode: Option<BalancerMode>,
 
@@ -503,6 +505,21 @@ mod tests {
                 Some(BalancerMode::RoundRobin),
                 "{spelling}"
             );
+        }
+        for spelling in ["cache_aware", "cache-aware"] {
+            let cli = <Cli as clap::Parser>::try_parse_from([
+                "llm-router",
+                "--load-balancer-mode",
+                spelling,
+            ])
+            .unwrap();
+            assert_eq!(
+                cli.settings.load_balancer_mode,
+                Some(BalancerMode::CacheAware)
+            );
+            let file: Settings =
+                toml::from_str(&format!("load_balancer_mode = \"{spelling}\"")).unwrap();
+            assert_eq!(file.load_balancer_mode, Some(BalancerMode::CacheAware));
         }
         let cli = <Cli as clap::Parser>::try_parse_from([
             "llm-router",

@@ -5,6 +5,7 @@
 //! unless a test or bench needs them, so the compiler reports what nothing uses. The layers and
 //! the rule between them are in README.md ("Architecture") and checked by `tests/layers.rs`.
 
+pub mod affinity;
 mod api;
 mod app;
 mod auth;

@@ -48,6 +48,11 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     .into_iter()
 }
 
+/// Tokens, for the affinity prediction error: from a block's worth to a long prompt.
+fn token_buckets() -> impl Iterator<Item = f64> {
+    [16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0].into_iter()
+}
+
 fn overhead_buckets() -> impl Iterator<Item = f64> {
     [
         0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
@@ -70,6 +75,10 @@ pub struct Metrics {
     history_written: Gauge,
     history_dropped: Gauge,
     history_failed: Gauge,
+    affinity_overpredicted: Histogram,
+    affinity_underpredicted: Histogram,
+    node_prompt_tokens: Family<NodeLabels, Gauge>,
+    node_cached_tokens: Family<NodeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -151,6 +160,30 @@ impl Metrics {
             "History rows lost to store errors",
             history_failed.clone(),
         );
+        let affinity_overpredicted = Histogram::new(token_buckets());
+        registry.register(
+            "affinity_overpredicted_tokens",
+            "Prompt tokens cache_aware expected a node to reuse beyond what it reported reusing",
+            affinity_overpredicted.clone(),
+        );
+        let affinity_underpredicted = Histogram::new(token_buckets());
+        registry.register(
+            "affinity_underpredicted_tokens",
+            "Prompt tokens a node reported reusing beyond what cache_aware expected",
+            affinity_underpredicted.clone(),
+        );
+        let node_prompt_tokens = Family::<NodeLabels, Gauge>::default();
+        registry.register(
+            "node_prompt_tokens",
+            "Prompt tokens of the answers that reported their cache use, per node",
+            node_prompt_tokens.clone(),
+        );
+        let node_cached_tokens = Family::<NodeLabels, Gauge>::default();
+        registry.register(
+            "node_cached_prompt_tokens",
+            "Of those, the prompt tokens the node reused from its cache (hit rate: this / node_prompt_tokens)",
+            node_cached_tokens.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -166,6 +199,22 @@ impl Metrics {
             history_written,
             history_dropped,
             history_failed,
+            affinity_overpredicted,
+            affinity_underpredicted,
+            node_prompt_tokens,
+            node_cached_tokens,
+        }
+    }
+
+    /// How far cache_aware's expectation of a node's reuse was from what the node reported, in
+    /// tokens (one of the two histograms gets the difference, none when they agree).
+    pub fn record_affinity_prediction(&self, predicted: u64, reported: u64) {
+        if predicted > reported {
+            self.affinity_overpredicted
+                .observe((predicted - reported) as f64);
+        } else if reported > predicted {
+            self.affinity_underpredicted
+                .observe((reported - predicted) as f64);
         }
     }
 
@@ -207,6 +256,8 @@ impl Metrics {
     pub fn render(&self, snapshot: &Snapshot, queue_depth: usize, sink: &HistorySink) -> String {
         let mut in_flight = 0i64;
         self.node_up.clear();
+        self.node_prompt_tokens.clear();
+        self.node_cached_tokens.clear();
         let mut by_status = [0i64; 4];
         for node in snapshot.nodes() {
             in_flight += i64::from(node.counters.in_flight());
@@ -215,6 +266,19 @@ impl Metrics {
                     node: node.machine_name.clone(),
                 })
                 .set(i64::from(node.status == NodeStatus::Online));
+            let cache = node.counters.cache.summary();
+            if cache.prompt_tokens > 0 {
+                let labels = NodeLabels {
+                    node: node.machine_name.clone(),
+                };
+                let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                self.node_prompt_tokens
+                    .get_or_create(&labels)
+                    .set(gauge(cache.prompt_tokens));
+                self.node_cached_tokens
+                    .get_or_create(&labels)
+                    .set(gauge(cache.cached_tokens));
+            }
             by_status[status_index(node.status)] += 1;
         }
         for status in [

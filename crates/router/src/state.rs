@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use llm_router_common::tls::TlsError;
 use llm_router_logs::LogFile;
 
+use crate::affinity::Affinity;
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -91,27 +92,32 @@ impl AppState {
         let registry = Arc::new(Registry::new(HealthPolicy {
             node_timeout: config.node_timeout,
         }));
+        let metrics = Arc::new(Metrics::new());
+        let affinity = Arc::new(Affinity::new(Arc::clone(&metrics)));
         let dispatcher = Dispatcher::with_shares(
             Arc::clone(&registry),
-            config.load_balancer_mode.build(),
+            config.load_balancer_mode.build(&affinity),
             config.queue_capacity,
             config.queue_timeout,
             config.heartbeat_interval * METRICS_MAX_AGE_HEARTBEATS,
             config.shares,
         );
-        let forwarder = Arc::new(Forwarder::new(
-            Arc::clone(&dispatcher),
-            Arc::clone(&registry),
-            HttpNodeClient::new(http.clone(), config.header_timeout),
-            config.max_attempts,
-        ));
-        let metrics = Arc::new(Metrics::new());
+        let forwarder = Arc::new(
+            Forwarder::new(
+                Arc::clone(&dispatcher),
+                Arc::clone(&registry),
+                HttpNodeClient::new(http.clone(), config.header_timeout),
+                config.max_attempts,
+            )
+            .with_affinity(Arc::clone(&affinity)),
+        );
         let recorder = Recorder::new(
             sink.clone(),
             Arc::clone(&metrics),
             Arc::clone(&registry),
             Arc::clone(&events),
             config.store_bodies,
+            affinity,
         );
         let fleet_log = Arc::new(FleetLog::new(sink, config.metrics_sample_interval));
         let distributor = Arc::new(Distributor::new(

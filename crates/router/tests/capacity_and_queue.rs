@@ -272,6 +272,7 @@ async fn request_for_a_loading_model_is_served_once_a_heartbeat_reports_it_ready
             slots_total: Some(1),
             slots_free: Some(1),
             error: None,
+            cache_tokens: None,
         }],
     };
     let response = client()

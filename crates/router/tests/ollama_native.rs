@@ -95,6 +95,7 @@ impl FakeOllamaNode {
                 slots_total: Some(2),
                 slots_free: Some(2),
                 error: None,
+                cache_tokens: None,
             }],
             api_token: Secret::new("fake-ollama-node-token"),
             scheme: llm_router_protocol::node::Scheme::Http,

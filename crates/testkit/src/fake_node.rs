@@ -88,6 +88,7 @@ impl FakeNodeBuilder {
             slots_total: None,
             slots_free: None,
             error: None,
+            cache_tokens: None,
         });
         self
     }

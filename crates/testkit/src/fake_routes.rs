@@ -69,6 +69,7 @@ impl Shared {
             slots_total: self.slots,
             slots_free: self.slots,
             error: None,
+            cache_tokens: None,
         })
     }
 }

@@ -172,6 +172,8 @@ async fn follow_pull(state: NodeState, req: PullRequest, handle: PullHandle) {
         threads: None,
         chat_template: req.chat_template.clone(),
         embeddings: None,
+        swa_full: None,
+        cache_ram_mib: None,
         args: req.args.clone(),
     }
     .or(&state.model_defaults);

@@ -113,8 +113,44 @@ fn model_defaults(s: &Settings) -> ModelSpec {
         threads: s.threads.or(Some(threads_default)),
         chat_template: s.chat_template.clone(),
         embeddings: s.embeddings.or(Some(false)),
+        // Unset: decided per model from its GGUF metadata.
+        swa_full: s.swa_full,
+        cache_ram_mib: s.cache_ram_mib.or_else(|| {
+            let models = s.models.as_ref().map_or(0, Vec::len);
+            default_cache_ram_mib(total_ram_bytes(), models)
+        }),
         args: Vec::new(),
     }
+}
+
+/// Most host RAM a runtime's prompt cache gets by default: llama-server's own default.
+pub const CACHE_RAM_MAX_MIB: u32 = 8192;
+
+/// Host RAM for each runtime's prompt cache (llama-server `--cache-ram`, MiB) when not
+/// configured: a quarter of the machine's RAM, shared by the configured models (a node that only
+/// pulls models gives each one the whole quarter), at most [`CACHE_RAM_MAX_MIB`]. The rest stays
+/// for the models' weights, their KV caches and the system; the cache only takes its RAM as
+/// prompts get cached. `None` (llama-server's default) when the RAM is not known.
+fn default_cache_ram_mib(total_ram_bytes: u64, models: usize) -> Option<u32> {
+    if total_ram_bytes == 0 {
+        return None;
+    }
+    let models = u64::try_from(models.max(1)).unwrap_or(u64::MAX);
+    let mib = total_ram_bytes / 4 / models / (1024 * 1024);
+    Some(
+        u32::try_from(mib)
+            .unwrap_or(u32::MAX)
+            .min(CACHE_RAM_MAX_MIB),
+    )
+}
+
+/// The machine's RAM in bytes; 0 when it cannot be read.
+fn total_ram_bytes() -> u64 {
+    use sysinfo::{MemoryRefreshKind, RefreshKind, System};
+    System::new_with_specifics(
+        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
+    )
+    .total_memory()
 }
 
 /// The router's URL without a trailing `/`; http(s) only.
@@ -338,6 +374,56 @@ mod tests {
             !format!("{a:?}").contains(a.api_token.expose()),
             "never in Debug"
         );
+    }
+
+    #[test]
+    fn the_prompt_cache_gets_a_quarter_of_the_ram_shared_by_the_models_capped() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        // 16 GiB: 4 GiB for one model, 1 GiB each for four.
+        assert_eq!(default_cache_ram_mib(16 * GIB, 1), Some(4096));
+        assert_eq!(default_cache_ram_mib(16 * GIB, 4), Some(1024));
+        // No configured model (all pulled later): the whole quarter.
+        assert_eq!(default_cache_ram_mib(16 * GIB, 0), Some(4096));
+        // A big machine: llama-server's own 8192 MiB at most.
+        assert_eq!(default_cache_ram_mib(512 * GIB, 1), Some(CACHE_RAM_MAX_MIB));
+        assert_eq!(default_cache_ram_mib(u64::MAX, 1), Some(CACHE_RAM_MAX_MIB));
+        // A small one, shared by many: little or nothing, never more than there is.
+        assert_eq!(default_cache_ram_mib(2 * GIB, 3), Some(170));
+        assert_eq!(default_cache_ram_mib(GIB, 1000), Some(0));
+        // Unknown RAM: llama-server's default.
+        assert_eq!(default_cache_ram_mib(0, 1), None);
+    }
+
+    #[test]
+    fn cache_settings_are_node_wide_and_per_model() {
+        let dir = std::env::temp_dir().join(format!("llm-node-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"x").unwrap();
+        let text = format!(
+            "swa_full = false\ncache_ram_mib = 300\nenrollment_token = \"e\"\n\
+             [[models]]\nname = \"a\"\npath = \"{0}\"\n\
+             [[models]]\nname = \"b\"\npath = \"{0}\"\nswa_full = true\ncache_ram_mib = 0\n",
+            gguf.display()
+        );
+        let config = Config::try_from(toml::from_str::<Settings>(&text).unwrap()).unwrap();
+        assert_eq!(config.models[0].swa_full, Some(false));
+        assert_eq!(config.models[0].cache_ram_mib, Some(300));
+        assert_eq!(config.models[1].swa_full, Some(true));
+        assert_eq!(config.models[1].cache_ram_mib, Some(0));
+        assert_eq!(config.model_defaults.cache_ram_mib, Some(300));
+        // Unset: swa_full stays automatic, the cache is sized from the RAM.
+        let text = format!(
+            "enrollment_token = \"e\"\n[[models]]\nname = \"a\"\npath = \"{}\"\n",
+            gguf.display()
+        );
+        let config = Config::try_from(toml::from_str::<Settings>(&text).unwrap()).unwrap();
+        assert_eq!(config.models[0].swa_full, None);
+        assert_eq!(
+            config.models[0].cache_ram_mib,
+            default_cache_ram_mib(total_ram_bytes(), 1)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub struct ModelSpec {
     pub chat_template: Option<String>,
     #[serde(default)]
     pub embeddings: Option<bool>,
+    /// llama-server `--swa-full`: a full-size KV cache for sliding-window attention layers, so a
+    /// cached prompt prefix can be reused by another conversation. Unset: on for models with
+    /// sliding-window attention (GGUF `<arch>.attention.sliding_window`), off for others.
+    #[serde(default)]
+    pub swa_full: Option<bool>,
+    /// llama-server `--cache-ram`: MiB of host RAM for cached prompts; 0 turns it off.
+    #[serde(default)]
+    pub cache_ram_mib: Option<u32>,
     /// Extra runtime arguments, appended last (llama-server only).
     #[serde(default)]
     pub args: Vec<String>,
@@ -40,6 +48,8 @@ impl ModelSpec {
                 .chat_template
                 .or_else(|| defaults.chat_template.clone()),
             embeddings: self.embeddings.or(defaults.embeddings),
+            swa_full: self.swa_full.or(defaults.swa_full),
+            cache_ram_mib: self.cache_ram_mib.or(defaults.cache_ram_mib),
             ..self
         }
     }
@@ -64,6 +74,8 @@ impl FromStr for ModelSpec {
             threads: None,
             chat_template: None,
             embeddings: None,
+            swa_full: None,
+            cache_ram_mib: None,
             args: Vec::new(),
         })
     }

@@ -8,7 +8,7 @@ use llm_router_protocol::ollama::ListModel;
 use tokio::process::Command;
 
 use super::gguf::GgufInfo;
-use super::{ModelRuntime, llama_server, ollama};
+use super::{ModelRuntime, llama_server, ollama, prompt_cache};
 use crate::config::{Config, ModelSpec, RuntimeChoice};
 
 /// A runtime and its binary.
@@ -23,6 +23,8 @@ pub enum Backend {
 pub struct Prepared {
     /// Requests it serves at once, when known.
     pub slots: Option<u32>,
+    /// Prompt tokens it keeps computed (context plus host prompt cache), when known.
+    pub cache_tokens: Option<u64>,
     /// The model in Ollama's terms (size, family, capabilities).
     pub info: ListModel,
 }
@@ -125,6 +127,7 @@ impl Backend {
                 slots: llama_server::total_slots(http, port)
                     .await
                     .or(spec.parallel),
+                cache_tokens: prompt_cache::estimate(spec, gguf),
                 info: llama_server::describe(http, port, spec, gguf).await,
             }),
             Backend::Ollama { .. } => {
@@ -150,6 +153,7 @@ impl Backend {
                 ollama::load(http, port, &model).await?;
                 Ok(Prepared {
                     slots: spec.parallel,
+                    cache_tokens: None,
                     info: ollama::describe(http, port, &spec.name, &model).await,
                 })
             }

@@ -1,5 +1,6 @@
 //! Reading the few GGUF metadata values the node needs (architecture, quantization, context
-//! length, embedding pooling) from the head of a model file, without loading the model.
+//! length, embedding pooling, attention shape and sliding window) from the head of a model file,
+//! without loading the model.
 //!
 //! The file may come from anywhere a pull was told to fetch it, so the reader is bounded: arrays
 //! nest at most [`MAX_DEPTH`] deep, a file declares at most [`MAX_KEYS`] keys and arrays of at
@@ -38,6 +39,21 @@ pub struct GgufInfo {
     pub pooling_type: Option<u64>,
     /// `general.parameter_count`, when the converter wrote it.
     pub parameter_count: Option<u64>,
+    /// `<arch>.block_count`: the number of layers.
+    pub block_count: Option<u64>,
+    /// `<arch>.embedding_length`.
+    pub embedding_length: Option<u64>,
+    /// `<arch>.attention.head_count` (absent when given per layer, as an array).
+    pub head_count: Option<u64>,
+    /// `<arch>.attention.head_count_kv` (absent when given per layer, as an array).
+    pub head_count_kv: Option<u64>,
+    /// `<arch>.attention.key_length`: one head's key size; absent means embedding / heads.
+    pub key_length: Option<u64>,
+    /// `<arch>.attention.value_length`: one head's value size; absent means embedding / heads.
+    pub value_length: Option<u64>,
+    /// `<arch>.attention.sliding_window`: present in models with sliding-window attention
+    /// layers (Gemma 2 and 3, gpt-oss...).
+    pub sliding_window: Option<u64>,
 }
 
 impl GgufInfo {
@@ -152,15 +168,34 @@ fn read_from(r: impl Read + Seek) -> Result<GgufInfo, GgufError> {
         parameter_count: number("general.parameter_count"),
         context_length: per_arch("context_length"),
         pooling_type: per_arch("pooling_type"),
+        block_count: per_arch("block_count"),
+        embedding_length: per_arch("embedding_length"),
+        head_count: per_arch("attention.head_count"),
+        head_count_kv: per_arch("attention.head_count_kv"),
+        key_length: per_arch("attention.key_length"),
+        value_length: per_arch("attention.value_length"),
+        sliding_window: per_arch("attention.sliding_window"),
         architecture,
     })
 }
 
+/// Suffixes of the per-architecture numbers [`GgufInfo`] is made of.
+const PER_ARCH: &[&str] = &[
+    ".context_length",
+    ".pooling_type",
+    ".block_count",
+    ".embedding_length",
+    ".attention.head_count",
+    ".attention.head_count_kv",
+    ".attention.key_length",
+    ".attention.value_length",
+    ".attention.sliding_window",
+];
+
 /// Keys of the numbers [`GgufInfo`] is made of.
 fn wanted(key: &str) -> bool {
     matches!(key, "general.file_type" | "general.parameter_count")
-        || key.ends_with(".context_length")
-        || key.ends_with(".pooling_type")
+        || PER_ARCH.iter().any(|suffix| key.ends_with(suffix))
 }
 
 /// `declared`, or an error naming `what` when it is over `limit`.
@@ -349,6 +384,34 @@ mod tests {
         assert_eq!(info.quantization(), Some("Q4_K_M"));
         assert_eq!(info.context_length, Some(32768));
         assert_eq!(info.pooling_type, None);
+        assert_eq!(info.sliding_window, None);
+    }
+
+    #[test]
+    fn reads_the_attention_shape_and_the_sliding_window() {
+        // Gemma 3 270M's values.
+        let mut file = header(8);
+        kv_string(&mut file, "general.architecture", "gemma3");
+        kv_u32(&mut file, "gemma3.block_count", 18);
+        kv_u32(&mut file, "gemma3.embedding_length", 640);
+        kv_u32(&mut file, "gemma3.attention.head_count", 4);
+        kv_u32(&mut file, "gemma3.attention.head_count_kv", 1);
+        kv_u32(&mut file, "gemma3.attention.key_length", 256);
+        kv_u32(&mut file, "gemma3.attention.value_length", 256);
+        kv_u32(&mut file, "gemma3.attention.sliding_window", 512);
+        let info = read_from(Cursor::new(file)).unwrap();
+        assert_eq!(info.block_count, Some(18));
+        assert_eq!(info.embedding_length, Some(640));
+        assert_eq!(info.head_count, Some(4));
+        assert_eq!(info.head_count_kv, Some(1));
+        assert_eq!(info.key_length, Some(256));
+        assert_eq!(info.value_length, Some(256));
+        assert_eq!(info.sliding_window, Some(512));
+        // Another architecture's keys are not this model's.
+        let mut file = header(2);
+        kv_string(&mut file, "general.architecture", "llama");
+        kv_u32(&mut file, "gemma3.attention.sliding_window", 512);
+        assert_eq!(read_from(Cursor::new(file)).unwrap().sliding_window, None);
     }
 
     /// A key whose value is `depth` arrays, each holding the next, the innermost empty.

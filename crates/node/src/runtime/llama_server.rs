@@ -11,10 +11,15 @@ use tokio::process::Command;
 
 use super::environment;
 use super::gguf::GgufInfo;
+use super::user_args;
 use crate::config::ModelSpec;
 
 /// The command that serves `spec` on `127.0.0.1:port`, in a scrubbed environment. `gguf` is what
 /// the model file says of itself, when it could be read.
+///
+/// Prompt caching stays on (llama-server's `cache_prompt` default; `--no-cache-prompt` is never
+/// passed and `LLAMA_ARG_*` never reach the runtime) and is made to pay: `--swa-full` for
+/// sliding-window models and `--cache-ram` as configured, unless the extra args give their own.
 pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInfo>) -> Command {
     let mut cmd = environment::command(binary);
     cmd.arg("--model")
@@ -35,6 +40,14 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
         // With jinja on, --chat-template is read as template text, not a built-in name.
         cmd.args(["--no-jinja", "--chat-template", template]);
     }
+    if swa_full(spec, gguf) && !user_args::has(&spec.args, &["--swa-full"]) {
+        cmd.arg("--swa-full");
+    }
+    if let Some(mib) = spec.cache_ram_mib
+        && !user_args::has(&spec.args, &["-cram", "--cache-ram"])
+    {
+        cmd.args(["--cache-ram", &mib.to_string()]);
+    }
     if spec.embeddings == Some(true) {
         cmd.arg("--embeddings");
         // A model not made for embeddings has no pooling type, and llama-server then refuses
@@ -49,6 +62,14 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
+}
+
+/// Whether the runtime gets `--swa-full`: as configured, else when the model has sliding-window
+/// attention. Without it, llama-server keeps only the last window of those layers, and a cached
+/// prefix cannot be reused by a conversation that did not just compute it.
+fn swa_full(spec: &ModelSpec, gguf: Option<&GgufInfo>) -> bool {
+    spec.swa_full
+        .unwrap_or_else(|| gguf.is_some_and(|g| g.sliding_window.is_some_and(|w| w > 0)))
 }
 
 /// The version in `llama-server --version`'s output, e.g. `version: 6604 (1234abcd)`.
@@ -222,7 +243,107 @@ mod tests {
             threads: Some(1),
             chat_template: Some("gemma".into()),
             embeddings: Some(embeddings),
+            swa_full: None,
+            cache_ram_mib: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    fn sliding_window() -> GgufInfo {
+        GgufInfo {
+            architecture: Some("gemma3".into()),
+            sliding_window: Some(512),
+            ..GgufInfo::default()
+        }
+    }
+
+    fn count(args: &[String], flag: &str) -> usize {
+        args.iter().filter(|a| *a == flag).count()
+    }
+
+    #[test]
+    fn a_sliding_window_model_gets_swa_full_and_others_do_not() {
+        let swa = sliding_window();
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, Some(&swa));
+        assert_eq!(count(&args(&cmd), "--swa-full"), 1, "{:?}", args(&cmd));
+        let plain = GgufInfo::default();
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, Some(&plain));
+        assert_eq!(count(&args(&cmd), "--swa-full"), 0);
+        // Unreadable metadata: not known to be a sliding-window model.
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, None);
+        assert_eq!(count(&args(&cmd), "--swa-full"), 0);
+    }
+
+    #[test]
+    fn swa_full_is_overridden_both_ways() {
+        let off = ModelSpec {
+            swa_full: Some(false),
+            ..spec(false, &[])
+        };
+        let cmd = command(Path::new("ls"), &off, 9, Some(&sliding_window()));
+        assert_eq!(count(&args(&cmd), "--swa-full"), 0);
+        let on = ModelSpec {
+            swa_full: Some(true),
+            ..spec(false, &[])
+        };
+        let cmd = command(Path::new("ls"), &on, 9, Some(&GgufInfo::default()));
+        assert_eq!(count(&args(&cmd), "--swa-full"), 1);
+    }
+
+    #[test]
+    fn cache_ram_is_passed_as_configured() {
+        let sized = ModelSpec {
+            cache_ram_mib: Some(1024),
+            ..spec(false, &[])
+        };
+        let cmd = command(Path::new("ls"), &sized, 9, None);
+        assert!(
+            args(&cmd).windows(2).any(|w| w == ["--cache-ram", "1024"]),
+            "{:?}",
+            args(&cmd)
+        );
+        let off = ModelSpec {
+            cache_ram_mib: Some(0),
+            ..spec(false, &[])
+        };
+        let cmd = command(Path::new("ls"), &off, 9, None);
+        assert!(args(&cmd).windows(2).any(|w| w == ["--cache-ram", "0"]));
+        // Unset: llama-server's own default.
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, None);
+        assert_eq!(count(&args(&cmd), "--cache-ram"), 0);
+    }
+
+    #[test]
+    fn the_users_own_cache_flags_win_and_are_not_doubled() {
+        let given = ModelSpec {
+            swa_full: Some(true),
+            cache_ram_mib: Some(1024),
+            ..spec(false, &["--swa-full", "-cram", "-1"])
+        };
+        let cmd = command(Path::new("ls"), &given, 9, Some(&sliding_window()));
+        let a = args(&cmd);
+        assert_eq!(count(&a, "--swa-full"), 1, "{a:?}");
+        assert_eq!(count(&a, "--cache-ram"), 0, "{a:?}");
+        assert!(a.ends_with(&["--swa-full".into(), "-cram".into(), "-1".into()]));
+        let inline = ModelSpec {
+            cache_ram_mib: Some(1024),
+            ..spec(false, &["--cache-ram=64"])
+        };
+        let cmd = command(Path::new("ls"), &inline, 9, None);
+        assert_eq!(count(&args(&cmd), "--cache-ram"), 0);
+    }
+
+    #[test]
+    fn prompt_caching_is_never_turned_off() {
+        let cmd = command(
+            Path::new("ls"),
+            &spec(true, &[]),
+            9,
+            Some(&sliding_window()),
+        );
+        assert!(!args(&cmd).iter().any(|a| a.contains("cache-prompt")));
+        for (name, _) in cmd.as_std().get_envs() {
+            assert!(!name.to_string_lossy().starts_with("LLAMA_ARG"), "{name:?}");
         }
     }
 

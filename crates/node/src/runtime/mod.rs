@@ -8,8 +8,10 @@ pub mod install;
 pub mod llama_server;
 pub mod ollama;
 mod process;
+pub mod prompt_cache;
 pub mod pulled_args;
 pub mod supervisor;
+mod user_args;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct RuntimeState {
     /// Loopback port of the runtime while it is ready.
     pub port: Option<u16>,
     pub slots_total: Option<u32>,
+    /// Prompt tokens the runtime keeps computed (see [`prompt_cache`]), once it is ready.
+    pub cache_tokens: Option<u64>,
     pub error: Option<String>,
     /// How many times the runtime was (re)started.
     pub starts: u32,
@@ -70,6 +74,7 @@ impl ModelRuntime {
             state: ModelState::Loading,
             port: None,
             slots_total: None,
+            cache_tokens: None,
             error: None,
             starts: 0,
             info: None,
@@ -129,6 +134,23 @@ impl ModelRuntime {
             slots_total: s.slots_total,
             slots_free: None,
             error: s.error.clone(),
+            cache_tokens: s.cache_tokens,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_reports_the_cache_tokens_once_known() {
+        let runtime = ModelRuntime::new("m=/m.gguf".parse().unwrap(), Arc::new(Notify::new()));
+        assert_eq!(runtime.status().cache_tokens, None);
+        runtime.update(|s| {
+            s.state = ModelState::Ready;
+            s.cache_tokens = Some(33_223);
+        });
+        assert_eq!(runtime.status().cache_tokens, Some(33_223));
     }
 }

@@ -218,6 +218,8 @@ mod tests {
             threads: None,
             chat_template: None,
             embeddings: None,
+            swa_full: None,
+            cache_ram_mib: None,
             args: Vec::new(),
         }
     }

@@ -316,6 +316,8 @@ mod tests {
             (&["--lora", "x.gguf"], "--lora"),
             (&["-hf", "org/model"], "-hf"),
             (&["--webui"], "--webui"),
+            // Prompt caching is what cache-aware routing counts on.
+            (&["--no-cache-prompt"], "--no-cache-prompt"),
             (&["--no-such-flag"], "--no-such-flag"),
             // Spellings llama-server would read as the same flag are refused too.
             (&["--ctx-size=4096"], "--ctx-size=4096"),

@@ -121,10 +121,17 @@ impl Supervisor {
             s.state = ModelState::Ready;
             s.port = Some(port);
             s.slots_total = slots;
+            s.cache_tokens = prepared.cache_tokens;
             s.error = None;
             s.info = Some(prepared.info);
         });
-        tracing::info!(model = %spec.name, port, slots = ?slots, "model ready");
+        tracing::info!(
+            model = %spec.name,
+            port,
+            slots = ?slots,
+            cache_tokens = ?prepared.cache_tokens,
+            "model ready"
+        );
 
         // Ready: until it dies or we are cancelled.
         tokio::select! {

@@ -10,18 +10,30 @@ use super::failure::{Phase, report_failure};
 use super::lease::Lease;
 use super::node_client::{HttpNodeClient, NodeClient};
 use super::queue::{AcquireError, Dispatcher, Tenant, Waiting};
+use crate::affinity::{Affinity, PromptKey};
 use crate::error::ApiError;
 use crate::registry::Registry;
+use crate::store::Routing;
 
 /// A node's answer whose headers have arrived, with the slot it holds.
 pub struct Upstream {
     pub response: reqwest::Response,
     /// Keep alive until the response body has been relayed: dropping it frees the slot.
     pub lease: Lease,
+    pub dispatched: Dispatched,
+}
+
+/// How a request reached the node that answered it.
+#[derive(Debug, Clone)]
+pub struct Dispatched {
     /// Time spent waiting for a slot, over all attempts.
     pub queued: Duration,
     /// When the request that got this answer left for the node.
     pub sent_at: Instant,
+    /// How the node was chosen.
+    pub routing: Routing,
+    /// The request's prompt key, when the policy routes by it (for the feedback of its answer).
+    pub prompt: Option<Arc<PromptKey>>,
 }
 
 /// Sends inference requests to nodes: built once with exactly what that needs.
@@ -31,6 +43,8 @@ pub struct Forwarder<C = HttpNodeClient> {
     client: C,
     /// Nodes tried per request, the first included.
     max_attempts: u32,
+    /// Keys prompts for a policy that routes by them.
+    affinity: Option<Arc<Affinity>>,
 }
 
 impl<C: NodeClient> Forwarder<C> {
@@ -45,7 +59,14 @@ impl<C: NodeClient> Forwarder<C> {
             registry,
             client,
             max_attempts,
+            affinity: None,
         }
+    }
+
+    /// Keys each request's prompt with `affinity` when the policy routes by prompts.
+    pub fn with_affinity(mut self, affinity: Arc<Affinity>) -> Self {
+        self.affinity = Some(affinity);
+        self
     }
 
     /// The registry failures are reported to (the relay reports mid-stream failures there too).
@@ -67,6 +88,12 @@ impl<C: NodeClient> Forwarder<C> {
         body: Bytes,
     ) -> Result<Upstream, ApiError> {
         let attempts = self.max_attempts;
+        let prompt = match &self.affinity {
+            Some(affinity) if self.dispatcher.wants_prompt() => {
+                affinity.key(path, &body).map(Arc::new)
+            }
+            _ => None,
+        };
         let mut queued = Duration::ZERO;
         let mut last_error = String::new();
         for attempt in 1..=attempts {
@@ -75,7 +102,11 @@ impl<C: NodeClient> Forwarder<C> {
             } else {
                 Waiting::Retry
             };
-            let lease = match self.dispatcher.acquire(model, tenant, waiting).await {
+            let acquired = self
+                .dispatcher
+                .acquire_for(model, tenant, waiting, prompt.clone())
+                .await;
+            let lease = match acquired {
                 Ok(lease) => lease,
                 Err(e) if attempt > 1 => {
                     tracing::debug!(error = %e, "no other node to retry on");
@@ -88,11 +119,23 @@ impl<C: NodeClient> Forwarder<C> {
             let sent_at = Instant::now();
             let failure = match self.client.post(&node, path, body.clone()).await {
                 Ok(response) if !response.status().is_server_error() || attempt == attempts => {
+                    let decision = lease.decision();
+                    let routing = Routing {
+                        policy: self.dispatcher.policy_name().to_owned(),
+                        reason: decision.reason.map(str::to_owned),
+                        candidates: lease.candidates(),
+                        attempts: attempt,
+                        predicted_cached_tokens: decision.predicted_cached_tokens,
+                    };
                     return Ok(Upstream {
                         response,
                         lease,
-                        queued,
-                        sent_at,
+                        dispatched: Dispatched {
+                            queued,
+                            sent_at,
+                            routing,
+                            prompt,
+                        },
                     });
                 }
                 Ok(response) => format!("answered {}", response.status()),

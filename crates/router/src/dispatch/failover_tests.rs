@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use llm_router_protocol::node::NodeStatus;
 
-use super::policy::BalancerMode;
+use super::policy::LeastOutstanding;
 use super::testing::register;
 use super::{Dispatcher, Forwarder, NodeClient, Tenant};
 use crate::error::ApiError;
@@ -84,7 +84,7 @@ fn fleet(names: &[&str], script: &[Outcome], max_attempts: u32) -> Fleet {
     }
     let dispatcher = Dispatcher::new(
         Arc::clone(&registry),
-        BalancerMode::Auto.build(),
+        Arc::new(LeastOutstanding::default()),
         10,
         None,
         Duration::from_secs(30),

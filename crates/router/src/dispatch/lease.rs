@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::policy::Decision;
 use super::queue::{Dispatcher, InFlightShare};
 use crate::registry::Candidate;
 use crate::registry::{InFlightGuard, Node, SlotCounter};
@@ -18,16 +19,28 @@ pub struct Lease {
     waited: Duration,
     /// The slot counted against the tenant that holds it (its per-key share).
     share: Option<InFlightShare>,
+    /// What the policy chose and expected, and among how many candidates.
+    decision: Decision,
+    candidates: u32,
+    /// Prompt tokens the node was expected to compute, counted in its backlog until its answer
+    /// starts (or the lease ends).
+    prompt_backlog: u64,
     _node_in_flight: InFlightGuard,
 }
 
 impl Lease {
-    /// Wraps a slot already claimed on `candidate`.
+    /// Wraps a slot already claimed on `candidate`, chosen by `decision` among `candidates`, for a
+    /// prompt of `prompt_tokens` (estimated; 0 when unknown).
     pub(super) fn new(
-        candidate: &Candidate,
+        (candidate, decision): (&Candidate, Decision),
+        candidates: usize,
+        prompt_tokens: u64,
         model: Arc<str>,
         dispatcher: Arc<Dispatcher>,
     ) -> Lease {
+        let prompt_backlog =
+            prompt_tokens.saturating_sub(decision.predicted_cached_tokens.unwrap_or(0));
+        candidate.node.counters.cache.start_prompt(prompt_backlog);
         Lease {
             node: Arc::clone(&candidate.node),
             slots: Arc::clone(&candidate.slots),
@@ -35,8 +48,29 @@ impl Lease {
             dispatcher: Some(dispatcher),
             waited: Duration::ZERO,
             share: None,
+            decision,
+            candidates: u32::try_from(candidates).unwrap_or(u32::MAX),
+            prompt_backlog,
             _node_in_flight: candidate.node.counters.start_request(),
         }
+    }
+
+    /// What the policy chose and expected.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// Candidates the policy chose among.
+    pub fn candidates(&self) -> u32 {
+        self.candidates
+    }
+
+    /// The node's answer started: its prompt is computed, no longer in its backlog.
+    pub fn prompt_done(&mut self) {
+        self.node
+            .counters
+            .cache
+            .finish_prompt(std::mem::take(&mut self.prompt_backlog));
     }
 
     pub(super) fn waited(mut self, waited: Duration) -> Lease {
@@ -70,6 +104,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         // The tenant's count first: the waiter the slot goes to may be the tenant's own.
         self.share = None;
+        self.prompt_done();
         self.slots.release();
         if let Some(dispatcher) = self.dispatcher.take() {
             dispatcher.drain(&self.model);

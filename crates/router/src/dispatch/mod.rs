@@ -31,11 +31,11 @@ mod failover_tests;
 #[cfg(test)]
 mod testing;
 
-pub use failover::{Forwarder, Upstream};
+pub use failover::{Dispatched, Forwarder, Upstream};
 pub use failure::{Phase, report_failure};
 pub use lease::Lease;
 pub use node_client::{HttpNodeClient, NodeClient};
-pub use policy::{BalancerMode, Policy, SelectContext};
+pub use policy::{BalancerMode, CacheAware, Decision, Policy, SelectContext};
 pub use queue::{
     AcquireError, Dispatcher, InFlightLimit, QueueStats, QueueStatsView, ShareLimits, Tenant,
     Waiting, run_waker,

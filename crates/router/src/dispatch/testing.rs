@@ -29,6 +29,7 @@ pub fn register(registry: &Registry, name: &str, slots: u32) {
                 slots_total: Some(slots),
                 slots_free: Some(slots),
                 error: None,
+                cache_tokens: None,
             }],
             api_token: llm_router_protocol::Secret::new("t"),
             scheme: llm_router_protocol::node::Scheme::Http,

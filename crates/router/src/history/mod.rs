@@ -13,10 +13,11 @@ use llm_router_common::text::{MAX_ERROR, MAX_NAME, cap_in_place, capped};
 
 pub use usage::UsageTap;
 
+use crate::affinity::{Affinity, PromptKey};
 use crate::live::Feed;
 use crate::metrics::{Metrics, RequestLabels};
-use crate::registry::{Node, Registry};
-use crate::store::{Api, HistorySink, RequestRecord, StoreOp, unix_ms};
+use crate::registry::{AnswerFigures, Node, Registry};
+use crate::store::{Api, HistorySink, RequestRecord, Routing, StoreOp, unix_ms};
 
 /// Bytes of a request or response body kept when bodies are stored.
 const STORED_BODY_BYTES: usize = 8 * 1024;
@@ -28,15 +29,21 @@ pub struct Recorder {
     registry: Arc<Registry>,
     events: Arc<Feed>,
     store_bodies: bool,
+    /// Learns from each answer what its node reused of the prompt (when the request was routed by
+    /// its prompt).
+    affinity: Arc<Affinity>,
 }
 
 impl Recorder {
+    /// The recorder; `affinity` learns what each answer's node reused of the prompt it was
+    /// routed by.
     pub fn new(
         sink: HistorySink,
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
         events: Arc<Feed>,
         store_bodies: bool,
+        affinity: Arc<Affinity>,
     ) -> Arc<Self> {
         Arc::new(Recorder {
             sink,
@@ -44,6 +51,7 @@ impl Recorder {
             registry,
             events,
             store_bodies,
+            affinity,
         })
     }
 
@@ -70,10 +78,13 @@ impl Recorder {
             streamed: false,
             request_body: None,
             node: None,
+            routing: None,
+            prompt: None,
             status: 0,
             queued: Duration::ZERO,
             first_byte: None,
             tap: UsageTap::default(),
+            node_usage: None,
             error: None,
             completed: false,
         }
@@ -93,12 +104,23 @@ pub struct Recording {
     streamed: bool,
     request_body: Option<String>,
     node: Option<(String, String)>,
+    routing: Option<Routing>,
+    /// The prompt key the request was routed by, for the feedback of its answer.
+    prompt: Option<Arc<PromptKey>>,
     status: u16,
     queued: Duration,
     first_byte: Option<Duration>,
     tap: UsageTap,
+    /// The node's own counts when the client got a translation of its answer.
+    node_usage: Option<NodeUsage>,
     error: Option<String>,
     completed: bool,
+}
+
+/// What the node itself said of an answer the client got translated.
+enum NodeUsage {
+    Stream(Box<UsageTap>),
+    Whole(usage::Usage),
 }
 
 /// An error a request ended with before any answer: the status the client got, and the message.
@@ -144,6 +166,12 @@ impl Recording {
         self.recorder.metrics.record_overhead(overhead);
     }
 
+    /// How the node that answered was chosen, and the prompt key it was chosen by.
+    pub fn routed(&mut self, routing: Routing, prompt: Option<Arc<PromptKey>>) {
+        self.routing = Some(routing);
+        self.prompt = prompt;
+    }
+
     /// The router answered by itself, without a node (e.g. an Ollama "load model" request).
     pub fn answered_locally(&mut self, status: StatusCode) {
         self.status = status.as_u16();
@@ -155,6 +183,24 @@ impl Recording {
             self.first_byte = Some(self.started.elapsed());
         }
         self.tap.observe(chunk);
+    }
+
+    /// A chunk of the node's own answer, when the client gets a translation of it: the node's
+    /// counts (what it reused from its cache, its speeds) are read from its last bytes.
+    pub fn observe_node(&mut self, chunk: &[u8]) {
+        match &mut self.node_usage {
+            Some(NodeUsage::Stream(tap)) => tap.observe(chunk),
+            _ => {
+                let mut tap = UsageTap::counts_only();
+                tap.observe(chunk);
+                self.node_usage = Some(NodeUsage::Stream(Box::new(tap)));
+            }
+        }
+    }
+
+    /// The node's whole answer, when the client gets a translation of it.
+    pub fn node_answer(&mut self, body: &[u8]) {
+        self.node_usage = Some(NodeUsage::Whole(usage::Usage::of_answer(body)));
     }
 
     /// The answer broke off (`error` is cut to [`MAX_ERROR`] bytes).
@@ -176,10 +222,17 @@ impl Drop for Recording {
         if !self.completed && self.error.is_none() {
             self.error = Some("the client closed the connection before the answer ended".into());
         }
-        let usage = self.tap.usage();
+        let usage = match self.node_usage.take() {
+            None => self.tap.usage(),
+            Some(NodeUsage::Whole(node)) => self.tap.usage().or_node(node),
+            Some(NodeUsage::Stream(tap)) => self.tap.usage().or_node(tap.usage()),
+        };
         let recorder = &self.recorder;
         let snapshot = recorder.registry.snapshot();
         let (node_id, node_name) = self.node.take().unzip();
+        if let Some(node) = node_id.as_deref().and_then(|id| snapshot.node(id)) {
+            self.learn(node, &usage);
+        }
         recorder.metrics.record_request(
             RequestLabels {
                 api: self.api.as_str(),
@@ -208,7 +261,9 @@ impl Drop for Recording {
             ttfb_ms: self.first_byte.map(ms),
             queue_ms: ms(self.queued),
             prompt_tokens: usage.prompt_tokens,
+            cached_tokens: usage.cached_tokens,
             completion_tokens: usage.completion_tokens,
+            routing: self.routing.take(),
             streamed: self.streamed,
             error: self.error.take(),
             client: self.client.take(),
@@ -219,6 +274,33 @@ impl Drop for Recording {
         };
         recorder.events.request_finished(&record);
         recorder.sink.send(StoreOp::Request(Box::new(record)));
+    }
+}
+
+impl Recording {
+    /// What the answer said of `node`'s cache and speed goes to its counters and to the affinity
+    /// tracker (which corrects what it believed the node held).
+    fn learn(&self, node: &Node, usage: &usage::Usage) {
+        let figures = AnswerFigures {
+            prompt_tokens: usage.prompt_tokens.map(u64::from),
+            cached_tokens: usage.cached_tokens.map(u64::from),
+            prompt_computed: usage.prompt_computed,
+            generated: usage.generated,
+        };
+        node.counters.cache.record(&figures);
+        // A node that started answering has computed the prompt and holds it, even if the client
+        // left before the end.
+        let computed = self.status < 400 && self.first_byte.is_some();
+        if let Some(prompt) = self.prompt.as_ref().filter(|_| computed) {
+            let predicted = self
+                .routing
+                .as_ref()
+                .and_then(|r| r.predicted_cached_tokens)
+                .unwrap_or(0);
+            self.recorder
+                .affinity
+                .answered(&self.model, &node.id, prompt, predicted, &figures);
+        }
     }
 }
 

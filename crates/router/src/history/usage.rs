@@ -12,8 +12,10 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// Bytes kept from the end of a streamed body.
 const TAIL_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UsageTap {
+    /// Bytes kept from the start (`HEAD_BYTES`, or none for a tap that only reads counts).
+    head_limit: usize,
     /// The first bytes of the body.
     head: Vec<u8>,
     /// Bytes after the head, of which the last `TAIL_BYTES` at least are kept.
@@ -22,17 +24,45 @@ pub struct UsageTap {
     tail_trimmed: bool,
 }
 
-/// Prompt and completion tokens, each when known.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Prompt and completion tokens, each when known, and what the node said of its cache and speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
+    /// The whole prompt, the cached part included.
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// Prompt tokens reused from the node's cache (llama.cpp `timings.cache_n`, OpenAI
+    /// `usage.prompt_tokens_details.cached_tokens`).
+    pub cached_tokens: Option<u32>,
+    /// Prompt tokens computed, and milliseconds it took (llama.cpp `timings`).
+    pub prompt_computed: Option<(u64, f64)>,
+    /// Tokens generated, and milliseconds it took (llama.cpp `timings`).
+    pub generated: Option<(u64, f64)>,
+}
+
+impl Default for UsageTap {
+    fn default() -> Self {
+        UsageTap {
+            head_limit: HEAD_BYTES,
+            head: Vec::new(),
+            tail: Vec::new(),
+            tail_trimmed: false,
+        }
+    }
 }
 
 impl UsageTap {
+    /// A tap keeping only the end of a stream, where its counts are (for the node's own bytes
+    /// when the client gets a translation).
+    pub fn counts_only() -> Self {
+        UsageTap {
+            head_limit: 0,
+            ..UsageTap::default()
+        }
+    }
+
     pub fn observe(&mut self, mut chunk: &[u8]) {
-        if self.head.len() < HEAD_BYTES {
-            let take = chunk.len().min(HEAD_BYTES - self.head.len());
+        if self.head.len() < self.head_limit {
+            let take = chunk.len().min(self.head_limit - self.head.len());
             self.head.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
         }
@@ -85,6 +115,26 @@ impl UsageTap {
     }
 }
 
+impl Usage {
+    /// The counts of a whole JSON answer (none when it is not one).
+    pub fn of_answer(body: &[u8]) -> Usage {
+        serde_json::from_slice::<Counts>(body)
+            .map(|c| c.usage())
+            .unwrap_or_default()
+    }
+
+    /// Fills what this usage lacks of the node's cache and speed figures from `node`'s (what the
+    /// node itself said, when the client got a translation without them).
+    pub fn or_node(self, node: Usage) -> Usage {
+        Usage {
+            cached_tokens: self.cached_tokens.or(node.cached_tokens),
+            prompt_computed: self.prompt_computed.or(node.prompt_computed),
+            generated: self.generated.or(node.generated),
+            ..self
+        }
+    }
+}
+
 /// The count-carrying fields of an answer, whatever its API; every other field is skipped.
 #[derive(Debug, Default, Deserialize)]
 struct Counts {
@@ -102,12 +152,24 @@ struct Counts {
 struct OpenAiUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings`: `prompt_n` tokens computed (besides `cache_n` reused) in `prompt_ms`,
+/// `predicted_n` generated in `predicted_ms`.
+#[derive(Debug, Default, Deserialize)]
 struct Timings {
     prompt_n: Option<u64>,
+    prompt_ms: Option<f64>,
+    cache_n: Option<u64>,
     predicted_n: Option<u64>,
+    predicted_ms: Option<f64>,
 }
 
 fn to_u32(v: Option<u64>) -> Option<u32> {
@@ -116,22 +178,34 @@ fn to_u32(v: Option<u64>) -> Option<u32> {
 
 impl Counts {
     fn usage(&self) -> Usage {
+        let timings = self.timings.as_ref();
+        let with = |n: Option<u64>, ms: Option<f64>| n.zip(ms.filter(|ms| ms.is_finite()));
+        let mut usage = Usage {
+            cached_tokens: to_u32(timings.and_then(|t| t.cache_n)),
+            prompt_computed: timings.and_then(|t| with(t.prompt_n, t.prompt_ms)),
+            generated: timings.and_then(|t| with(t.predicted_n, t.predicted_ms)),
+            ..Usage::default()
+        };
         if let Some(u) = &self.usage {
-            return Usage {
-                prompt_tokens: to_u32(u.prompt_tokens),
-                completion_tokens: to_u32(u.completion_tokens),
-            };
+            usage.prompt_tokens = to_u32(u.prompt_tokens);
+            usage.completion_tokens = to_u32(u.completion_tokens);
+            if let Some(cached) = u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+            {
+                usage.cached_tokens = to_u32(Some(cached));
+            }
+        } else if let Some(t) = timings {
+            // `prompt_n` counts only the tokens computed: the prompt is those and the reused ones.
+            usage.prompt_tokens =
+                to_u32(t.prompt_n.map(|n| n.saturating_add(t.cache_n.unwrap_or(0))));
+            usage.completion_tokens = to_u32(t.predicted_n);
+        } else {
+            usage.prompt_tokens = to_u32(self.prompt_eval_count);
+            usage.completion_tokens = to_u32(self.eval_count);
         }
-        if let Some(t) = &self.timings {
-            return Usage {
-                prompt_tokens: to_u32(t.prompt_n),
-                completion_tokens: to_u32(t.predicted_n),
-            };
-        }
-        Usage {
-            prompt_tokens: to_u32(self.prompt_eval_count),
-            completion_tokens: to_u32(self.eval_count),
-        }
+        usage
     }
 }
 
@@ -157,7 +231,8 @@ mod tests {
             t.usage(),
             Usage {
                 prompt_tokens: Some(5),
-                completion_tokens: Some(9)
+                completion_tokens: Some(9),
+                ..Usage::default()
             }
         );
     }
@@ -179,6 +254,52 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_llama_cpp_says_of_its_cache_and_speed() {
+        // The last chunk of a llama-server stream: usage and timings.
+        let t = tap(&[
+            "data: {\"choices\":[]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":352,\"completion_tokens\":8,",
+            "\"prompt_tokens_details\":{\"cached_tokens\":334}},\"timings\":{\"cache_n\":334,",
+            "\"prompt_n\":18,\"prompt_ms\":90.0,\"predicted_n\":8,\"predicted_ms\":400.0}}\n\n",
+            "data: [DONE]\n\n",
+        ]);
+        assert_eq!(
+            t.usage(),
+            Usage {
+                prompt_tokens: Some(352),
+                completion_tokens: Some(8),
+                cached_tokens: Some(334),
+                prompt_computed: Some((18, 90.0)),
+                generated: Some((8, 400.0)),
+            }
+        );
+        // Timings alone: the prompt is the computed and the reused tokens.
+        let t = tap(&[r#"{"timings":{"cache_n":300,"prompt_n":20,"predicted_n":4}}"#]);
+        let u = t.usage();
+        assert_eq!((u.prompt_tokens, u.cached_tokens), (Some(320), Some(300)));
+        assert_eq!(u.prompt_computed, None, "no time, no speed");
+    }
+
+    #[test]
+    fn a_counts_only_tap_reads_the_end_of_a_long_stream_and_fills_a_translation() {
+        let mut node = UsageTap::counts_only();
+        for _ in 0..100 {
+            node.observe(format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(1000)).as_bytes());
+        }
+        node.observe(b"data: {\"timings\":{\"cache_n\":90,\"prompt_n\":10,\"prompt_ms\":5.0}}\n\n");
+        assert!(node.head.is_empty() && node.tail.len() <= 2 * TAIL_BYTES);
+        let client = tap(&["{\"done\":true,\"prompt_eval_count\":100,\"eval_count\":3}\n"]).usage();
+        let merged = client.or_node(node.usage());
+        assert_eq!(merged.prompt_tokens, Some(100));
+        assert_eq!(merged.cached_tokens, Some(90));
+        assert_eq!(merged.prompt_computed, Some((10, 5.0)));
+        assert_eq!(
+            Usage::of_answer(br#"{"timings":{"cache_n":7,"prompt_n":1}}"#).cached_tokens,
+            Some(7)
+        );
+    }
+
+    #[test]
     fn reads_ollama_counts_from_ndjson() {
         let t = tap(&[
             "{\"response\":\"a\",\"done\":false}\n",
@@ -188,7 +309,8 @@ mod tests {
             t.usage(),
             Usage {
                 prompt_tokens: Some(6),
-                completion_tokens: Some(12)
+                completion_tokens: Some(12),
+                ..Usage::default()
             }
         );
     }

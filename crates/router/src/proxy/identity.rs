@@ -1,6 +1,7 @@
 //! The OpenAI API's transform: the node's answer as it is — same content type, same bytes. If the
 //! node fails mid-stream, an SSE stream ends with a well-formed `error` event (and no `[DONE]`);
-//! any other body ends with a transport error.
+//! any other body ends with a transport error. An SSE answer is complete at its `data: [DONE]`
+//! event: a client that leaves right after it has its whole answer.
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -9,10 +10,16 @@ use llm_router_protocol::openai::ErrorResponse;
 
 use super::relay::{ErrorFrame, Transform};
 
+/// The end of an SSE answer.
+const SSE_DONE: &[u8] = b"data: [DONE]";
+
 /// Passes the node's bytes on unchanged.
 #[derive(Debug)]
 pub struct Identity {
     is_sse: bool,
+    /// The last bytes passed on (an SSE answer's end may be split across chunks).
+    tail: Vec<u8>,
+    done: bool,
 }
 
 impl Identity {
@@ -28,13 +35,31 @@ impl Identity {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        (headers, Identity { is_sse })
+        (
+            headers,
+            Identity {
+                is_sse,
+                tail: Vec::new(),
+                done: false,
+            },
+        )
     }
 }
 
 impl Transform for Identity {
     fn feed(&mut self, chunk: Bytes) -> Bytes {
+        if self.is_sse {
+            self.tail
+                .extend_from_slice(&chunk[chunk.len().saturating_sub(2 * SSE_DONE.len())..]);
+            self.tail
+                .drain(..self.tail.len().saturating_sub(2 * SSE_DONE.len()));
+            self.done = self.tail.trim_ascii_end().ends_with(SSE_DONE);
+        }
         chunk
+    }
+
+    fn complete(&self) -> bool {
+        self.done
     }
 
     fn finish(&mut self) -> Bytes {
@@ -59,4 +84,35 @@ fn sse_error_event(e: &reqwest::Error) -> Bytes {
     );
     let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
     Bytes::from(format!("data: {json}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sse() -> Identity {
+        Identity {
+            is_sse: true,
+            tail: Vec::new(),
+            done: false,
+        }
+    }
+
+    #[test]
+    fn an_sse_answer_is_finished_at_its_done_event_even_split_across_chunks() {
+        let mut t = sse();
+        t.feed(Bytes::from_static(b"data: {\"choices\":[]}\n\n"));
+        assert!(!t.complete());
+        t.feed(Bytes::from_static(b"data: [DO"));
+        assert!(!t.complete());
+        t.feed(Bytes::from_static(b"NE]\n\n"));
+        assert!(t.complete());
+        let mut whole = sse();
+        whole.feed(Bytes::from_static(b"data: {}\n\ndata: [DONE]\n\n"));
+        assert!(whole.complete());
+        // `[DONE]` inside content is not the end.
+        let mut inside = sse();
+        inside.feed(Bytes::from_static(b"data: {\"x\":\"[DONE]\"}\n\n"));
+        assert!(!inside.complete());
+    }
 }

@@ -10,5 +10,5 @@ mod relay;
 pub use forward::forward;
 pub use identity::Identity;
 pub use relay::{
-    ErrorFrame, NODE_HEADER, QUEUE_MS_HEADER, Transform, queue_ms, relay, router_headers,
+    ErrorFrame, NODE_HEADER, QUEUE_MS_HEADER, Transform, answered, queue_ms, relay, router_headers,
 };

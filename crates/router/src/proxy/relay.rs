@@ -12,18 +12,30 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::Stream;
 
-use crate::dispatch::{Lease, Phase, Upstream, report_failure};
+use crate::dispatch::{Dispatched, Lease, Phase, Upstream, report_failure};
 use crate::history::Recording;
 use crate::registry::{Node, Registry};
+use crate::store::Routing;
 
 /// Response header naming the node that served the request.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-llm-router-node");
 /// Response header with the milliseconds the request waited for a slot.
 pub const QUEUE_MS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-queue-ms");
+/// Response header naming the balancing policy that chose the node.
+pub const POLICY_HEADER: HeaderName = HeaderName::from_static("x-llm-router-policy");
+/// Response header: why the policy chose this node, when it says (`cache_aware`).
+pub const REASON_HEADER: HeaderName = HeaderName::from_static("x-llm-router-reason");
+/// Response header: nodes that had the model ready when this one was chosen.
+pub const CANDIDATES_HEADER: HeaderName = HeaderName::from_static("x-llm-router-candidates");
+/// Response header: nodes tried, this one included (more than 1 after a failover).
+pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-llm-router-attempts");
+/// Response header: prompt tokens the policy expected the node to reuse (`cache_aware`).
+pub const PREDICTED_CACHED_HEADER: HeaderName =
+    HeaderName::from_static("x-llm-router-predicted-cached-tokens");
 
 /// Turns the bytes of a node's answer into the bytes the client gets, chunk by chunk.
 pub trait Transform: Send + Unpin + 'static {
@@ -35,9 +47,19 @@ pub trait Transform: Send + Unpin + 'static {
     fn is_finished(&self) -> bool {
         false
     }
+    /// True once the answer is complete as its API defines it (an SSE stream's `[DONE]`), though
+    /// the node's body is read to its end: a client leaving now has its whole answer.
+    fn complete(&self) -> bool {
+        false
+    }
     /// Why the answer ended with an error the transform wrote itself, if it did.
     fn failure(&self) -> Option<String> {
         None
+    }
+    /// True when the client's bytes are a translation of the node's, so the node's own counts
+    /// (llama.cpp `timings`: what it reused from its cache) are read from the node's bytes.
+    fn translates(&self) -> bool {
+        false
     }
     /// The node's connection broke mid-answer with `error`: how the client learns it.
     fn error_frame(&self, error: &reqwest::Error) -> ErrorFrame;
@@ -55,14 +77,46 @@ pub struct ErrorFrame {
     pub reason: String,
 }
 
-/// The headers every relayed answer carries: the node that served it and the time waited for it.
-pub fn router_headers(node: &Node, queued: Duration) -> HeaderMap {
+/// The headers every relayed answer carries: the node that served it, the time waited for it and
+/// how it was chosen.
+pub fn router_headers(node: &Node, queued: Duration, routing: &Routing) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let name = HeaderValue::from_str(&node.machine_name)
         .or_else(|_| HeaderValue::from_str(&node.id))
         .unwrap_or(HeaderValue::from_static("unknown"));
     headers.insert(NODE_HEADER, name);
     headers.insert(QUEUE_MS_HEADER, queue_ms(queued));
+    if let Ok(policy) = HeaderValue::from_str(&routing.policy) {
+        headers.insert(POLICY_HEADER, policy);
+    }
+    if let Some(reason) = routing
+        .reason
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
+        headers.insert(REASON_HEADER, reason);
+    }
+    headers.insert(CANDIDATES_HEADER, HeaderValue::from(routing.candidates));
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(routing.attempts));
+    if let Some(tokens) = routing.predicted_cached_tokens {
+        headers.insert(PREDICTED_CACHED_HEADER, HeaderValue::from(tokens));
+    }
+    headers
+}
+
+/// A node answered with `status`: the recording learns which node and how it was chosen; returns
+/// the [`router_headers`] for the client.
+pub fn answered(
+    lease: &Lease,
+    status: StatusCode,
+    dispatched: Dispatched,
+    recording: Option<&mut Recording>,
+) -> HeaderMap {
+    let headers = router_headers(lease.node(), dispatched.queued, &dispatched.routing);
+    if let Some(r) = recording {
+        r.answered(lease.node(), status, dispatched.queued, dispatched.sent_at);
+        r.routed(dispatched.routing, dispatched.prompt);
+    }
     headers
 }
 
@@ -84,16 +138,12 @@ pub fn relay(
     let Upstream {
         response,
         lease,
-        queued,
-        sent_at,
+        dispatched,
     } = upstream;
     let status = response.status();
     let mut recording = recording;
-    if let Some(r) = recording.as_mut() {
-        r.answered(lease.node(), status, queued, sent_at);
-    }
     let mut headers = headers;
-    headers.extend(router_headers(lease.node(), queued));
+    headers.extend(answered(&lease, status, dispatched, recording.as_mut()));
     let stream = RelayStream {
         inner: Box::pin(response.bytes_stream()),
         transform,
@@ -166,8 +216,21 @@ impl<T: Transform> Stream for RelayStream<T> {
             }
             let out = match ready!(this.inner.as_mut().poll_next(cx)) {
                 Some(Ok(chunk)) => {
+                    if let Some(lease) = this.lease.as_mut() {
+                        lease.prompt_done();
+                    }
+                    if this.transform.translates()
+                        && let Some(recording) = this.recording.as_mut()
+                    {
+                        recording.observe_node(&chunk);
+                    }
                     let out = this.transform.feed(chunk);
                     this.observe(&out);
+                    if this.transform.complete()
+                        && let Some(recording) = this.recording.as_mut()
+                    {
+                        recording.completed();
+                    }
                     if this.transform.is_finished() {
                         this.end(None);
                     }

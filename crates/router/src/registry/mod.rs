@@ -6,9 +6,12 @@
 //! queue watch.
 
 mod answer;
+mod cache_stats;
 mod node;
 mod snapshot;
 mod status;
+#[doc(hidden)]
+pub mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,6 +28,7 @@ pub use answer::{
     AnswerError, MAX_ANSWER_BYTES, MAX_SMALL_ANSWER_BYTES, read_answer,
     read_json as read_json_answer,
 };
+pub use cache_stats::AnswerFigures;
 pub use node::{InFlightGuard, Node, NodeSummary};
 pub use snapshot::{Candidate, Load, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
@@ -175,6 +179,7 @@ impl Registry {
                     slots_total: None,
                     slots_free: None,
                     error: None,
+                    cache_tokens: None,
                 }),
             }
         }

@@ -11,6 +11,8 @@ use llm_router_protocol::node::{
 };
 use serde::Serialize;
 
+use super::cache_stats::{CacheStats, CacheSummary};
+
 /// Counters the router keeps per node; shared between the registry and in-flight requests, so a
 /// request finishing after the node was re-registered still counts against the same entry.
 #[derive(Debug, Default)]
@@ -18,6 +20,8 @@ pub struct NodeCounters {
     in_flight: AtomicU32,
     requests_total: AtomicU64,
     failures_total: AtomicU64,
+    /// What answers said of its prompt cache and speeds.
+    pub cache: CacheStats,
 }
 
 impl NodeCounters {
@@ -125,6 +129,7 @@ impl Node {
             router_in_flight: self.counters.in_flight(),
             router_requests_total: self.counters.requests_total(),
             router_failures_total: self.counters.failures_total(),
+            router_cache: self.counters.cache.summary(),
         }
     }
 }
@@ -154,4 +159,6 @@ pub struct NodeSummary {
     pub router_in_flight: u32,
     pub router_requests_total: u64,
     pub router_failures_total: u64,
+    /// Prompt cache hits and speeds, from the answers the router relayed.
+    pub router_cache: CacheSummary,
 }

@@ -34,6 +34,7 @@ fn status(name: &str, state: ModelState) -> ModelStatus {
         slots_total: Some(2),
         slots_free: Some(2),
         error: None,
+        cache_tokens: None,
     }
 }
 

@@ -36,6 +36,21 @@ impl Api {
     }
 }
 
+/// How the router chose the node that answered a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The balancing policy (`auto`, `round_robin`, `metrics`, `cache_aware`).
+    pub policy: String,
+    /// Why this node, when the policy says (`cache_aware`: `affinity`, `least_loaded`, `guard`).
+    pub reason: Option<String>,
+    /// Nodes that had the model ready when the node was chosen.
+    pub candidates: u32,
+    /// Nodes tried, this one included (more than 1 after a failover).
+    pub attempts: u32,
+    /// Prompt tokens the policy expected the node to reuse (`cache_aware`).
+    pub predicted_cached_tokens: Option<u64>,
+}
+
 /// One inference request as it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
@@ -52,7 +67,13 @@ pub struct RequestRecord {
     pub ttfb_ms: Option<f64>,
     pub queue_ms: f64,
     pub prompt_tokens: Option<u32>,
+    /// Of the prompt, the tokens the node reused from its cache (when its answer said).
+    #[serde(default)]
+    pub cached_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// How the node was chosen; `None` when no node was.
+    #[serde(default)]
+    pub routing: Option<Routing>,
     pub streamed: bool,
     pub error: Option<String>,
     pub client: Option<String>,

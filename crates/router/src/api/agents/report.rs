@@ -58,6 +58,7 @@ mod tests {
             slots_total: None,
             slots_free: None,
             error: error.map(str::to_owned),
+            cache_tokens: None,
         }
     }
 

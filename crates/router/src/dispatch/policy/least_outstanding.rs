@@ -59,6 +59,7 @@ mod tests {
             model: "m",
             now: Instant::now(),
             metrics_max_age: Duration::from_secs(30),
+            prompt: None,
         }
     }
 

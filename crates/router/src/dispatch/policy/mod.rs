@@ -1,10 +1,13 @@
 //! Step 2 of dispatch, the load-balancing policy: a small synchronous chooser over the candidates
 //! of one model, one file per policy (`auto` is [`LeastOutstanding`], `metrics` is [`LoadScore`]).
+//! `cache_aware` is [`CacheAware`]: its decision is a pure function over node descriptions, fed by
+//! the [`Affinity`] tracker.
 //!
 //! Every policy only picks candidates with a free slot (`Candidate::has_free_slot`); `None` means
 //! all are busy and the request waits in the queue. The caller claims the slot afterwards (with
 //! compare-and-swap) and asks again if another request took it first.
 
+pub mod cache_aware;
 mod least_outstanding;
 mod load_score;
 mod round_robin;
@@ -14,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+pub use cache_aware::CacheAware;
 pub use least_outstanding::LeastOutstanding;
 pub use load_score::{LoadScore, load_score};
 pub use round_robin::RoundRobin;
 
-use crate::registry::Candidate;
+use crate::affinity::{Affinity, PromptKey};
+use crate::registry::{Candidate, Snapshot};
 
 /// What a policy may look at besides the candidates.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +32,30 @@ pub struct SelectContext<'a> {
     pub now: Instant,
     /// Metrics older than this count as missing (three heartbeat intervals).
     pub metrics_max_age: Duration,
+    /// The request's prompt key, for policies that [`Policy::wants_prompt`] (none for requests
+    /// without a prompt, e.g. embeddings).
+    pub prompt: Option<&'a PromptKey>,
+}
+
+/// A policy's choice, and what it expected of it (for the response headers and the history).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// Index into the candidates.
+    pub index: usize,
+    /// Prompt tokens the chosen node is expected to reuse from its cache (cache-aware policies).
+    pub predicted_cached_tokens: Option<u64>,
+    /// Why this node, in a word (cache-aware policies: `affinity`, `least_loaded`, `guard`).
+    pub reason: Option<&'static str>,
+}
+
+impl Decision {
+    pub fn plain(index: usize) -> Decision {
+        Decision {
+            index,
+            predicted_cached_tokens: None,
+            reason: None,
+        }
+    }
 }
 
 /// Chooses one node among candidates that all have the model ready.
@@ -35,6 +64,22 @@ pub trait Policy: Send + Sync + 'static {
 
     /// Index into `candidates` of the chosen node, which has a free slot; `None` when none has.
     fn select(&self, candidates: &[Candidate], ctx: &SelectContext<'_>) -> Option<usize>;
+
+    /// [`Policy::select`] with what the policy expected of its choice.
+    fn decide(&self, candidates: &[Candidate], ctx: &SelectContext<'_>) -> Option<Decision> {
+        self.select(candidates, ctx).map(Decision::plain)
+    }
+
+    /// Whether the policy uses the request's prompt key (computing it costs a parse of the body).
+    fn wants_prompt(&self) -> bool {
+        false
+    }
+
+    /// The request was given a slot on `candidate` (after [`Policy::decide`] chose it).
+    fn sent(&self, _candidate: &Candidate, _ctx: &SelectContext<'_>) {}
+
+    /// The registry published a new snapshot of the fleet.
+    fn fleet_changed(&self, _snapshot: &Snapshot) {}
 }
 
 /// The policy chosen by configuration (`LOAD_BALANCER_MODE`).
@@ -51,14 +96,22 @@ pub enum BalancerMode {
     RoundRobin,
     /// Lowest cpu% + mem% + 10 x active requests (+ GPU); round robin when all are above 80% CPU.
     Metrics,
+    /// Where the prompt costs least: the node already holding the longest part of it, counting
+    /// the work each node already has, with a load guard; the least loaded node when no node
+    /// holds a useful part. `cache-aware` is accepted too.
+    #[value(name = "cache_aware", alias = "cache-aware")]
+    #[serde(alias = "cache-aware")]
+    CacheAware,
 }
 
 impl BalancerMode {
-    pub fn build(self) -> Arc<dyn Policy> {
+    /// The policy; `affinity` is the prefix tracker `cache_aware` reads and feeds.
+    pub fn build(self, affinity: &Arc<Affinity>) -> Arc<dyn Policy> {
         match self {
             BalancerMode::Auto => Arc::new(LeastOutstanding::default()),
             BalancerMode::RoundRobin => Arc::new(RoundRobin::default()),
             BalancerMode::Metrics => Arc::new(LoadScore::default()),
+            BalancerMode::CacheAware => Arc::new(CacheAware::new(Arc::clone(affinity))),
         }
     }
 }
@@ -67,51 +120,9 @@ impl BalancerMode {
 #[doc(hidden)]
 pub mod testing {
     use std::sync::Arc;
-    use std::time::{Instant, SystemTime};
 
-    use llm_router_protocol::node::{
-        Hardware, ModelState, ModelStatus, NodeMetrics, NodeStatus, RuntimeInfo, RuntimeKind,
-    };
-
+    pub use crate::registry::testing::node;
     use crate::registry::{Candidate, Load, Node};
-
-    /// An online node named `name` with model `m` ready and fresh metrics of `cpu`% CPU.
-    pub fn node(name: &str, cpu: f32) -> Node {
-        Node {
-            id: Arc::from(name),
-            machine_name: name.to_owned(),
-            base_url: "http://127.0.0.1:1".to_owned(),
-            status: NodeStatus::Online,
-            runtime: RuntimeInfo {
-                kind: RuntimeKind::LlamaServer,
-                version: None,
-            },
-            hardware: Hardware {
-                cpu_cores: 8,
-                memory_total_bytes: 1 << 34,
-                gpus: vec![],
-            },
-            node_version: "test".into(),
-            metrics: NodeMetrics {
-                cpu_percent: cpu,
-                memory_percent: 10.0,
-                ..NodeMetrics::default()
-            },
-            metrics_at: Some(Instant::now()),
-            models: vec![ModelStatus {
-                name: "m".into(),
-                state: ModelState::Ready,
-                slots_total: Some(4),
-                slots_free: Some(4),
-                error: None,
-            }],
-            registered_at: SystemTime::now(),
-            last_seen: Instant::now(),
-            counters: Arc::default(),
-            authorization: None,
-            draining: false,
-        }
-    }
 
     pub fn candidate(node: Node, capacity: u32) -> Candidate {
         Candidate {

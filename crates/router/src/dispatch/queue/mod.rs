@@ -32,6 +32,7 @@ use super::candidates::{Outlook, outlook};
 use super::claim::claim;
 use super::lease::Lease;
 use super::policy::{Policy, SelectContext};
+use crate::affinity::PromptKey;
 use crate::registry::{Registry, Snapshot};
 
 /// Why no lease was granted.
@@ -62,6 +63,8 @@ pub enum Waiting {
 struct Waiter {
     id: u64,
     tx: oneshot::Sender<Lease>,
+    /// The request's prompt key, for policies that route by it.
+    prompt: Option<Arc<PromptKey>>,
     tenant: Tenant,
     /// The tenant's slot count for the model.
     share: SlotShare,
@@ -142,6 +145,11 @@ impl Dispatcher {
         self.policy.name()
     }
 
+    /// Whether requests should bring their prompt key ([`Dispatcher::acquire_for`]).
+    pub fn wants_prompt(&self) -> bool {
+        self.policy.wants_prompt()
+    }
+
     /// Requests waiting now, over all models.
     pub fn depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
@@ -174,6 +182,18 @@ impl Dispatcher {
         tenant: &Tenant,
         waiting: Waiting,
     ) -> Result<Lease, AcquireError> {
+        self.acquire_for(model, tenant, waiting, None).await
+    }
+
+    /// [`Dispatcher::acquire`] for a request whose prompt has the key `prompt` (which a
+    /// cache-aware policy routes by).
+    pub async fn acquire_for(
+        self: &Arc<Self>,
+        model: &str,
+        tenant: &Tenant,
+        waiting: Waiting,
+        prompt: Option<Arc<PromptKey>>,
+    ) -> Result<Lease, AcquireError> {
         let started = Instant::now();
         let rx = {
             let snapshot = self.registry.snapshot();
@@ -192,7 +212,7 @@ impl Dispatcher {
                 .is_some_and(|q| first_servable(q, 0, limit).is_some());
             if share.has_room(limit)
                 && (!ahead || waiting == Waiting::Retry)
-                && let Some(lease) = self.try_claim(&snapshot, model)
+                && let Some(lease) = self.try_claim(&snapshot, model, prompt.as_deref())
             {
                 return Ok(lease.counted(share.take()));
             }
@@ -211,6 +231,7 @@ impl Dispatcher {
             let waiter = Waiter {
                 id,
                 tx,
+                prompt,
                 tenant: tenant.clone(),
                 share,
             };
@@ -249,7 +270,12 @@ impl Dispatcher {
     }
 
     /// Picks a candidate with the policy and claims one of its slots.
-    fn try_claim(self: &Arc<Self>, snapshot: &Snapshot, model: &str) -> Option<Lease> {
+    fn try_claim(
+        self: &Arc<Self>,
+        snapshot: &Snapshot,
+        model: &str,
+        prompt: Option<&PromptKey>,
+    ) -> Option<Lease> {
         let Outlook::Candidates(candidates) = outlook(snapshot, model) else {
             return None;
         };
@@ -257,9 +283,16 @@ impl Dispatcher {
             model,
             now: Instant::now(),
             metrics_max_age: self.metrics_max_age,
+            prompt,
         };
-        let candidate = claim(candidates, self.policy.as_ref(), &ctx)?;
-        Some(Lease::new(candidate, Arc::from(model), Arc::clone(self)))
+        let claimed = claim(candidates, self.policy.as_ref(), &ctx)?;
+        Some(Lease::new(
+            claimed,
+            candidates.len(),
+            prompt.map_or(0, PromptKey::estimated_tokens),
+            Arc::from(model),
+            Arc::clone(self),
+        ))
     }
 
     /// Hands free slots to the waiters of `model`, in order; fails them all when the model can no
@@ -292,7 +325,18 @@ impl Dispatcher {
         // Waiters before `from` were passed over (their tenant holds its share): they stay.
         let mut from = 0;
         while let Some(at) = first_servable(queue, from, limit) {
-            let Some(lease) = spare.take().or_else(|| self.try_claim(&snapshot, model)) else {
+            // A spare lease was chosen for another waiter's prompt: a cache-aware policy chooses
+            // again for this one.
+            if self.policy.wants_prompt()
+                && let Some(lease) = spare.take()
+            {
+                lease.release_quietly();
+            }
+            let prompt = queue[at].prompt.as_deref();
+            let Some(lease) = spare
+                .take()
+                .or_else(|| self.try_claim(&snapshot, model, prompt))
+            else {
                 break;
             };
             let Some(waiter) = queue.remove(at) else {
@@ -372,6 +416,9 @@ pub async fn run_waker(dispatcher: Arc<Dispatcher>, cancel: CancellationToken) {
                 }
             }
         }
+        dispatcher
+            .policy
+            .fleet_changed(&dispatcher.registry.snapshot());
         dispatcher.drain_all();
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::dispatch::policy::BalancerMode;
+use crate::dispatch::policy::LeastOutstanding;
 use crate::dispatch::testing::register;
 use crate::registry::HealthPolicy;
 
@@ -15,7 +15,7 @@ fn dispatcher(slots: u32, capacity: usize) -> Arc<Dispatcher> {
     register(&registry, "a", slots);
     Dispatcher::new(
         registry,
-        BalancerMode::Auto.build(),
+        Arc::new(LeastOutstanding::default()),
         capacity,
         None,
         Duration::from_secs(30),
@@ -127,7 +127,7 @@ async fn unknown_model_and_timeouts_are_errors() {
     );
     let timed = Dispatcher::new(
         Arc::clone(&d.registry),
-        BalancerMode::Auto.build(),
+        Arc::new(LeastOutstanding::default()),
         10,
         Some(Duration::from_millis(50)),
         Duration::from_secs(30),
@@ -152,7 +152,7 @@ fn shared(slots: u32, capacity: usize, shares: ShareLimits) -> Arc<Dispatcher> {
     register(&registry, "a", slots);
     Dispatcher::with_shares(
         registry,
-        BalancerMode::Auto.build(),
+        Arc::new(LeastOutstanding::default()),
         capacity,
         None,
         Duration::from_secs(30),
@@ -254,7 +254,7 @@ async fn per_key_counts_return_to_zero_after_abandoned_and_timed_out_waiters() {
     register(&registry, "a", 1);
     let d = Dispatcher::with_shares(
         registry,
-        BalancerMode::Auto.build(),
+        Arc::new(LeastOutstanding::default()),
         10,
         Some(Duration::from_millis(100)),
         Duration::from_secs(30),

@@ -18,7 +18,7 @@ use super::response::error_message;
 use super::transcoder::LineSource;
 use crate::dispatch::{Phase, Upstream, report_failure};
 use crate::history::Recording;
-use crate::proxy::{ErrorFrame, Transform, relay, router_headers};
+use crate::proxy::{ErrorFrame, Transform, answered, relay};
 use crate::registry::{
     AnswerError, MAX_ANSWER_BYTES, MAX_SMALL_ANSWER_BYTES, Registry, read_answer,
 };
@@ -78,17 +78,12 @@ pub async fn upstream_error(upstream: Upstream, recording: Option<Recording>) ->
     let Upstream {
         response,
         lease,
-        queued,
-        sent_at,
-        ..
+        dispatched,
     } = upstream;
     let status = response.status();
     let mut recording = recording;
-    if let Some(r) = recording.as_mut() {
-        r.answered(lease.node(), status, queued, sent_at);
-    }
+    let headers = answered(&lease, status, dispatched, recording.as_mut());
     let node = lease.node().machine_name.clone();
-    let headers = router_headers(lease.node(), queued);
     let message = match read_answer(response, MAX_SMALL_ANSWER_BYTES).await {
         Ok(body) => capped(&error_message(&body), MAX_ERROR).into_owned(),
         Err(AnswerError::TooLarge(max)) => {
@@ -115,17 +110,15 @@ pub async fn read_json(
     let Upstream {
         response,
         lease,
-        queued,
-        sent_at,
-        ..
+        dispatched,
     } = upstream;
-    if let Some(r) = recording.as_mut() {
-        r.answered(lease.node(), response.status(), queued, sent_at);
-    }
-    let headers = router_headers(lease.node(), queued);
+    let headers = answered(&lease, response.status(), dispatched, recording.as_mut());
     let failure = match read_answer(response, MAX_ANSWER_BYTES).await {
         Ok(body) => {
             drop(lease);
+            if let Some(r) = recording.as_mut() {
+                r.node_answer(&body);
+            }
             match serde_json::from_slice(&body) {
                 Ok(value) => return Ok((headers, value)),
                 Err(e) => format!("the node's answer is not JSON: {e}"),
@@ -185,6 +178,10 @@ impl<S: LineSource + Unpin + 'static> Transform for Lines<S> {
 
     fn is_finished(&self) -> bool {
         self.0.is_finished()
+    }
+
+    fn translates(&self) -> bool {
+        self.0.translates()
     }
 
     fn failure(&self) -> Option<String> {

@@ -23,6 +23,11 @@ pub trait LineSource: Send {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// True when the lines are a translation of the node's answer (whose own counts, such as
+    /// llama.cpp's `timings`, the client's lines no longer carry).
+    fn translates(&self) -> bool {
+        false
+    }
 }
 
 /// Most tool calls one answer may make: fragments with a higher `index` are ignored.
@@ -203,6 +208,10 @@ impl LineSource for Transcoder {
 
     fn failure(&self) -> Option<String> {
         self.failure.clone()
+    }
+
+    fn translates(&self) -> bool {
+        true
     }
 }
 

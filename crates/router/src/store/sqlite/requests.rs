@@ -4,7 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::columns::{i64_of, u64_of};
-use crate::store::{Api, Page, RequestQuery, RequestRecord, RequestSummary, StoreError};
+use crate::store::{Api, Page, RequestQuery, RequestRecord, RequestSummary, Routing, StoreError};
 
 /// `StoreOp::Request`: a request id already stored is kept as it is.
 pub(super) async fn insert(
@@ -14,8 +14,11 @@ pub(super) async fn insert(
     sqlx::query(
         "INSERT OR IGNORE INTO requests (id, at_ms, api, endpoint, model, node_id,
                          node_name, status, latency_ms, ttfb_ms, queue_ms, prompt_tokens,
-                         completion_tokens, streamed, error, client, request_body, response_body)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         completion_tokens, streamed, error, client, request_body, response_body,
+                         cached_tokens, policy, route_reason, candidates, attempts,
+                         predicted_cached_tokens)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                                 ?, ?, ?, ?, ?, ?)",
     )
     .bind(&r.id)
     .bind(i64_of(r.at_ms))
@@ -35,6 +38,17 @@ pub(super) async fn insert(
     .bind(&r.client)
     .bind(&r.request_body)
     .bind(&r.response_body)
+    .bind(r.cached_tokens.map(i64::from))
+    .bind(r.routing.as_ref().map(|x| x.policy.as_str()))
+    .bind(r.routing.as_ref().and_then(|x| x.reason.as_deref()))
+    .bind(r.routing.as_ref().map(|x| i64::from(x.candidates)))
+    .bind(r.routing.as_ref().map(|x| i64::from(x.attempts)))
+    .bind(
+        r.routing
+            .as_ref()
+            .and_then(|x| x.predicted_cached_tokens)
+            .map(i64_of),
+    )
     .execute(conn)
     .await?;
     Ok(())
@@ -120,12 +134,37 @@ fn request_from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         completion_tokens: row
             .try_get::<Option<i64>, _>("completion_tokens")?
             .and_then(|v| u32::try_from(v).ok()),
+        cached_tokens: row
+            .try_get::<Option<i64>, _>("cached_tokens")?
+            .and_then(|v| u32::try_from(v).ok()),
+        routing: routing_from_row(row)?,
         streamed: row.try_get("streamed")?,
         error: row.try_get("error")?,
         client: row.try_get("client")?,
         request_body: row.try_get("request_body")?,
         response_body: row.try_get("response_body")?,
     })
+}
+
+fn routing_from_row(row: &SqliteRow) -> Result<Option<Routing>, StoreError> {
+    let Some(policy) = row.try_get::<Option<String>, _>("policy")? else {
+        return Ok(None);
+    };
+    let count = |column: &str| -> Result<u32, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)?
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0))
+    };
+    Ok(Some(Routing {
+        policy,
+        reason: row.try_get("route_reason")?,
+        candidates: count("candidates")?,
+        attempts: count("attempts")?,
+        predicted_cached_tokens: row
+            .try_get::<Option<i64>, _>("predicted_cached_tokens")?
+            .map(u64_of),
+    }))
 }
 
 fn summary_from_row(row: &SqliteRow) -> Result<RequestSummary, StoreError> {
