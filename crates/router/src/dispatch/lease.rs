@@ -40,7 +40,9 @@ impl Lease {
     ) -> Lease {
         let prompt_backlog =
             prompt_tokens.saturating_sub(decision.predicted_cached_tokens.unwrap_or(0));
-        candidate.node.counters.cache.start_prompt(prompt_backlog);
+        if prompt_backlog > 0 {
+            candidate.node.counters.cache.start_prompt(prompt_backlog);
+        }
         Lease {
             node: Arc::clone(&candidate.node),
             slots: Arc::clone(&candidate.slots),
@@ -66,11 +68,15 @@ impl Lease {
     }
 
     /// The node's answer started: its prompt is computed, no longer in its backlog.
+    /// Free when there is none (policies that do not route by prompt, every chunk after the
+    /// first): no atomic is touched.
     pub fn prompt_done(&mut self) {
-        self.node
-            .counters
-            .cache
-            .finish_prompt(std::mem::take(&mut self.prompt_backlog));
+        if self.prompt_backlog > 0 {
+            self.node
+                .counters
+                .cache
+                .finish_prompt(std::mem::take(&mut self.prompt_backlog));
+        }
     }
 
     pub(super) fn waited(mut self, waited: Duration) -> Lease {
