@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use llm_router::Config;
 use llm_router::dispatch::BalancerMode;
-use llm_router_testkit::{FakeNode, Reply};
+use llm_router_testkit::{FakeNode, Reply, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -105,24 +105,15 @@ async fn a_shared_prefix_follows_its_node_and_the_choice_is_explained() {
     // The history keeps how each request was routed and what the node reused.
     let url = router.url("/api/requests?limit=10");
     let token = router.admin_token().await;
-    let rows = |page: &Value| page["items"].as_array().map_or(0, Vec::len);
-    let mut page = Value::Null;
-    for _ in 0..100 {
-        page = client()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if rows(&page) == 4 {
-            break;
+    let page = wait_for("4 history rows", Duration::from_secs(5), || {
+        let request = client().get(&url).bearer_auth(&token);
+        async move {
+            let page: Value = request.send().await.ok()?.json().await.ok()?;
+            (page["items"].as_array()?.len() == 4).then_some(page)
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(rows(&page), 4, "{page}");
+    })
+    .await
+    .unwrap();
     let newest = &page["items"][0];
     assert_eq!(newest["routing"]["policy"], "cache_aware");
     assert_eq!(newest["routing"]["reason"], "affinity");
@@ -306,20 +297,22 @@ async fn ollama_chats_are_routed_by_their_prompt_too() {
     assert_eq!(served_by(&streamed), home);
     let lines = streamed.text().await.unwrap();
     assert!(!lines.contains("cache_n"), "{lines}");
-    let mut newest = Value::Null;
-    for _ in 0..100 {
-        let page: Value = router
-            .get_as_admin("/api/requests?limit=1")
-            .await
-            .json()
-            .await
-            .unwrap();
-        newest = page["items"][0].clone();
-        if newest["cached_tokens"] == 450 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let newest = wait_for(
+        "the streamed request's row",
+        Duration::from_secs(5),
+        || async {
+            let page: Value = router
+                .get_as_admin("/api/requests?limit=1")
+                .await
+                .json()
+                .await
+                .ok()?;
+            let newest = page["items"][0].clone();
+            (newest["cached_tokens"] == 450).then_some(newest)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(newest["api"], "ollama");
     assert_eq!(newest["cached_tokens"], 450, "{newest}");
 }
