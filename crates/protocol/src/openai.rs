@@ -3,8 +3,10 @@
 //! The router forwards request bodies byte for byte, so the request types here are *views*: they
 //! read only the fields the router must check and ignore the rest (which stay in the forwarded body).
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// What the router needs to know of an inference request: which model, and whether it streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +34,8 @@ pub struct ChatCompletionView {
     pub model: String,
     #[serde(default)]
     pub stream: Option<bool>,
-    pub messages: Vec<Value>,
+    /// Only counted: each message is skipped unparsed (the node reads it).
+    pub messages: Vec<IgnoredAny>,
 }
 
 impl RequestView for ChatCompletionView {
@@ -85,12 +88,37 @@ impl RequestView for EmbeddingView {
     }
 }
 
-/// A prompt or embedding input: text, or a list (of texts, token ids or token-id lists).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A prompt or embedding input: text, or a list (of texts, token ids or token-id lists). Only its
+/// type is checked; its content is skipped unparsed (the node reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
-    Text(String),
-    List(Vec<Value>),
+    Text,
+    List,
+}
+
+impl<'de> Deserialize<'de> for Prompt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PromptVisitor;
+
+        impl<'de> Visitor<'de> for PromptVisitor {
+            type Value = Prompt;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array")
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Prompt, E> {
+                Ok(Prompt::Text)
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Prompt, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Prompt::List)
+            }
+        }
+
+        d.deserialize_any(PromptVisitor)
+    }
 }
 
 /// `GET /v1/models` answer.

@@ -12,10 +12,12 @@
 //! and the block map has at most one holder per entry.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use rand_core::{OsRng, RngCore};
 
 use super::lru::{Lru, NIL};
 use super::prompt::TOKENS_PER_BLOCK;
@@ -37,15 +39,6 @@ pub fn capacity_blocks(slots: u32, context_tokens: u64, host_cache_tokens: u64) 
 pub struct NodeMatch {
     pub node: Arc<str>,
     pub blocks: usize,
-}
-
-/// `matches` by node id, to join with the candidates in one fast lookup each.
-pub fn by_node(matches: &[NodeMatch]) -> HashMap<&str, usize, FixedState> {
-    let mut out = HashMap::with_capacity_and_hasher(matches.len(), FixedState::default());
-    for m in matches {
-        out.insert(&*m.node, m.blocks);
-    }
-    out
 }
 
 /// Which blocks each node is believed to hold, per model. Not synchronised: see [`SharedIndex`].
@@ -99,53 +92,52 @@ impl PrefixIndex {
         let Some(m) = self.models.get(model) else {
             return Vec::new();
         };
-        let Some(first) = blocks.first().and_then(|h| m.blocks.get(h)) else {
-            return Vec::new();
-        };
-        // The nodes whose match is not known yet; all hold block 0.
-        let mut pending = vec![false; m.nodes.len()];
-        let mut left = 0;
-        for h in first.as_slice() {
-            pending[h.node as usize] = true;
-            left += 1;
+        m.match_ids(blocks)
+            .into_iter()
+            .filter_map(|(id, blocks)| {
+                let node = m.nodes[id as usize].as_ref()?;
+                Some(NodeMatch {
+                    node: node.name.clone(),
+                    blocks,
+                })
+            })
+            .collect()
+    }
+
+    /// For each of `nodes` (node ids with their [`node_hash`], in the caller's order), how many
+    /// leading blocks of `blocks` it holds for `model`; `None` when no node holds the first block
+    /// (every match is 0), which costs one lookup whatever the number of nodes. With the hashes
+    /// computed once per node, joining 1 000 candidates hashes no string.
+    pub fn match_each<'n>(
+        &self,
+        model: &str,
+        blocks: &[u64],
+        nodes: impl IntoIterator<Item = (&'n str, u64)>,
+    ) -> Option<Vec<usize>> {
+        let m = self.models.get(model)?;
+        let found = m.match_ids(blocks);
+        if found.is_empty() {
+            return None;
         }
-        let mut out = Vec::with_capacity(left);
-        let held_by_pending = |i: usize, pending: &[bool]| {
-            m.blocks
-                .get(&blocks[i])
-                .is_some_and(|h| h.as_slice().iter().any(|h| pending[h.node as usize]))
-        };
-        // Every pending node's match is at most `bound` blocks.
-        let mut bound = blocks.len();
-        while left > 0 {
-            // The last block some pending node holds: held at `lo`, not at `hi` or beyond.
-            let (mut lo, mut hi) = (0, bound);
-            while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
-                if held_by_pending(mid, &pending) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            let holders = m.blocks.get(&blocks[lo]).map_or(&[][..], Holders::as_slice);
-            for h in holders {
-                if std::mem::take(&mut pending[h.node as usize]) {
-                    left -= 1;
-                    if let Some(node) = m.nodes[h.node as usize].as_ref() {
-                        out.push(NodeMatch {
-                            node: node.name.clone(),
-                            blocks: lo + 1,
-                        });
-                    }
-                }
-            }
-            bound = lo;
-            if lo == 0 {
-                break;
+        // The matched nodes by their hash alone: a 64-bit hash with a secret seed, where a
+        // collision would only misjudge one node's match (a misrouted request, never a wrong
+        // answer), so no candidate's name is compared.
+        let mut by_hash: HashTable<(u64, usize)> = HashTable::with_capacity(found.len());
+        for (id, blocks) in found {
+            if let Some(node) = m.nodes[id as usize].as_ref() {
+                by_hash.insert_unique(node.hash, (node.hash, blocks), |&(h, _)| h);
             }
         }
-        out
+        Some(
+            nodes
+                .into_iter()
+                .map(|(_, hash)| {
+                    by_hash
+                        .find(hash, |&(h, _)| h == hash)
+                        .map_or(0, |&(_, b)| b)
+                })
+                .collect(),
+        )
     }
 
     /// [`Self::matches`] by walking every block: the reference the bisection is tested against.
@@ -174,7 +166,7 @@ impl PrefixIndex {
         let Some(m) = self.models.get(model) else {
             return 0;
         };
-        let Some(&id) = m.ids.get(node) else {
+        let Some(id) = m.ids.get(node) else {
             return 0;
         };
         blocks
@@ -233,7 +225,7 @@ impl PrefixIndex {
         let Some(m) = self.models.get_mut(model) else {
             return 0;
         };
-        let Some(&id) = m.ids.get(node) else {
+        let Some(id) = m.ids.get(node) else {
             return 0;
         };
         let Some(first_missing) = blocks.get(reported_blocks) else {
@@ -280,7 +272,7 @@ impl PrefixIndex {
                 .ids
                 .iter()
                 .filter(|(node, _)| !keep(model, node))
-                .map(|(node, &id)| (Arc::clone(node), id))
+                .map(|(node, id)| (Arc::clone(node), id))
                 .collect();
             for (node, id) in gone {
                 m.ids.remove(&node);
@@ -308,7 +300,7 @@ impl PrefixIndex {
     pub fn node_blocks(&self, model: &str, node: &str) -> usize {
         self.models
             .get(model)
-            .and_then(|m| m.nodes[*m.ids.get(node)? as usize].as_ref())
+            .and_then(|m| m.nodes[m.ids.get(node)? as usize].as_ref())
             .map_or(0, |n| n.lru.len())
     }
 
@@ -343,17 +335,68 @@ struct ModelIndex {
     blocks: HashMap<u64, Holders, BuildHasherDefault<BlockHashHasher>>,
     /// Dense node ids; `None` for a forgotten node whose id is free for reuse.
     nodes: Vec<Option<NodeBlocks>>,
-    ids: HashMap<Arc<str>, u32>,
+    ids: NodeIds,
     free_ids: Vec<u32>,
 }
 
 impl ModelIndex {
+    /// The nodes holding at least the first of `blocks`, each with how many leading blocks it
+    /// holds, longest first. See [`PrefixIndex::matches`] for the bisection.
+    fn match_ids(&self, blocks: &[u64]) -> Vec<(u32, usize)> {
+        let Some(first) = blocks.first().and_then(|h| self.blocks.get(h)) else {
+            return Vec::new();
+        };
+        // The nodes whose match is not known yet; all hold block 0.
+        let mut pending = vec![false; self.nodes.len()];
+        let mut left = 0;
+        for h in first.as_slice() {
+            pending[h.node as usize] = true;
+            left += 1;
+        }
+        let mut out = Vec::with_capacity(left);
+        let held_by_pending = |i: usize, pending: &[bool]| {
+            self.blocks
+                .get(&blocks[i])
+                .is_some_and(|h| h.as_slice().iter().any(|h| pending[h.node as usize]))
+        };
+        // Every pending node's match is at most `bound` blocks.
+        let mut bound = blocks.len();
+        while left > 0 {
+            // The last block some pending node holds: held at `lo`, not at `hi` or beyond.
+            let (mut lo, mut hi) = (0, bound);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if held_by_pending(mid, &pending) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let holders = self
+                .blocks
+                .get(&blocks[lo])
+                .map_or(&[][..], Holders::as_slice);
+            for h in holders {
+                if std::mem::take(&mut pending[h.node as usize]) {
+                    left -= 1;
+                    out.push((h.node, lo + 1));
+                }
+            }
+            bound = lo;
+            if lo == 0 {
+                break;
+            }
+        }
+        out
+    }
+
     fn node_id(&mut self, node: &str, capacity: usize) -> u32 {
-        if let Some(&id) = self.ids.get(node) {
+        if let Some(id) = self.ids.get(node) {
             return id;
         }
         let name: Arc<str> = Arc::from(node);
         let entry = NodeBlocks {
+            hash: node_hash(&name),
             name: name.clone(),
             lru: Lru::new(capacity),
         };
@@ -372,9 +415,58 @@ impl ModelIndex {
     }
 }
 
+/// A model's node ids by name, hashed with [`node_hash`].
+#[derive(Debug, Default)]
+struct NodeIds(HashTable<(Arc<str>, u32)>);
+
+impl NodeIds {
+    fn get(&self, node: &str) -> Option<u32> {
+        self.0
+            .find(node_hash(node), |(name, _)| **name == *node)
+            .map(|&(_, id)| id)
+    }
+
+    fn insert(&mut self, name: Arc<str>, id: u32) {
+        let hash = node_hash(&name);
+        self.0
+            .insert_unique(hash, (name, id), |(n, _)| node_hash(n));
+    }
+
+    fn remove(&mut self, node: &str) {
+        if let Ok(entry) = self
+            .0
+            .find_entry(node_hash(node), |(name, _)| **name == *node)
+        {
+            entry.remove();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, u32)> {
+        self.0.iter().map(|(name, id)| (name, *id))
+    }
+
+    #[cfg(test)]
+    fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter().map(|(name, _)| name)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The hash a node id is looked up by in the index, with a per-process random seed (node ids come
+/// from the nodes: a node must not be able to pick ids that collide with another's).
+pub fn node_hash(id: &str) -> u64 {
+    static STATE: LazyLock<FixedState> = LazyLock::new(|| FixedState::with_seed(OsRng.next_u64()));
+    STATE.hash_one(id)
+}
+
 #[derive(Debug)]
 struct NodeBlocks {
     name: Arc<str>,
+    /// [`node_hash`] of `name`.
+    hash: u64,
     lru: Lru,
 }
 

@@ -14,6 +14,10 @@ fn branch(a: &[u64], shared: usize, id: u64, n: usize) -> Vec<u64> {
 }
 
 /// Matches as (node, blocks), longest first, ties by node.
+fn hashed<'a>(ids: &'a [&'a str]) -> impl Iterator<Item = (&'a str, u64)> {
+    ids.iter().map(|id| (*id, node_hash(id)))
+}
+
 fn names(matches: &[NodeMatch]) -> Vec<(&str, usize)> {
     let mut out: Vec<(&str, usize)> = matches.iter().map(|m| (&*m.node, m.blocks)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
@@ -84,11 +88,17 @@ fn matches_join_with_node_ids() {
     let a = chain(1, 10);
     index.record("m", "n1", &a);
     index.record("m", "n2", &a[..4]);
-    let matches = index.matches("m", &a);
-    let by = by_node(&matches);
-    assert_eq!(by.get("n1"), Some(&10));
-    assert_eq!(by.get("n2"), Some(&4));
-    assert_eq!(by.get("n3"), None);
+    assert_eq!(
+        index.match_each("m", &a, hashed(&["n3", "n1", "n2", "n1"])),
+        Some(vec![0, 10, 4, 10]),
+        "in the caller's order, 0 for a node the index does not know"
+    );
+    assert_eq!(
+        index.match_each("m", &chain(2, 10), hashed(&["n1", "n2"])),
+        None,
+        "nobody holds the first block"
+    );
+    assert_eq!(index.match_each("other", &a, hashed(&["n1"])), None);
 }
 
 #[test]

@@ -18,10 +18,11 @@
 mod index;
 mod lru;
 mod prompt;
+mod render;
 mod tracker;
 
 pub use index::{
-    DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, by_node, capacity_blocks,
+    DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, capacity_blocks, node_hash,
 };
 pub use prompt::{
     BLOCK_BYTES, BYTES_PER_TOKEN, BlockWriter, PromptHasher, PromptKey, TOKENS_PER_BLOCK,

@@ -10,7 +10,10 @@ use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::FixedState;
 use rand_core::{OsRng, RngCore};
+use serde::Deserialize;
 use serde_json::Value;
+
+use super::render::{Message, PromptFields, PromptPart};
 
 /// Bytes per block: ~16 tokens of English or code at ~4 bytes per token. Small enough that a match
 /// stops close to where the node's cache really stops (llama.cpp reuses its cache token by token),
@@ -20,11 +23,6 @@ pub const BLOCK_BYTES: usize = 64;
 pub const BYTES_PER_TOKEN: usize = 4;
 /// Tokens a block stands for.
 pub const TOKENS_PER_BLOCK: u64 = (BLOCK_BYTES / BYTES_PER_TOKEN) as u64;
-
-/// Separates a message's role from its content, and the parts of a content.
-const UNIT: &[u8] = b"\x1f";
-/// Ends a message (or one prompt of a list).
-const RECORD: &[u8] = b"\x1e";
 
 /// Computes prompt keys with one secret seed.
 ///
@@ -72,7 +70,9 @@ impl PromptHasher {
     pub fn chat(&self, messages: &[Value]) -> PromptKey {
         let mut w = self.writer();
         for message in messages {
-            write_message(&mut w, message);
+            Message::deserialize(message)
+                .unwrap_or_default()
+                .render(&mut w);
         }
         w.finish()
     }
@@ -81,8 +81,19 @@ impl PromptHasher {
     /// as 4 bytes, about the bytes of a token).
     pub fn completion(&self, prompt: &Value) -> PromptKey {
         let mut w = self.writer();
-        write_prompt(&mut w, prompt);
+        PromptPart::deserialize(prompt)
+            .unwrap_or_default()
+            .render(&mut w);
         w.finish()
+    }
+
+    /// The key of an inference body's prompt, read from its bytes in one pass: its chat messages
+    /// (OpenAI, Ollama's `/api/chat`), or its completion prompt (`/v1/completions`, Ollama's
+    /// `/api/generate` after its `system`). `None` for a body without a prompt or not JSON.
+    pub fn body(&self, body: &[u8]) -> Option<PromptKey> {
+        let fields: PromptFields<'_> = serde_json::from_slice(body).ok()?;
+        let mut w = self.writer();
+        fields.render(&mut w).then(|| w.finish())
     }
 }
 
@@ -161,78 +172,6 @@ impl BlockWriter {
 
     pub fn finish(self) -> PromptKey {
         self.key
-    }
-}
-
-fn write_message(w: &mut BlockWriter, message: &Value) {
-    let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-    w.write(role.as_bytes());
-    w.write(UNIT);
-    match message.get("content") {
-        Some(Value::String(text)) => w.write(text.as_bytes()),
-        Some(Value::Array(parts)) => {
-            for part in parts {
-                write_part(w, part);
-            }
-        }
-        _ => {}
-    }
-    if let Some(Value::Array(calls)) = message.get("tool_calls") {
-        for call in calls {
-            let function = call.get("function").unwrap_or(call);
-            for field in ["name", "arguments"] {
-                w.write(UNIT);
-                match function.get(field) {
-                    Some(Value::String(s)) => w.write(s.as_bytes()),
-                    // Ollama's arguments are an object; its JSON text is stable for one request.
-                    Some(other) => w.write(other.to_string().as_bytes()),
-                    None => {}
-                }
-            }
-        }
-    }
-    w.write(RECORD);
-}
-
-/// A content part: its text, or for other kinds (images, audio) its type and reference, so two
-/// different images never share blocks.
-fn write_part(w: &mut BlockWriter, part: &Value) {
-    match part {
-        Value::String(text) => w.write(text.as_bytes()),
-        Value::Object(fields) => {
-            if let Some(Value::String(text)) = fields.get("text") {
-                w.write(text.as_bytes());
-            } else {
-                if let Some(Value::String(kind)) = fields.get("type") {
-                    w.write(kind.as_bytes());
-                }
-                if let Some(Value::String(url)) = fields.get("image_url").and_then(|i| i.get("url"))
-                {
-                    w.write(url.as_bytes());
-                }
-            }
-        }
-        _ => {}
-    }
-    w.write(UNIT);
-}
-
-fn write_prompt(w: &mut BlockWriter, prompt: &Value) {
-    match prompt {
-        Value::String(text) => w.write(text.as_bytes()),
-        Value::Number(n) => {
-            let id = n.as_u64().unwrap_or(0) as u32;
-            w.write(&id.to_le_bytes());
-        }
-        Value::Array(items) => {
-            for item in items {
-                write_prompt(w, item);
-                if !item.is_number() {
-                    w.write(RECORD);
-                }
-            }
-        }
-        _ => {}
     }
 }
 

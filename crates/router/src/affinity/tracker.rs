@@ -6,9 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use super::index::{DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex};
 use super::prompt::{PromptHasher, PromptKey, TOKENS_PER_BLOCK, blocks_to_tokens, cached_blocks};
 use crate::metrics::Metrics;
@@ -17,18 +14,6 @@ use crate::registry::{AnswerFigures, Node, Snapshot};
 /// Blocks a reported reuse may fall short of the prediction without counting as a miss (at least;
 /// a quarter of the prediction for long ones).
 const MISS_SLACK_BLOCKS: usize = 4;
-
-/// The parts of an inference body that make its prompt; everything else is skipped unparsed.
-#[derive(Deserialize)]
-struct PromptFields {
-    #[serde(default)]
-    messages: Option<Vec<Value>>,
-    #[serde(default)]
-    prompt: Option<Value>,
-    /// Ollama's `/api/generate` system prompt, rendered before its prompt.
-    #[serde(default)]
-    system: Option<String>,
-}
 
 /// Shared by the `cache_aware` policy (matching, recording) and the recorder (feedback).
 pub struct Affinity {
@@ -64,24 +49,24 @@ impl Affinity {
         ) {
             return None;
         }
-        let fields: PromptFields = serde_json::from_slice(body).ok()?;
-        let key = match (fields.messages, fields.prompt) {
-            (Some(messages), _) => self.hasher.chat(&messages),
-            (None, Some(prompt)) => match fields.system {
-                Some(system) => self.hasher.chat(&[
-                    serde_json::json!({"role": "system", "content": system}),
-                    serde_json::json!({"role": "user", "content": prompt}),
-                ]),
-                None => self.hasher.completion(&prompt),
-            },
-            (None, None) => return None,
-        };
+        let key = self.hasher.body(body)?;
         (!key.blocks.is_empty()).then_some(key)
     }
 
     /// For each node holding the start of `key` for `model`, how many leading blocks it holds.
     pub fn matches(&self, model: &str, key: &PromptKey) -> Vec<NodeMatch> {
         self.index.lock().matches(model, &key.blocks)
+    }
+
+    /// For each of `nodes` (ids and their `node_hash`, in the caller's order), how many leading blocks of `key` it holds
+    /// for `model`; `None` when none holds any.
+    pub fn match_each<'n>(
+        &self,
+        model: &str,
+        key: &PromptKey,
+        nodes: impl IntoIterator<Item = (&'n str, u64)>,
+    ) -> Option<Vec<usize>> {
+        self.index.lock().match_each(model, &key.blocks, nodes)
     }
 
     /// A request for `model` was sent to `node`: the index follows the node's registration (a

@@ -33,6 +33,7 @@ pub use node::{InFlightGuard, Node, NodeSummary};
 pub use snapshot::{Candidate, Load, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
 
+use crate::affinity::node_hash;
 use crate::secrets::{constant_time_eq, new_token};
 
 /// First delay between probes of a suspect node; doubled after each failed probe.
@@ -203,6 +204,7 @@ impl Registry {
         let mut entry = Entry {
             node: Arc::new(Node {
                 id: Arc::clone(&id),
+                id_hash: node_hash(&id),
                 base_url: req.base_url(),
                 machine_name: req.machine_name,
                 status: NodeStatus::Initializing,
@@ -249,6 +251,7 @@ impl Registry {
             let mut entry = Entry {
                 node: Arc::new(Node {
                     id: Arc::clone(&id),
+                    id_hash: node_hash(&id),
                     machine_name: known.machine_name,
                     base_url: known.base_url,
                     status: NodeStatus::Offline,

@@ -63,6 +63,8 @@ impl Drop for InFlightGuard {
 #[derive(Debug, Clone)]
 pub struct Node {
     pub id: Arc<str>,
+    /// `affinity::node_hash(&id)`, computed once: the prefix index joins candidates by it.
+    pub id_hash: u64,
     pub machine_name: String,
     pub base_url: String,
     pub status: NodeStatus,

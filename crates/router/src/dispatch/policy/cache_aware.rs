@@ -29,7 +29,7 @@
 use std::sync::Arc;
 
 use super::{Decision, LeastOutstanding, Policy, RoundRobin, SelectContext};
-use crate::affinity::{Affinity, blocks_to_tokens, by_node};
+use crate::affinity::{Affinity, blocks_to_tokens};
 use crate::registry::{Candidate, Snapshot};
 
 /// Answer length assumed for a node whose answers were not measured yet.
@@ -69,14 +69,20 @@ impl Policy for CacheAware {
         let Some(prompt) = ctx.prompt else {
             return self.least_outstanding.decide(candidates, ctx);
         };
-        let matches = self.affinity.matches(ctx.model, prompt);
-        let held = by_node(&matches);
-        let views: Vec<NodeView> = candidates
-            .iter()
-            .map(|c| view_of(c, held.get(&*c.node.id).copied().unwrap_or(0)))
-            .collect();
+        let held = self.affinity.match_each(
+            ctx.model,
+            prompt,
+            candidates.iter().map(|c| (&*c.node.id, c.node.id_hash)),
+        );
+        let view = |i: usize| view_of(&candidates[i], held.as_ref().map_or(0, |h| h[i]));
         let start = self.round_robin.next_start(candidates.len());
-        let choice = choose(&views, prompt.estimated_tokens(), &self.params, start)?;
+        let choice = choose_by(
+            candidates.len(),
+            view,
+            prompt.estimated_tokens(),
+            &self.params,
+            start,
+        )?;
         Some(Decision {
             index: choice.index,
             predicted_cached_tokens: Some(choice.predicted_cached_tokens),
@@ -200,32 +206,49 @@ pub fn choose(
     params: &CostParams,
     start: usize,
 ) -> Option<Choice> {
-    let n = nodes.len();
+    choose_by(nodes.len(), |i| nodes[i], prompt_tokens, params, start)
+}
+
+/// [`choose`] over `n` candidates seen through `view` (called once per candidate, and again for
+/// the chosen one), so the running policy builds no list of views.
+pub fn choose_by(
+    n: usize,
+    view: impl Fn(usize) -> NodeView,
+    prompt_tokens: u64,
+    params: &CostParams,
+    start: usize,
+) -> Option<Choice> {
+    let start = if n == 0 { 0 } else { start % n };
     let mut least: Option<(usize, u32, f64)> = None;
-    let mut cheapest: Option<(usize, f64)> = None;
-    for i in (0..n).map(|k| (start + k) % n.max(1)) {
-        let node = &nodes[i];
+    let mut cheapest: Option<(usize, f64, u64)> = None;
+    for i in (start..n).chain(0..start) {
+        let node = view(i);
         if node.free_slots == 0 {
             continue;
         }
-        let backlog = backlog_secs(node, params);
+        // `backlog_secs` and the prompt's own work with one division (the loop's main cost
+        // over a thousand candidates): a/p + b/g = (a·g + b·p) / (p·g).
+        let prompt_speed = speed(node.prompt_tps, params.default_prompt_tps);
+        let gen_speed = speed(node.gen_tps, params.default_gen_tps);
+        let per = 1.0 / (prompt_speed * gen_speed);
+        let backlog = (node.backlog_prompt_tokens as f64 * gen_speed
+            + node.backlog_gen_tokens as f64 * prompt_speed)
+            * per;
         if least.is_none_or(|(_, f, b)| node.in_flight < f || (node.in_flight == f && backlog < b))
         {
             least = Some((i, node.in_flight, backlog));
         }
-        let matched = useful_match(node, prompt_tokens, params);
-        let cost = (prompt_tokens - matched) as f64
-            / speed(node.prompt_tps, params.default_prompt_tps)
-            + backlog;
-        if cheapest.is_none_or(|(_, c)| cost < c) {
-            cheapest = Some((i, cost));
+        let matched = useful_match(&node, prompt_tokens, params);
+        let cost = (prompt_tokens - matched) as f64 * gen_speed * per + backlog;
+        if cheapest.is_none_or(|(_, c, _)| cost < c) {
+            cheapest = Some((i, cost, matched));
         }
     }
     let (least, least_flight, _) = least?;
-    let (best, _) = cheapest?;
-    let reason = if useful_match(&nodes[best], prompt_tokens, params) == 0 {
+    let (best, _, best_match) = cheapest?;
+    let reason = if best_match == 0 {
         Reason::LeastLoaded
-    } else if overloaded(nodes[best].in_flight, least_flight, params) {
+    } else if overloaded(view(best).in_flight, least_flight, params) {
         Reason::Guard
     } else {
         Reason::Affinity
@@ -235,7 +258,7 @@ pub fn choose(
     } else {
         least
     };
-    let node = &nodes[index];
+    let node = view(index);
     let matched = node.matched_tokens.min(prompt_tokens);
     Some(Choice {
         index,
@@ -243,7 +266,7 @@ pub fn choose(
         predicted_cached_tokens: matched,
         candidates: n,
         cost: (prompt_tokens - matched) as f64 / speed(node.prompt_tps, params.default_prompt_tps)
-            + backlog_secs(node, params),
+            + backlog_secs(&node, params),
     })
 }
 
