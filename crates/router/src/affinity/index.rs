@@ -12,15 +12,14 @@
 //! and the block map has at most one holder per entry.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use foldhash::fast::FixedState;
 use hashbrown::HashTable;
-use rand_core::{OsRng, RngCore};
 
 use super::lru::{Lru, NIL};
 use super::prompt::TOKENS_PER_BLOCK;
+use crate::registry::node_hash;
 
 /// Blocks per (model, node) when the node's own figures are unknown: 65 536 tokens, e.g. 4 slots of
 /// 16 384 tokens of context, no host cache. About 64 bytes of index per block when full.
@@ -453,13 +452,6 @@ impl NodeIds {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
-
-/// The hash a node id is looked up by in the index, with a per-process random seed (node ids come
-/// from the nodes: a node must not be able to pick ids that collide with another's).
-pub fn node_hash(id: &str) -> u64 {
-    static STATE: LazyLock<FixedState> = LazyLock::new(|| FixedState::with_seed(OsRng.next_u64()));
-    STATE.hash_one(id)
 }
 
 #[derive(Debug)]

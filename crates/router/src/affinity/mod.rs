@@ -21,9 +21,7 @@ mod prompt;
 mod render;
 mod tracker;
 
-pub use index::{
-    DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, capacity_blocks, node_hash,
-};
+pub use index::{DEFAULT_CAPACITY_BLOCKS, NodeMatch, PrefixIndex, SharedIndex, capacity_blocks};
 pub use prompt::{
     BLOCK_BYTES, BYTES_PER_TOKEN, BlockWriter, PromptHasher, PromptKey, TOKENS_PER_BLOCK,
     blocks_to_tokens, cached_blocks,

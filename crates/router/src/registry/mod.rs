@@ -29,11 +29,10 @@ pub use answer::{
     read_json as read_json_answer,
 };
 pub use cache_stats::AnswerFigures;
-pub use node::{InFlightGuard, Node, NodeSummary};
+pub use node::{InFlightGuard, Node, NodeSummary, node_hash};
 pub use snapshot::{Candidate, Load, SlotCounter, Snapshot, Unavailable};
 pub use status::{HealthEvent, HealthPolicy, next_status};
 
-use crate::affinity::node_hash;
 use crate::secrets::{constant_time_eq, new_token};
 
 /// First delay between probes of a suspect node; doubled after each failed probe.

@@ -1,14 +1,17 @@
 //! One registered node: its identity, what it last reported, and the router's own counters for it.
 
-use std::sync::Arc;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Instant, SystemTime};
 
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
+use foldhash::fast::FixedState;
 use llm_router_protocol::node::{
     Hardware, ModelState, ModelStatus, NodeMetrics, NodeStatus, RuntimeInfo,
 };
+use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 
 use super::cache_stats::{CacheStats, CacheSummary};
@@ -163,4 +166,11 @@ pub struct NodeSummary {
     pub router_failures_total: u64,
     /// Prompt cache hits and speeds, from the answers the router relayed.
     pub router_cache: CacheSummary,
+}
+
+/// The hash the prefix index looks a node id up by (`Node::id_hash`), with a per-process random seed (node ids come
+/// from the nodes: a node must not be able to pick ids that collide with another's).
+pub fn node_hash(id: &str) -> u64 {
+    static STATE: LazyLock<FixedState> = LazyLock::new(|| FixedState::with_seed(OsRng.next_u64()));
+    STATE.hash_one(id)
 }

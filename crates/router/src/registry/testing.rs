@@ -13,7 +13,7 @@ use super::Node;
 pub fn node(name: &str, cpu: f32) -> Node {
     Node {
         id: Arc::from(name),
-        id_hash: crate::affinity::node_hash(name),
+        id_hash: super::node_hash(name),
         machine_name: name.to_owned(),
         base_url: "http://127.0.0.1:1".to_owned(),
         status: NodeStatus::Online,
