@@ -227,6 +227,7 @@ fn is_plain_name(name: &str) -> bool {
 fn is_host_and_port(value: &str) -> bool {
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
         match rest.split_once(']') {
+            // The address is checked here; "v6" stands for it in the host check below.
             Some((ip, port)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", port),
             _ => return false,
         }
