@@ -57,7 +57,7 @@ if [ ! -f /etc/llm-router/router.env ]; then
   chgrp llm-router /etc/llm-router/router.env
   chmod 640 /etc/llm-router/router.env
 fi
-sed "s#@PREFIX@#$PREFIX#g" llm-router.service >/etc/systemd/system/llm-router.service
+sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@BUNDLE@#$PREFIX/bundle#g" llm-router.service >/etc/systemd/system/llm-router.service
 systemctl daemon-reload
 systemctl enable --now llm-router.service
 systemctl restart llm-router.service

@@ -3,18 +3,21 @@
 # an operator unpacks to install the router.
 #
 #   scripts/package.sh [--profile release|debug] [--out DIR] [--bin-dir DIR] [--no-archive]
+#                      [--no-deb]
 #
 # --bin-dir takes llm-router and llm-node already built in DIR instead of running cargo (the
-# tests do this); --no-archive makes the directory only.
+# tests do this); --no-archive makes the directory only; --no-deb skips the .deb packages.
 # Makes DIR/llm-router-VERSION-ARCH/ (default DIR: dist) and the same as a .tar.gz next to it:
 #   llm-router, llm-node     the binaries (built with cargo; --version names this commit)
 #   runtime.tar.gz           llama-server and its shared libraries (bin/), from
 #                            scripts/install-runtime.sh's cache (or $LLAMA_SERVER)
-#   llm-router.service, llm-node.service   systemd units (@PREFIX@, @CONF@ filled in at install)
+#   llm-router.service, llm-node.service   systemd units (@PREFIX@, @CONF@, @BUNDLE@ filled in at install)
 #   join.sh                  the join script the router serves at GET /join.sh
 #   install.sh               installs the router from the unpacked bundle
 #   VERSION                  version, commit, architecture, llama-server version
 #   SHA256SUMS               sha256sum of every file above (what join.sh and install.sh check)
+# and, next to it, llm-router_VERSION_ARCH.deb and llm-node_VERSION_ARCH.deb
+# (packaging/build-debs.sh says what they hold).
 # Prints the bundle directory on stdout.
 set -euo pipefail
 
@@ -22,13 +25,15 @@ profile=release
 out=dist
 bin_dir=""
 archive=yes
+deb=yes
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --no-archive) archive=no; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-deb) deb=no; shift ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +78,8 @@ stage="$(mktemp -d "$out/.stage.XXXXXX")"
 chmod 755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 install -m 755 "$target/llm-router" "$target/llm-node" "$stage/"
+# Without debug information: what a joining machine downloads (a debug llm-node is 140 MB, 30 stripped).
+strip --strip-debug "$stage/llm-router" "$stage/llm-node"
 # bin/llama-server and its libraries (symlinks kept), whatever the cache directory is called.
 tar -C "$(dirname "$runtime_bin")" --transform "s,^$(basename "$runtime_bin"),bin," \
   --exclude .gitkeep --owner=0 --group=0 -czf "$stage/runtime.tar.gz" "$(basename "$runtime_bin")"
@@ -97,5 +104,8 @@ if [ "$archive" = yes ]; then
   mv -f "$out/$name.tar.gz.part" "$out/$name.tar.gz"
   (cd "$out" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256")
   log "archive: $out/$name.tar.gz"
+fi
+if [ "$deb" = yes ]; then
+  packaging/build-debs.sh "$out/$name" "$out" | while read -r pkg; do log "package: $pkg"; done
 fi
 echo "$out/$name"

@@ -27,11 +27,14 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(180);
 pub struct Bundle {
     _dir: TempDir,
     pub path: PathBuf,
+    /// The .deb packages, when asked for.
+    pub debs: Vec<PathBuf>,
 }
 
 impl Bundle {
-    /// Packages the built `llm-router` and `llm-node` with `runtime`'s `llama-server`.
-    pub fn package(runtime: &Runtime) -> anyhow::Result<Bundle> {
+    /// Packages the built `llm-router` and `llm-node` with `runtime`'s `llama-server`, and the
+    /// .deb packages when `debs`.
+    pub fn package(runtime: &Runtime, debs: bool) -> anyhow::Result<Bundle> {
         let dir = TempDir::new("bundle")?;
         let bin_dir = binary("llm-node")?
             .parent()
@@ -42,6 +45,7 @@ impl Bundle {
             .arg(&script)
             .args(["--profile", "debug", "--no-archive", "--bin-dir"])
             .arg(&bin_dir)
+            .args(if debs { None } else { Some("--no-deb") })
             .arg("--out")
             .arg(dir.path())
             .env("LLAMA_SERVER", &runtime.llama_server)
@@ -53,7 +57,16 @@ impl Bundle {
             );
         }
         let path = PathBuf::from(String::from_utf8(out.stdout)?.trim());
-        Ok(Bundle { _dir: dir, path })
+        let debs = std::fs::read_dir(dir.path())?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+            .collect();
+        Ok(Bundle {
+            _dir: dir,
+            path,
+            debs,
+        })
     }
 }
 

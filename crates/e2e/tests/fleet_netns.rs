@@ -115,7 +115,7 @@ async fn machines_join_across_namespaces_and_serve_through_the_router() {
         }
     };
     let runtime = Runtime::from_env().unwrap();
-    let bundle = Bundle::package(&runtime).unwrap();
+    let bundle = Bundle::package(&runtime, false).unwrap();
     let state = TempDir::new("netns-router").unwrap();
 
     // The router, on the router machine's address only.
@@ -291,7 +291,8 @@ async fn machines_join_across_namespaces_and_serve_through_the_router() {
     .unwrap();
     let unit = std::fs::read_to_string(bundle.path.join("llm-router.service"))
         .unwrap()
-        .replace("@PREFIX@", router_prefix.to_str().unwrap());
+        .replace("@PREFIX@", router_prefix.to_str().unwrap())
+        .replace("@BUNDLE@", bundle.path.to_str().unwrap());
     let unit_path = state.path().join("llm-router.service");
     std::fs::write(&unit_path, unit).unwrap();
     verify_unit(&unit_path);

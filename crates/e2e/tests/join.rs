@@ -60,7 +60,7 @@ impl Drop for SmallDisk {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_stops_the_join_with_a_clear_message_and_installs_nothing() {
     let runtime = Runtime::from_env().unwrap();
-    let bundle = Bundle::package(&runtime).unwrap();
+    let bundle = Bundle::package(&runtime, false).unwrap();
     let router = router_serving(&bundle).await;
     let token_args = ["--token", TEST_ENROLLMENT_TOKEN];
 
@@ -168,7 +168,7 @@ async fn node_id(router: &RouterProcess, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_join_serves_the_model_and_a_second_join_upgrades_in_place_with_the_same_id() {
     let runtime = Runtime::from_env().unwrap();
-    let bundle = Bundle::package(&runtime).unwrap();
+    let bundle = Bundle::package(&runtime, false).unwrap();
     let router = router_serving(&bundle).await;
     let machine = Installed::fresh("join-twice").unwrap();
     let port = free_port().unwrap().to_string();
