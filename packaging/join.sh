@@ -151,13 +151,13 @@ trap 'rm -rf "$TMP"' EXIT
 trap 'rm -rf "$TMP"; exit 130' INT TERM
 
 download() { # download NAME DIGEST
-  if ! api "$1" -f -o "$TMP/$1"; then
-    free_now="$(df -Pk "$TMP" | awk 'NR == 2 {print $4}')"
-    if [ "${free_now:-0}" -lt 1024 ]; then
-      die "the disk filled up while downloading $1 (${free_now:-0} KiB left in $PREFIX). Nothing was installed."
-    fi
-    die "downloading $1 from $ROUTER_URL failed. Nothing was installed."
-  fi
+  rc=0
+  api "$1" -f -o "$TMP/$1" || rc=$?
+  case "$rc" in
+    0) ;;
+    23) die "the disk filled up while downloading $1 into $PREFIX (curl could not write it). Nothing was installed." ;;
+    *) die "downloading $1 from $ROUTER_URL failed (curl exit $rc). Nothing was installed." ;;
+  esac
   got="$(sha256 "$TMP/$1")"
   [ "$got" = "$2" ] || die "checksum mismatch for $1: the router's SHA256SUMS says $2, the download is $got. Nothing was installed."
 }

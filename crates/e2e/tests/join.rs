@@ -1,8 +1,9 @@
 //! `curl -fsSL ROUTER/join.sh | sh -s -- --token …` against a real router on 127.0.0.1 serving a
 //! bundle made by `scripts/package.sh` (the built binaries, the real `llama-server`): a join
 //! installs, starts and registers a node that serves the real model; a second join upgrades in
-//! place and keeps the node's id; a wrong token, an unreachable router, a full disk and a bundle
-//! whose checksums do not match each stop with a clear message and install nothing.
+//! place and keeps the node's id; a wrong token, an unreachable router, a disk too small, a disk
+//! that fills up during the download and a bundle whose checksums do not match each stop with a
+//! clear message and install nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -111,6 +112,48 @@ async fn bad_input_stops_the_join_with_a_clear_message_and_installs_nothing() {
         }
         None => eprintln!(
             "\n*** SKIPPED the full-disk case: cannot mount a tmpfs here (needs root) ***\n"
+        ),
+    }
+
+    // A disk that fills up during the download: a fake `df` (on PATH for this join only) says
+    // there is room, the 16 MiB disk runs out while `llm-node` is written.
+    let machine = Installed::fresh("join-disk-fills").unwrap();
+    match SmallDisk::mount(&machine.prefix, 16) {
+        Some(_disk) => {
+            let fake_bin = machine.home().join("fake-bin");
+            std::fs::create_dir_all(&fake_bin).unwrap();
+            let fake_df = fake_bin.join("df");
+            std::fs::write(
+                &fake_df,
+                "#!/bin/sh
+# Fake df (test only): 100 GiB free, whatever the disk.
+                 echo 'Filesystem 1024-blocks Used Available Capacity Mounted on'
+                 echo 'fake 104857600 0 104857600 0% /'
+",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake_df, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let out = Command::new("sh")
+                .arg(bundle.path.join("join.sh"))
+                .args(["--router", &router.url])
+                .args(token_args)
+                .arg("--prefix")
+                .arg(&machine.prefix)
+                .arg("--no-service")
+                .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success());
+            assert!(
+                stderr.contains("the disk filled up while downloading llm-node"),
+                "{stderr}"
+            );
+            assert_nothing_installed(&machine, &stderr);
+        }
+        None => eprintln!(
+            "\n*** SKIPPED the disk-fills-up case: cannot mount a tmpfs here (needs root) ***\n"
         ),
     }
 
