@@ -15,6 +15,8 @@
 #   --no-service    no systemd unit: start the node in the background (nohup); it will not start
 #                   with the machine
 #   --router URL    the router [default: the router that served this script]
+#   --router-ca FILE  PEM root certificates for an https:// router with a private CA (also
+#                   given to the node; fetch the script itself with curl --cacert FILE)
 #
 # Nothing is installed before the router has accepted the token, free disk space was checked,
 # and every downloaded file matched the router's SHA256SUMS; files are moved into place only
@@ -30,6 +32,7 @@ MODELS=""
 NAME=""
 PORT=8081
 PREFIX=""
+ROUTER_CA=""
 SERVICE=auto
 
 say() { printf '[join] %s\n' "$*" >&2; }
@@ -46,8 +49,9 @@ while [ $# -gt 0 ]; do
     --port) [ $# -ge 2 ] || die "--port needs a value"; PORT="$2"; shift 2 ;;
     --prefix) [ $# -ge 2 ] || die "--prefix needs a value"; PREFIX="$2"; shift 2 ;;
     --router) [ $# -ge 2 ] || die "--router needs a value"; ROUTER_URL="$2"; shift 2 ;;
+    --router-ca) [ $# -ge 2 ] || die "--router-ca needs a value"; ROUTER_CA="$2"; shift 2 ;;
     --no-service) SERVICE=no; shift ;;
-    -h | --help) sed -n '2,24p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -92,6 +96,7 @@ if [ -z "$PREFIX" ]; then
 fi
 case "$PREFIX" in /*) ;; *) PREFIX="$(pwd)/$PREFIX" ;; esac
 plain "$PREFIX" '/._-' || die "--prefix: a path of letters, digits, '/', '.', '_' and '-'"
+[ -z "$ROUTER_CA" ] || [ -r "$ROUTER_CA" ] || die "--router-ca: cannot read $ROUTER_CA"
 if [ "$SERVICE" = yes ]; then
   CONF=/etc/llm-router/node.env
   STATE=/var/lib/llm-node
@@ -105,13 +110,19 @@ fi
 api() { # api PATH [curl args...]: GET $ROUTER_URL/api/bundle/PATH with the token
   path="$1"
   shift
+  [ -z "$ROUTER_CA" ] || set -- --cacert "$ROUTER_CA" "$@"
   printf 'Authorization: Bearer %s\n' "$TOKEN" |
     curl -sS --connect-timeout 10 --max-time 600 -H @- "$@" "$ROUTER_URL/api/bundle/$path"
 }
 
 say "router: $ROUTER_URL"
-manifest_answer="$(api SHA256SUMS -w '\n%{http_code}' 2>/dev/null)" ||
-  die "cannot reach the router at $ROUTER_URL (is it running, listening on an address this machine can reach (--listen 0.0.0.0:8080), and is its port open?). Nothing was installed."
+rc=0
+manifest_answer="$(api SHA256SUMS -w '\n%{http_code}' 2>/dev/null)" || rc=$?
+case "$rc" in
+  0) ;;
+  35 | 51 | 58 | 60 | 77 | 83 | 90 | 91) die "the router's TLS certificate is not trusted here (give its CA with --router-ca FILE). Nothing was installed." ;;
+  *) die "cannot reach the router at $ROUTER_URL (is it running, listening on an address this machine can reach (--listen 0.0.0.0:8080), and is its port open?). Nothing was installed." ;;
+esac
 status="$(printf '%s\n' "$manifest_answer" | tail -n 1)"
 MANIFEST="$(printf '%s\n' "$manifest_answer" | sed '$d')"
 case "$status" in
@@ -178,6 +189,11 @@ if [ -z "$NAME" ] && [ -f "$CONF" ]; then
   NAME="$(awk -F= '$1 == "LLM_NODE_NAME" {print $2; exit}' "$CONF")"
 fi
 [ -n "$NAME" ] || NAME="$(uname -n | tr -c 'A-Za-z0-9._\n-' '-')"
+if [ -n "$ROUTER_CA" ]; then
+  cp "$ROUTER_CA" "$TMP/router-ca.pem" || die "cannot read $ROUTER_CA"
+elif [ -f "$CONF" ]; then
+  ROUTER_CA_KEPT="$(awk -F= '$1 == "LLM_NODE_ROUTER_CA" {print $2; exit}' "$CONF")"
+fi
 if [ -z "$MODELS" ] && [ -f "$CONF" ]; then
   MODELS="$(awk -F= '$1 == "LLM_NODE_MODELS" {sub(/^[^=]*=/, ""); print; exit}' "$CONF")"
 fi
@@ -199,12 +215,18 @@ mv -f "$TMP/llm-node" "$PREFIX/bin/llm-node"
   echo "LLM_NODE_HOST=0.0.0.0"
   echo "LLM_NODE_PORT=$PORT"
   echo "LLM_NODE_LLAMA_SERVER=$RUNTIME_DIR/bin/llama-server"
+  if [ -n "$ROUTER_CA" ]; then
+    echo "LLM_NODE_ROUTER_CA=$(dirname "$CONF")/router-ca.pem"
+  elif [ -n "${ROUTER_CA_KEPT:-}" ]; then
+    echo "LLM_NODE_ROUTER_CA=$ROUTER_CA_KEPT"
+  fi
   echo "LLM_NODE_MODELS_DIR=$STATE/models"
   echo "LLM_NODE_RUNTIMES_DIR=$STATE/runtimes"
   echo "LLM_NODE_LOG_DIR=$STATE/logs"
   [ -z "$MODELS" ] || echo "LLM_NODE_MODELS=$MODELS"
 } >"$TMP/node.env"
 chmod 600 "$TMP/node.env"
+[ -z "$ROUTER_CA" ] || mv -f "$TMP/router-ca.pem" "$(dirname "$CONF")/router-ca.pem"
 mv -f "$TMP/node.env" "$CONF"
 say "installed $PREFIX/bin/llm-node, the runtime in $RUNTIME_DIR, the configuration in $CONF"
 

@@ -3,15 +3,19 @@
 //! installs, starts and registers a node that serves the real model; a second join upgrades in
 //! place and keeps the node's id; a wrong token, an unreachable router, a disk too small, a disk
 //! that fills up during the download and a bundle whose checksums do not match each stop with a
-//! clear message and install nothing.
+//! clear message and install nothing; over https, the join and the node trust the router's CA
+//! given with `--router-ca` (and without it the join stops, installing nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use llm_router_e2e::join::{Bundle, Installed, join};
-use llm_router_testkit::processes::{MODEL, RouterProcess, Runtime, free_port};
-use llm_router_testkit::{TEST_ENROLLMENT_TOKEN, wait_for};
+use llm_router_testkit::processes::{
+    ChildProcess, MODEL, RouterProcess, Runtime, TEST_ADMIN_PASSWORD, binary, free_port,
+};
+use llm_router_testkit::{TEST_ENROLLMENT_TOKEN, TempDir, TestCa, wait_for};
 use serde_json::{Value, json};
 
 async fn router_serving(bundle: &Bundle) -> RouterProcess {
@@ -305,4 +309,128 @@ async fn a_join_serves_the_model_and_a_second_join_upgrades_in_place_with_the_sa
         "same node id"
     );
     assert_eq!(router.agents().await.unwrap().len(), 1, "one node, not two");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_over_https_trusts_the_routers_ca_and_so_does_the_node() {
+    let runtime = Runtime::from_env().unwrap();
+    let bundle = Bundle::package(&runtime, false).unwrap();
+    let state = TempDir::new("join-tls").unwrap();
+    let ca = TestCa::new("join test CA").unwrap();
+    let ca_file = ca.write(state.path(), "ca").unwrap();
+    let cert = ca.issue(&["127.0.0.1"], state.path(), "router").unwrap();
+    let port = free_port().unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    let mut cmd = Command::new(binary("llm-router").unwrap());
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}",
+            state.path().join("router.db").display()
+        ))
+        .arg("--log-dir")
+        .arg(state.path().join("logs"))
+        .arg("--bundle-dir")
+        .arg(&bundle.path)
+        .arg("--tls-cert")
+        .arg(&cert.cert)
+        .arg("--tls-key")
+        .arg(&cert.key)
+        .args(["--node-timeout", "3s", "--heartbeat-interval", "1s"])
+        .args(["--auto-distribute", "false"])
+        .env("LLM_ROUTER_ADMIN_PASSWORD", TEST_ADMIN_PASSWORD)
+        .env("LLM_ROUTER_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN);
+    let _router = ChildProcess::spawn("llm-router (https)", cmd).unwrap();
+    let client = ca.client().unwrap();
+    wait_for(
+        "the router's /health over https",
+        Duration::from_secs(30),
+        || async {
+            let r = client.get(format!("{url}/health")).send().await.ok()?;
+            r.status().is_success().then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    // The script names the router with https://.
+    let script = client
+        .get(format!("{url}/join.sh"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        script.contains(&format!("LLM_ROUTER_URL:-{url}}}")),
+        "{script}"
+    );
+
+    let join_with = |machine: &Installed, ca: Option<&Path>| {
+        let mut cmd = Command::new("sh");
+        cmd.arg(bundle.path.join("join.sh"))
+            .args(["--router", &url, "--token", TEST_ENROLLMENT_TOKEN])
+            .args(["--name", "tls-node", "--no-service", "--prefix"])
+            .arg(&machine.prefix)
+            .env("HOME", machine.home())
+            // A port of its own: other tests' nodes may hold 8081.
+            .args(["--port", &free_port().unwrap().to_string()]);
+        if let Some(ca) = ca {
+            cmd.arg("--router-ca").arg(ca);
+        }
+        cmd.output().unwrap()
+    };
+    // Without the CA: a clear message, nothing installed.
+    let machine = Installed::fresh("join-tls-untrusted").unwrap();
+    let out = join_with(&machine, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--router-ca"), "{stderr}");
+    assert_nothing_installed(&machine, &stderr);
+
+    // With it: installed, and the node trusts the router too (it registers over https).
+    let machine = Installed::fresh("join-tls").unwrap();
+    let out = join_with(&machine, Some(&ca_file));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept_ca = machine.setting("LLM_NODE_ROUTER_CA").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&kept_ca).unwrap(),
+        ca.pem(),
+        "the CA is kept next to the configuration"
+    );
+    let login: Value = client
+        .post(format!("{url}/api/auth/login"))
+        .json(&json!({"username": "admin", "password": TEST_ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = login["token"].as_str().unwrap().to_owned();
+    wait_for(
+        "the node registered over https",
+        Duration::from_secs(60),
+        || async {
+            let fleet: Vec<Value> = client
+                .get(format!("{url}/api/agents"))
+                .bearer_auth(&session)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            fleet
+                .iter()
+                .any(|n| n["machine_name"] == "tls-node")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
 }
