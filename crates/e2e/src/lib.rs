@@ -1,5 +1,8 @@
 //! What the end-to-end tests (`tests/`) and the first-load benchmark (`benches/first_load.rs`)
-//! both start: the dashboard's browser scripts and the 100-node fleet they look at.
+//! share: the dashboard's browser scripts, the 100-node fleet they look at, and joining machines
+//! (a packaged bundle, the join script, network namespaces standing for machines).
 
 pub mod browser;
 pub mod fleet;
+pub mod join;
+pub mod netns;

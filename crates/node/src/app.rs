@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::advertise;
 use crate::agent::Agent;
 use crate::api;
 use crate::config::Config;
@@ -97,7 +98,7 @@ impl Node {
         } = self;
         let local = listener.local_addr()?;
         let machine_name = machine_name(&config, local);
-        let address = advertised_address(&config, local);
+        let address = advertised_address(&config, local).await;
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
         // Everything that can fail comes before the first runtime starts.
@@ -153,19 +154,43 @@ fn machine_name(config: &Config, local: SocketAddr) -> String {
     })
 }
 
-/// Where the router reaches the node: configured, else the listen address (127.0.0.1 when
-/// listening on all interfaces).
-fn advertised_address(config: &Config, local: SocketAddr) -> String {
-    config.advertise_address.clone().unwrap_or_else(|| {
-        if local.ip().is_unspecified() {
-            tracing::warn!(
-                "listening on all interfaces without --advertise-address; advertising 127.0.0.1"
-            );
-            "127.0.0.1".to_owned()
-        } else {
-            local.ip().to_string()
-        }
-    })
+/// Where the router reaches the node (see [`crate::advertise`]), logged with the reason.
+async fn advertised_address(config: &Config, local: SocketAddr) -> String {
+    let chosen = advertise::advertised_address(
+        config.advertise_address.as_deref(),
+        local,
+        &config.router_url,
+    )
+    .await;
+    if chosen.source == advertise::Source::Loopback && !is_loopback_url(&config.router_url) {
+        tracing::warn!(
+            address = %chosen.address,
+            router = %config.router_url,
+            "no route to the router found; advertising 127.0.0.1 (set --advertise-address)"
+        );
+    } else {
+        tracing::info!(
+            address = %chosen.address,
+            port = local.port(),
+            from = chosen.source.describe(),
+            "advertising this address to the router (--advertise-address changes it)"
+        );
+    }
+    chosen.address
+}
+
+/// Whether the router URL names this machine's loopback.
+fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| {
+            h == "localhost"
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
 }
 
 /// The configured runtime, fetched first when its binary is missing and an archive is

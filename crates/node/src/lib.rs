@@ -4,6 +4,7 @@
 //! The library exists for the `llm-node` binary and the download engine's tests: it exports
 //! [`Node`], its configuration and [`pull`]; everything else is the crate's own.
 
+mod advertise;
 mod agent;
 mod api;
 mod app;

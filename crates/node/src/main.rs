@@ -8,6 +8,14 @@ use llm_router_common::signal::stop_on_signal;
 use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
 
+/// `--version`: the package version and the commit it was built from (see `build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LLM_ROUTER_COMMIT"),
+    ")"
+);
+
 /// Serves local LLM runtimes to an llm-router.
 ///
 /// Starts one runtime per model on a free loopback port (llama-server by default; with --runtime
@@ -21,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 /// cache_ram_mib, args). Flags and
 /// environment variables win over the file. RUST_LOG sets the log filter (default: info).
 #[derive(Debug, Parser)]
-#[command(name = "llm-node", version, about, long_about)]
+#[command(name = "llm-node", version = VERSION, about, long_about)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, env = "LLM_NODE_CONFIG")]

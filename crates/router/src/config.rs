@@ -162,6 +162,12 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_DASHBOARD_DIR")]
     pub dashboard_dir: Option<PathBuf>,
 
+    /// A bundle made by scripts/package.sh: served to joining machines at GET /join.sh and
+    /// GET /api/bundle/FILE (the files of its SHA256SUMS, with the enrolment token).
+    /// [default: none, both answer 404]
+    #[arg(long, env = "LLM_ROUTER_BUNDLE_DIR")]
+    pub bundle_dir: Option<PathBuf>,
+
     /// Serve /v1/* and the Ollama API without an API key (a warning is logged at start-up).
     /// [default: false]
     #[arg(
@@ -241,6 +247,7 @@ impl Settings {
                 auto_distribute,
                 log_dir,
                 dashboard_dir,
+                bundle_dir,
                 tls_cert,
                 tls_key,
                 node_ca,
@@ -293,6 +300,8 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     /// Dashboard files served from disk instead of the built-in copy.
     pub dashboard_dir: Option<PathBuf>,
+    /// The join bundle served to new machines (`scripts/package.sh`).
+    pub bundle_dir: Option<PathBuf>,
     /// Certificate and key of the listener: set, it serves HTTPS only.
     pub tls: Option<TlsFiles>,
     /// Extra roots trusted for nodes' HTTPS.
@@ -345,6 +354,7 @@ impl Default for Config {
             auto_distribute: true,
             log_dir: None,
             dashboard_dir: None,
+            bundle_dir: None,
             tls: None,
             node_ca: None,
         }
@@ -401,6 +411,7 @@ impl TryFrom<Settings> for Config {
             auto_distribute: s.auto_distribute.unwrap_or(d.auto_distribute),
             log_dir: Some(s.log_dir.unwrap_or_else(|| data_dir().join("logs"))),
             dashboard_dir: s.dashboard_dir,
+            bundle_dir: s.bundle_dir,
             tls: TlsFiles::pair(s.tls_cert, s.tls_key).map_err(ConfigError::Invalid)?,
             node_ca: s.node_ca,
         };

@@ -8,6 +8,14 @@ use llm_router_common::signal::stop_on_signal;
 use llm_router_logs::{Format, LogFile};
 use tokio_util::sync::CancellationToken;
 
+/// `--version`: the package version and the commit it was built from (see `build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LLM_ROUTER_COMMIT"),
+    ")"
+);
+
 /// One OpenAI-compatible endpoint in front of a fleet of llm-node machines.
 ///
 /// Every option can be given as a flag, as an environment variable, or in a TOML file passed with
@@ -15,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// environment variables win over the file. Logs go to stderr and, as JSON lines, to files in
 /// --log-dir; RUST_LOG sets the filter (default: info).
 #[derive(Debug, Parser)]
-#[command(name = "llm-router", version, about, long_about)]
+#[command(name = "llm-router", version = VERSION, about, long_about)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, env = "LLM_ROUTER_CONFIG")]

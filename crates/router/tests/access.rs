@@ -7,7 +7,7 @@
 
 mod common;
 
-use llm_router_testkit::{FakeNode, TEST_ENROLLMENT_TOKEN};
+use llm_router_testkit::{FakeNode, TEST_ENROLLMENT_TOKEN, TempDir};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -125,6 +125,13 @@ const TABLE: &[Row] = &[
         "POST",
         "/api/agents/register",
         Some("{registration}"),
+        [401, 401, 401, 401, 401, 200],
+    ),
+    row("GET", "/join.sh", None, OPEN),
+    row(
+        "GET",
+        "/api/bundle/SHA256SUMS",
+        None,
         [401, 401, 401, 401, 401, 200],
     ),
     row(
@@ -278,6 +285,8 @@ struct World {
     viewer_name: String,
     api_key: String,
     request_id: String,
+    /// The join bundle the router serves (`/join.sh`, `/api/bundle/*`).
+    _bundle: TempDir,
 }
 
 async fn world() -> World {
@@ -287,7 +296,12 @@ async fn world() -> World {
         .spawn()
         .await
         .unwrap();
-    let router = spawn_router(secured_config()).await.unwrap();
+    let bundle = TempDir::new("access-bundle").unwrap();
+    std::fs::write(bundle.path().join("join.sh"), "echo @ROUTER_URL@\n").unwrap();
+    std::fs::write(bundle.path().join("SHA256SUMS"), "").unwrap();
+    let mut config = secured_config();
+    config.bundle_dir = Some(bundle.path().to_owned());
+    let router = spawn_router(config).await.unwrap();
     fake.register(&router.base_url()).await.unwrap();
     admin_json(
         &router,
@@ -326,6 +340,7 @@ async fn world() -> World {
         viewer_name: "viewer".to_owned(),
         api_key,
         request_id,
+        _bundle: bundle,
     }
 }
 

@@ -26,8 +26,9 @@ pub struct Settings {
     #[arg(long, env = "LLM_NODE_PORT")]
     pub port: Option<u16>,
 
-    /// Host or IP the router should use to reach this node. [default: the listen address, or
-    /// 127.0.0.1 when listening on all interfaces]
+    /// Host or IP the router should use to reach this node. [default: the listen address; when
+    /// listening on all interfaces, the address of the interface that routes to the router
+    /// (127.0.0.1 when the router is on this machine)]
     #[arg(long, env = "LLM_NODE_ADVERTISE_ADDRESS")]
     pub advertise_address: Option<String>,
 

@@ -14,7 +14,7 @@
 //!
 //! | extractor      | accepts                                        | used by               |
 //! |----------------|------------------------------------------------|-----------------------|
-//! | [`Enrolment`]  | the enrolment token                            | registration          |
+//! | [`Enrolment`]  | the enrolment token                            | registration, bundle files |
 //! | [`NodeCaller`] | the token of a registered node                 | heartbeats, task progress |
 //!
 //! Both first refuse (413) a body declared over [`SMALL_BODY_BYTES`], without reading it.
@@ -138,7 +138,8 @@ pub async fn metrics(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
-/// The enrolment token of `POST /api/agents/register`, checked before the body is read.
+/// The enrolment token of `POST /api/agents/register` and `GET /api/bundle/{file}`, checked
+/// before the body is read.
 #[derive(Debug, Clone, Copy)]
 pub struct Enrolment;
 
@@ -151,7 +152,10 @@ impl FromRequestParts<AppState> for Enrolment {
             Ok(()) => Ok(Enrolment),
             Err(e) => {
                 // Nothing the caller sent is logged: the body was not read.
-                tracing::warn!(error = %e, "registration refused");
+                tracing::warn!(
+                    error = %e,
+                    "enrolment token refused (registration or bundle download)"
+                );
                 Err(e.into())
             }
         }

@@ -4,7 +4,8 @@
 //! |-----------------------------------------------------|------------------------------------|
 //! | `/health`, `/api/version`, `/`, `/api/auth/login`, `/dashboard/*` | none                 |
 //! | `/v1/*`, Ollama's `/api/*`                           | API key (unless anonymous allowed) |
-//! | `/api/agents/register`                              | enrolment token                    |
+//! | `/api/agents/register`, `/api/bundle/{file}`        | enrolment token                    |
+//! | `/join.sh`                                          | none (holds no secret)             |
 //! | `/api/health`, `POST /api/agents/{id}/metrics`, task progress | the node's own token     |
 //! | fleet, queue, stats, history, logs, `/ws/dashboard`, `/api/auth/*` | a session (viewer or admin) |
 //! | node removal and draining, users, keys, enrolment token, distribution | an admin session |
@@ -18,6 +19,7 @@
 
 pub mod agents;
 pub mod auth;
+mod bundle;
 pub(crate) mod extract;
 pub(crate) mod guard;
 pub mod history;
@@ -79,6 +81,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(ollama::open_routes())
         // Nodes: the enrolment token, then their own token (checked by the handlers).
         .route("/api/agents/register", post(agents::register::register))
+        // Joining machines: the script (open), the bundle's files (the enrolment token).
+        .route("/join.sh", get(bundle::join_script))
+        .route("/api/bundle/{file}", get(bundle::file))
         .route("/api/health", post(agents::heartbeat::heartbeat))
         .route(
             "/api/agents/{id}/metrics",

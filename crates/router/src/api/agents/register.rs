@@ -102,11 +102,20 @@ async fn is_the_router(
     }
 }
 
-/// What a registering node is told when the router cannot use its API: no error text or timing
-/// (they would make registration a port scanner for anyone with the enrolment token); the details
-/// go to the router's log.
-const CHECK_FAILED: &str = "the router could not reach the node's API at the advertised address \
-                            and port (the router's log says why)";
+/// What a registering node is told when the router cannot use its API: the URL it tried (built
+/// from the node's own `address` and `port`, so nothing the node did not send) and what to check,
+/// but no error text or timing (they would make registration a port scanner for anyone with the
+/// enrolment token); the details go to the router's log.
+fn check_failed(base_url: &str) -> String {
+    let tried = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    format!(
+        "the router could not reach the node's API at {tried} (the advertised address and \
+         port; the router's log says why): check that the node listens there and that the \
+         router can reach it, or set the node's --advertise-address"
+    )
+}
 
 /// Calls the node's `GET /v1/models`: the node must answer 2xx (a redirect is not followed and
 /// fails the check); the models it lists are ready.
@@ -126,7 +135,7 @@ async fn ready_models(
                 elapsed_ms = started.elapsed().as_millis(),
                 "registration refused: the node's API failed the check"
             );
-            Err(ApiError::Upstream(CHECK_FAILED.into()))
+            Err(ApiError::Upstream(check_failed(base_url)))
         }
     }
 }
