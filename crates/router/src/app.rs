@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::aliases::ModelMap;
 use crate::api;
 use crate::auth::{Auth, AuthError, Generated};
 use crate::catalog::{Catalog, CatalogError};
@@ -20,6 +21,7 @@ use crate::dashboard::run_hub;
 use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
+use crate::quota::Quotas;
 use crate::state::{AppState, StateError};
 use crate::store::{
     HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
@@ -138,12 +140,17 @@ impl Server {
             store.tasks(crate::tasks::KEPT).await?,
             Arc::clone(&events),
         );
+        let stored = store.credentials(unix_ms(SystemTime::now())).await?;
+        let models = ModelMap::new(config.models.clone(), Arc::clone(&store), &stored.settings);
+        let quotas = Quotas::new(sink.clone(), stored.key_spend);
         let state = AppState::new(
             config,
             store,
             sink.clone(),
             Arc::new(auth),
             Arc::new(catalog),
+            Arc::new(models),
+            Arc::new(quotas),
             Arc::new(tasks),
             events,
         )?;

@@ -7,6 +7,7 @@ use llm_router_common::tls::TlsError;
 use llm_router_logs::LogFile;
 
 use crate::affinity::Affinity;
+use crate::aliases::ModelMap;
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -14,6 +15,7 @@ use crate::dispatch::{Dispatcher, Forwarder, HttpNodeClient};
 use crate::history::Recorder;
 use crate::live::Feed;
 use crate::metrics::Metrics;
+use crate::quota::Quotas;
 use crate::registry::HealthPolicy;
 use crate::registry::Registry;
 use crate::store::{FleetLog, HistorySink, Store};
@@ -50,6 +52,10 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Models the router can distribute, and where they go.
     pub catalog: Arc<Catalog>,
+    /// Model aliases and fallbacks.
+    pub models: Arc<ModelMap>,
+    /// Per-key limits and budget spend.
+    pub quotas: Arc<Quotas>,
     /// Model downloads ordered from nodes.
     pub tasks: Arc<Tasks>,
     /// Orders downloads from nodes (by hand, or placing a node as it registers).
@@ -70,6 +76,8 @@ impl AppState {
         sink: HistorySink,
         auth: Arc<Auth>,
         catalog: Arc<Catalog>,
+        models: Arc<ModelMap>,
+        quotas: Arc<Quotas>,
         tasks: Arc<Tasks>,
         events: Arc<Feed>,
     ) -> Result<Self, StateError> {
@@ -142,6 +150,8 @@ impl AppState {
             metrics,
             auth,
             catalog,
+            models,
+            quotas,
             tasks,
             distributor,
             events,

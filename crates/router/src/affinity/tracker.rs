@@ -25,9 +25,44 @@ struct PromptFields {
     messages: Option<Vec<Value>>,
     #[serde(default)]
     prompt: Option<Value>,
-    /// Ollama's `/api/generate` system prompt, rendered before its prompt.
+    /// Ollama's `/api/generate` system prompt, rendered before its prompt; Anthropic's system
+    /// prompt (text or blocks), before its messages.
     #[serde(default)]
-    system: Option<String>,
+    system: Option<Value>,
+    /// The Responses API's input (text or items) and its system prompt.
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    instructions: Option<String>,
+}
+
+impl PromptFields {
+    /// The body as chat messages, for the APIs that are chats in another shape: the Responses
+    /// API (`instructions`, then `input` text or items) and Anthropic's (`system`, then
+    /// `messages`).
+    fn as_chat(self, path: &str) -> Option<Vec<Value>> {
+        let system = |content: Value| serde_json::json!({"role": "system", "content": content});
+        match path {
+            "/v1/responses" => {
+                let mut chat: Vec<Value> = self
+                    .instructions
+                    .map(|i| system(Value::String(i)))
+                    .into_iter()
+                    .collect();
+                match self.input? {
+                    Value::Array(items) => chat.extend(items),
+                    text => chat.push(serde_json::json!({"role": "user", "content": text})),
+                }
+                Some(chat)
+            }
+            "/v1/messages" => {
+                let mut chat: Vec<Value> = self.system.map(system).into_iter().collect();
+                chat.extend(self.messages?);
+                Some(chat)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Shared by the `cache_aware` policy (matching, recording) and the recorder (feedback).
@@ -54,20 +89,31 @@ impl Affinity {
     }
 
     /// The prompt key of a body about to be sent to `path` on a node: chat messages (OpenAI, and
-    /// Ollama's `/api/chat`), or a completion prompt (`/v1/completions`, Ollama's `/api/generate`
+    /// Ollama's `/api/chat`; the Responses API's and Anthropic's prompts read as chats), or a
+    /// completion prompt (`/v1/completions`, Ollama's `/api/generate`
     /// with its `system`). `None` for other paths, bodies without a prompt, or unparsable bodies
     /// (which the node will refuse anyway).
     pub fn key(&self, path: &str, body: &[u8]) -> Option<PromptKey> {
         if !matches!(
             path,
-            "/v1/chat/completions" | "/v1/completions" | "/api/chat" | "/api/generate"
+            "/v1/chat/completions"
+                | "/v1/completions"
+                | "/api/chat"
+                | "/api/generate"
+                | "/v1/responses"
+                | "/v1/messages"
         ) {
             return None;
         }
         let fields: PromptFields = serde_json::from_slice(body).ok()?;
+        if matches!(path, "/v1/responses" | "/v1/messages") {
+            let chat = fields.as_chat(path)?;
+            let key = self.hasher.chat(&chat);
+            return (!key.blocks.is_empty()).then_some(key);
+        }
         let key = match (fields.messages, fields.prompt) {
             (Some(messages), _) => self.hasher.chat(&messages),
-            (None, Some(prompt)) => match fields.system {
+            (None, Some(prompt)) => match fields.system.filter(Value::is_string) {
                 Some(system) => self.hasher.chat(&[
                     serde_json::json!({"role": "system", "content": system}),
                     serde_json::json!({"role": "user", "content": prompt}),
@@ -234,6 +280,45 @@ mod tests {
         ]})
         .to_string()
         .into_bytes()
+    }
+
+    #[test]
+    fn responses_and_anthropic_bodies_are_keyed_like_the_same_chat() {
+        let a = affinity();
+        let system = "You are a coding agent. ".repeat(40);
+        let question = "What does this repository do?";
+        let body = chat(&system, question);
+        let chat = a.key("/v1/chat/completions", &body).unwrap();
+        let responses = json!({"model": "m", "instructions": system, "input": question});
+        let responses = a
+            .key("/v1/responses", responses.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(responses, chat);
+        let items = json!({"model": "m", "instructions": system, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": question}]}]});
+        let items = a
+            .key("/v1/responses", items.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(
+            items.blocks[..2],
+            chat.blocks[..2],
+            "the same system prompt"
+        );
+        let messages = json!({"model": "m", "max_tokens": 8, "system": system,
+            "messages": [{"role": "user", "content": question}]});
+        let messages = a
+            .key("/v1/messages", messages.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(messages, chat);
+        let blocks = json!({"model": "m", "max_tokens": 8,
+            "system": [{"type": "text", "text": system}],
+            "messages": [{"role": "user", "content": question}]});
+        assert!(
+            a.key("/v1/messages", blocks.to_string().as_bytes())
+                .is_some()
+        );
+        assert!(a.key("/v1/responses", b"{\"model\":\"m\"}").is_none());
+        assert!(a.key("/v1/messages/count_tokens", &body).is_none());
     }
 
     #[test]
