@@ -2,7 +2,8 @@
 unchanged: what coding agents (Codex CLI, Claude Code) send.
 
 Usage: python agent_protocols.py BASE_URL MODEL
-The API key comes from LLM_ROUTER_API_KEY. Exits non-zero on the first failed check; prints a
+The API key comes from LLM_ROUTER_API_KEY; LLM_ROUTER_LIMITED_KEY is a key limited to 1 request per
+minute. Exits non-zero on the first failed check; prints a
 JSON summary (the token counts each API reported) on success.
 """
 
@@ -120,10 +121,33 @@ def messages(base_url: str, model: str, key: str) -> dict:
             "messages_events": len(events)}
 
 
+def over_limit(base_url: str, model: str, key: str) -> dict:
+    """A key limited to 1 request per minute: its second request is refused as each SDK's own
+    RateLimitError."""
+    claude = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0, timeout=60)
+    gpt = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=60)
+    messages = [{"role": "user", "content": "Hello"}]
+    assert claude.messages.count_tokens(model=model, messages=messages).input_tokens > 0
+    try:
+        claude.messages.count_tokens(model=model, messages=messages)
+        raise AssertionError("the second request of a 1-per-minute key was admitted")
+    except anthropic.RateLimitError as e:
+        assert e.status_code == 429 and e.body["error"]["type"] == "rate_limit_error", e.body
+        assert "requests_per_minute" in e.body["error"]["message"], e.body
+        retry_after = int(e.response.headers["retry-after"])
+    try:
+        gpt.responses.create(model=model, input="Hello", max_output_tokens=4)
+        raise AssertionError("a request over the limit was admitted")
+    except openai.RateLimitError as e:
+        assert e.status_code == 429 and e.code == "requests_per_minute", (e.status_code, e.code)
+    return {"limited_retry_after": retry_after}
+
+
 def main() -> None:
     base_url, model = sys.argv[1], sys.argv[2]
     key = os.environ["LLM_ROUTER_API_KEY"]
-    summary = {**responses(base_url, model, key), **messages(base_url, model, key)}
+    summary = {**responses(base_url, model, key), **messages(base_url, model, key),
+               **over_limit(base_url, model, os.environ["LLM_ROUTER_LIMITED_KEY"])}
     print(json.dumps(summary))
 
 

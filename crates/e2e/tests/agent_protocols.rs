@@ -45,6 +45,16 @@ async fn official_openai_and_anthropic_clients_speak_responses_and_messages_thro
             .unwrap();
     }
     let key = router.api_key().await.unwrap();
+    let limited: Value = reqwest::Client::new()
+        .post(format!("{}/api/keys", router.url))
+        .bearer_auth(router.admin_token().await.unwrap())
+        .json(&json!({"name": "limited", "limits": {"requests_per_minute": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
 
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/agent_protocols.py");
@@ -52,6 +62,7 @@ async fn official_openai_and_anthropic_clients_speak_responses_and_messages_thro
         .arg(&script)
         .args([&router.url, MODEL])
         .env("LLM_ROUTER_API_KEY", &key)
+        .env("LLM_ROUTER_LIMITED_KEY", limited["key"].as_str().unwrap())
         .output()
         .unwrap();
     assert!(
@@ -61,19 +72,23 @@ async fn official_openai_and_anthropic_clients_speak_responses_and_messages_thro
         String::from_utf8_lossy(&output.stderr)
     );
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    eprintln!("client summary: {summary}");
     let n = |k: &str| summary[k].as_u64().unwrap();
+    assert!((1..=60).contains(&n("limited_retry_after")), "{summary}");
 
-    // Rows of the script's requests: responses 3 + 2 refused; messages 3 + 1 unknown model + 1
-    // empty; count_tokens 1 + 1 unknown model (the wrong key is refused by the guard: no row).
+    // Rows of the script's requests: responses 3 + 2 refused + 1 over the limit; messages 3 + 1
+    // unknown model + 1 empty; count_tokens 1 + 1 unknown model + 2 of the limited key (the wrong
+    // key is refused by the guard: no row).
     let page = wait_for("the history rows", Duration::from_secs(10), || async {
         let page = router.get_as_admin("/api/requests?limit=100").await.ok()?;
-        (page["total"].as_u64()? >= 12).then_some(page)
+        (page["total"].as_u64()? >= 15).then_some(page)
     })
     .await
     .unwrap();
     let items = page["items"].as_array().unwrap();
     let responses = rows(items, "/v1/responses");
-    assert_eq!(responses.len(), 5, "{responses:#?}");
+    assert_eq!(responses.len(), 6, "{responses:#?}");
+    assert_eq!(responses[5]["status"], 429);
     let (plain, streamed) = (responses[0], responses[1]);
     assert_eq!(plain["api"], "openai");
     assert_eq!(plain["status"], 200);
@@ -109,7 +124,8 @@ async fn official_openai_and_anthropic_clients_speak_responses_and_messages_thro
     assert_eq!(messages[3]["status"], 404);
     assert_eq!(messages[4]["status"], 400);
     let counted = rows(items, "/v1/messages/count_tokens");
-    assert_eq!(counted.len(), 2);
+    assert_eq!(counted.len(), 4);
+    assert_eq!(counted[3]["status"], 429);
     assert_eq!(counted[0]["status"], 200);
     assert_eq!(counted[1]["status"], 404);
 

@@ -22,7 +22,7 @@ use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
 use crate::quota::Quotas;
-use crate::state::{AppState, StateError};
+use crate::state::{AppState, StateError, Tenancy};
 use crate::store::{
     HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
     fleet, run_writer, unix_ms,
@@ -149,11 +149,13 @@ impl Server {
             sink.clone(),
             Arc::new(auth),
             Arc::new(catalog),
-            Arc::new(models),
-            Arc::new(quotas),
             Arc::new(tasks),
             events,
-        )?;
+        )?
+        .with_tenancy(Tenancy {
+            models: Arc::new(models),
+            quotas: Arc::new(quotas),
+        });
         let mut restored = Vec::with_capacity(known.len());
         for row in known {
             match fleet::known_node(row) {

@@ -33,6 +33,13 @@ pub enum StateError {
     Http(#[from] reqwest::Error),
 }
 
+/// What the router makes of the names and keys of requests: model aliases and fallbacks, per-key
+/// limits (both read from the store at start).
+pub struct Tenancy {
+    pub models: Arc<ModelMap>,
+    pub quotas: Arc<Quotas>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
@@ -76,8 +83,6 @@ impl AppState {
         sink: HistorySink,
         auth: Arc<Auth>,
         catalog: Arc<Catalog>,
-        models: Arc<ModelMap>,
-        quotas: Arc<Quotas>,
         tasks: Arc<Tasks>,
         events: Arc<Feed>,
     ) -> Result<Self, StateError> {
@@ -85,6 +90,9 @@ impl AppState {
         // the node points it at (another port of this host, a metadata service). A 3xx comes back
         // as the node's own answer, which each caller treats as a failed one.
         // Nodes serving HTTPS are verified (certificate chain and name); never turned off.
+        let config_models = config.models.clone();
+        let store_for_models = Arc::clone(&store);
+        let quota_sink = sink.clone();
         let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
@@ -150,13 +158,21 @@ impl AppState {
             metrics,
             auth,
             catalog,
-            models,
-            quotas,
+            models: Arc::new(ModelMap::new(config_models, store_for_models, &[])),
+            quotas: Arc::new(Quotas::new(quota_sink, Vec::new())),
             tasks,
             distributor,
             events,
             log,
             started_at: SystemTime::now(),
         })
+    }
+
+    /// The state with the aliases and key limits read from the store (those [`AppState::new`]
+    /// starts with know only the configuration).
+    pub fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.models = tenancy.models;
+        self.quotas = tenancy.quotas;
+        self
     }
 }

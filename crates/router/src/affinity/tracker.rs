@@ -40,7 +40,7 @@ impl PromptFields {
     /// The body as chat messages, for the APIs that are chats in another shape: the Responses
     /// API (`instructions`, then `input` text or items) and Anthropic's (`system`, then
     /// `messages`).
-    fn as_chat(self, path: &str) -> Option<Vec<Value>> {
+    fn into_chat(self, path: &str) -> Option<Vec<Value>> {
         let system = |content: Value| serde_json::json!({"role": "system", "content": content});
         match path {
             "/v1/responses" => {
@@ -107,7 +107,7 @@ impl Affinity {
         }
         let fields: PromptFields = serde_json::from_slice(body).ok()?;
         if matches!(path, "/v1/responses" | "/v1/messages") {
-            let chat = fields.as_chat(path)?;
+            let chat = fields.into_chat(path)?;
             let key = self.hasher.chat(&chat);
             return (!key.blocks.is_empty()).then_some(key);
         }

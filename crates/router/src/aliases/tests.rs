@@ -102,3 +102,25 @@ fn config_values_are_parsed_from_flags() {
     assert_eq!(f.0["x"], vec!["a".to_owned(), "b".to_owned()]);
     assert!(ModelTable::from_settings(Some("a=a".parse().unwrap()), None).is_err());
 }
+
+#[test]
+fn the_tables_are_bounded() {
+    let none = ModelTable::default();
+    let mut table = ModelTable::default();
+    for i in 0..table::MAX_ALIASES {
+        table.set_alias(&format!("a{i}"), "m", &none).unwrap();
+    }
+    assert!(table.set_alias("one-more", "m", &none).is_err());
+    // Replacing an existing one is still allowed.
+    table.set_alias("a0", "n", &none).unwrap();
+    let long = "x".repeat(llm_router_common::text::MAX_NAME + 1);
+    assert!(ModelTable::default().set_alias(&long, "m", &none).is_err());
+    let nine: Vec<String> = (0..9).map(|i| format!("f{i}")).collect();
+    assert!(ModelTable::default().set_fallbacks("m", &nine).is_err());
+    assert!(ModelTable::default().set_fallbacks("m", &nine[..8]).is_ok());
+    assert!(
+        ModelTable::default()
+            .set_fallbacks("m", &["f".into(), "f".into()])
+            .is_err()
+    );
+}

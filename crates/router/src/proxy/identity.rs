@@ -61,6 +61,8 @@ pub struct Identity {
     done: bool,
     /// An Anthropic error answer, held until its end to be rewritten.
     error_body: Option<Vec<u8>>,
+    /// The node's status (what an Anthropic error's type follows).
+    status: u16,
 }
 
 impl Identity {
@@ -85,10 +87,9 @@ impl Identity {
         if rewrite {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        (
-            headers,
-            Identity::new(dialect, is_sse, rewrite.then(Vec::new)),
-        )
+        let mut identity = Identity::new(dialect, is_sse, rewrite.then(Vec::new));
+        identity.status = response.status().as_u16();
+        (headers, identity)
     }
 
     fn new(dialect: Dialect, is_sse: bool, error_body: Option<Vec<u8>>) -> Self {
@@ -99,6 +100,7 @@ impl Identity {
             final_event: false,
             done: false,
             error_body,
+            status: 200,
         }
     }
 
@@ -166,7 +168,7 @@ impl Transform for Identity {
 
     fn finish(&mut self) -> Bytes {
         match self.error_body.take() {
-            Some(body) => Bytes::from(anthropic_error(&body)),
+            Some(body) => Bytes::from(anthropic_error(&body, self.status)),
             None => Bytes::new(),
         }
     }
@@ -181,9 +183,9 @@ impl Transform for Identity {
     }
 }
 
-/// A node's error answer (OpenAI's `{"error": {"message", ...}}`, or any text) in Anthropic's
-/// shape. Its status stays; the type follows it.
-fn anthropic_error(body: &[u8]) -> Vec<u8> {
+/// A node's error answer (OpenAI's `{"error": {"message", ...}}`, or any text) of `status` in
+/// Anthropic's shape. The status stays; the type follows it.
+fn anthropic_error(body: &[u8], status: u16) -> Vec<u8> {
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let already = parsed
         .as_ref()
@@ -196,22 +198,7 @@ fn anthropic_error(body: &[u8]) -> Vec<u8> {
         .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()))
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    let status = parsed
-        .as_ref()
-        .and_then(|v| v["error"]["code"].as_u64())
-        .and_then(|c| u16::try_from(c).ok());
-    let kind = match parsed.as_ref().and_then(|v| v["error"]["type"].as_str()) {
-        Some("not_found_error") => "not_found_error",
-        _ => anthropic::ErrorResponse::kind_for_status(status.unwrap_or(400)),
-    };
-    let kind = if parsed
-        .as_ref()
-        .is_some_and(|v| v["error"]["code"] == "model_not_found")
-    {
-        "not_found_error"
-    } else {
-        kind
-    };
+    let kind = anthropic::ErrorResponse::kind_for_status(status);
     serde_json::to_vec(&anthropic::ErrorResponse::new(kind, message)).unwrap_or_default()
 }
 
@@ -296,6 +283,7 @@ mod tests {
     #[test]
     fn anthropic_error_answers_are_rewritten_into_its_shape() {
         let mut t = Identity::new(Dialect::Anthropic, false, Some(Vec::new()));
+        t.status = 400;
         assert!(
             t.feed(Bytes::from_static(
                 br#"{"error":{"code":400,"message":"Field 'max_tokens': bad","#
@@ -311,13 +299,16 @@ mod tests {
         );
         // The node's own 404 for a model it does not serve.
         let node = br#"{"error":{"message":"the model 'x' is not served by this node","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#;
-        let out: Value = serde_json::from_slice(&anthropic_error(node)).unwrap();
+        let out: Value = serde_json::from_slice(&anthropic_error(node, 404)).unwrap();
         assert_eq!(out["error"]["type"], "not_found_error");
+        let overloaded: Value = serde_json::from_slice(&anthropic_error(node, 503)).unwrap();
+        assert_eq!(overloaded["error"]["type"], "overloaded_error");
         // Plain text, and a body already in Anthropic's shape.
-        let out: Value = serde_json::from_slice(&anthropic_error(b"404 page not found")).unwrap();
+        let out: Value =
+            serde_json::from_slice(&anthropic_error(b"404 page not found", 404)).unwrap();
         assert_eq!(out["error"]["message"], "404 page not found");
         let own = br#"{"type":"error","error":{"type":"overloaded_error","message":"m"}}"#;
-        assert_eq!(anthropic_error(own), own.to_vec());
+        assert_eq!(anthropic_error(own, 503), own.to_vec());
         // A huge body is passed on as it is.
         let mut big = Identity::new(Dialect::Anthropic, false, Some(Vec::new()));
         let out = big.feed(Bytes::from(vec![b'x'; MAX_ERROR_BODY + 1]));
