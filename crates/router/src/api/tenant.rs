@@ -26,12 +26,14 @@ pub fn admit(
     }
 }
 
-/// The tenant of a request with `scope` from `client` (`ip:port`, as [`super::ClientAddr`] has
+/// The tenant of a request with `scope` from `client` (with its key's queue priority) (`ip:port`, as [`super::ClientAddr`] has
 /// it). Requests without a key are counted per client address (port left out): behind a reverse
 /// proxy they all share the proxy's.
 pub fn tenant(scope: &KeyScope, client: Option<&str>) -> Tenant {
     match (scope, client) {
-        (KeyScope::Key(key), _) => Tenant::key(&key.id),
+        (KeyScope::Key(key), _) => {
+            Tenant::key(&key.id).with_priority(key.limits.priority.unwrap_or(0))
+        }
         (KeyScope::Anonymous, Some(client)) => match client.parse::<SocketAddr>() {
             Ok(addr) => Tenant::address(addr.ip()),
             Err(_) => Tenant::anonymous(),

@@ -22,7 +22,13 @@ pub struct KeyLimits {
     /// `day` or `month` (UTC); `month` when a budget is set without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_period: Option<Period>,
+    /// Rank of the key's requests in the wait queue, 0 (the default) to [`MAX_PRIORITY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
 }
+
+/// The highest priority a key may have.
+pub const MAX_PRIORITY: u8 = 9;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +59,9 @@ impl KeyLimits {
             return Err(format!(
                 "'{name}' must be above 0 (leave it out for no limit)"
             ));
+        }
+        if self.priority.is_some_and(|p| p > MAX_PRIORITY) {
+            return Err(format!("'priority' is 0 to {MAX_PRIORITY}"));
         }
         if self.budget_period.is_some() && self.token_budget.is_none() {
             return Err("'budget_period' needs a 'token_budget'".to_owned());

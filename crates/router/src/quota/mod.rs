@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-pub use limits::{KeyLimits, Period, period_at};
+pub use limits::{KeyLimits, MAX_PRIORITY, Period, period_at};
 
 use crate::store::{HistorySink, SpendRow, StoreOp, unix_ms};
 
@@ -137,6 +137,8 @@ impl Quotas {
     }
 
     /// Admits a request of `key_id` under `limits` at `now_ms`, or says which limit refuses it.
+    /// (A key with only a `priority` is never refused: nothing is counted for it but its
+    /// concurrent requests.)
     pub fn admit(
         self: &Arc<Self>,
         key_id: &str,
