@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use llm_router_testkit::{FakeNode, TempDir, wait_for};
+use llm_router_testkit::{FakeNode, Reply, TempDir, wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -231,4 +231,70 @@ async fn bad_limits_are_refused_when_the_key_is_created() {
         .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{limits}");
     }
+}
+
+#[tokio::test]
+async fn a_waiting_request_of_a_higher_priority_key_is_served_before_earlier_low_ones() {
+    let router = common::spawn_router(secured_config()).await.unwrap();
+    // One slot, each answer 150 ms: the waiters are served one after another.
+    let fake = FakeNode::builder("node-a")
+        .model("m")
+        .slots(Some(1))
+        .reply(Reply::Delayed(
+            Duration::from_millis(150),
+            Box::new(universal_reply()),
+        ))
+        .spawn()
+        .await
+        .unwrap();
+    fake.register(&router.base_url()).await.unwrap();
+    let low = key_with(&router, json!({})).await;
+    let high = key_with(&router, json!({"priority": 5})).await;
+    fake.hold();
+    let send = |name: &'static str, key: String| {
+        let url = router.url("/v1/chat/completions");
+        tokio::spawn(async move {
+            let status = common::client()
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/json")
+                .body(CHAT)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            (name, status, std::time::Instant::now())
+        })
+    };
+    let first = send("low-0", low.clone());
+    wait_for(
+        "one request at the node",
+        Duration::from_secs(10),
+        || async { (fake.in_flight() == 1).then_some(()) },
+    )
+    .await
+    .unwrap();
+    let mut waiting = Vec::new();
+    for (i, (name, key)) in [("low-1", &low), ("low-2", &low), ("high", &high)]
+        .into_iter()
+        .enumerate()
+    {
+        waiting.push(send(name, key.clone()));
+        let depth = i as u64 + 1;
+        wait_for("queued", Duration::from_secs(10), || async {
+            let stats: Value = router.get_as_admin("/api/queue").await.json().await.ok()?;
+            (stats["depth"].as_u64() == Some(depth)).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+    fake.release();
+    let mut done = vec![first.await.unwrap()];
+    for w in waiting {
+        done.push(w.await.unwrap());
+    }
+    assert!(done.iter().all(|(_, status, _)| *status == StatusCode::OK));
+    done.sort_by_key(|(_, _, at)| *at);
+    let order: Vec<&str> = done.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(order, ["low-0", "high", "low-1", "low-2"]);
 }
