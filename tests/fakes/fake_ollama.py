@@ -197,7 +197,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"object": "list", "model": model, "usage": {"prompt_tokens": 1},
                                         "data": [{"object": "embedding", "index": i, "embedding": v}
                                                  for i, v in enumerate(vectors)]})
-        return self.send_json(404, {"error": f"fake ollama has no route POST {self.path}"})
+        # Ollama's HTTP router (gin) answers an unknown route in plain text: what an Ollama older
+        # than 0.13.3 / 0.14 answers to /v1/responses and /v1/messages.
+        data = b"404 page not found"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def main():

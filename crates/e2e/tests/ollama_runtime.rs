@@ -190,6 +190,26 @@ async fn node_runs_one_fake_ollama_per_model_pulls_the_absent_one_and_forwards_r
         "present"
     );
 
+    // A route the server does not know (an Ollama older than 0.14 has no /v1/messages): the
+    // client learns which node, runtime and API, in the API's own shape.
+    let response = http
+        .post(format!("{}/v1/messages", router.url))
+        .json(&json!({"model": "present", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "not_found_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ollama-node")
+            && message.contains("ollama")
+            && message.contains("/v1/messages"),
+        "{message}"
+    );
+
     // What the server says of its models reaches the router's Ollama listing.
     let tags: Value = http
         .get(format!("{}/api/tags", router.url))

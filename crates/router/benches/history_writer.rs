@@ -26,6 +26,7 @@ fn row(i: usize) -> RequestRecord {
         api: Api::Openai,
         endpoint: "/v1/chat/completions".into(),
         model: "gemma3-270m".into(),
+        requested_model: None,
         node_id: Some("5b3c5c1e-9d8e-4c8a-9e43-1f4b2a7d6c10".into()),
         node_name: Some(format!("node-{}", i % 8)),
         status: 200,

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::aliases::ModelMap;
 use crate::api;
 use crate::auth::{Auth, AuthError, Generated};
 use crate::catalog::{Catalog, CatalogError};
@@ -20,7 +21,8 @@ use crate::dashboard::run_hub;
 use crate::dispatch::run_waker;
 use crate::health::{run_monitor, run_prober};
 use crate::live::Feed;
-use crate::state::{AppState, StateError};
+use crate::quota::Quotas;
+use crate::state::{AppState, StateError, Tenancy};
 use crate::store::{
     HistorySink, MemoryStore, Queued, RequestQuery, Retention, SqliteStore, Store, StoreError,
     fleet, run_writer, unix_ms,
@@ -138,6 +140,9 @@ impl Server {
             store.tasks(crate::tasks::KEPT).await?,
             Arc::clone(&events),
         );
+        let stored = store.credentials(unix_ms(SystemTime::now())).await?;
+        let models = ModelMap::new(config.models.clone(), Arc::clone(&store), &stored.settings);
+        let quotas = Quotas::new(sink.clone(), stored.key_spend);
         let state = AppState::new(
             config,
             store,
@@ -146,7 +151,11 @@ impl Server {
             Arc::new(catalog),
             Arc::new(tasks),
             events,
-        )?;
+        )?
+        .with_tenancy(Tenancy {
+            models: Arc::new(models),
+            quotas: Arc::new(quotas),
+        });
         let mut restored = Vec::with_capacity(known.len());
         for row in known {
             match fleet::known_node(row) {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use llm_router_protocol::Secret;
 
+use crate::aliases::{ModelAliases, ModelFallbacks, ModelTable};
 use crate::auth::AuthConfig;
 use crate::dispatch::{BalancerMode, InFlightLimit, ShareLimits};
 
@@ -206,6 +207,17 @@ pub struct Settings {
     /// [default: the system's roots only]
     #[arg(long, env = "LLM_ROUTER_NODE_CA")]
     pub node_ca: Option<PathBuf>,
+
+    /// Model aliases: public names for models, `NAME=MODEL[,NAME=MODEL...]` (a TOML table in the
+    /// file). The admin API (`/api/aliases`) adds more. [default: none]
+    #[arg(long, env = "LLM_ROUTER_MODEL_ALIASES")]
+    pub model_aliases: Option<ModelAliases>,
+
+    /// Fallbacks tried in order when a model has no node ready:
+    /// `MODEL=FALLBACK[|FALLBACK...][,MODEL=...]` (a TOML table of lists in the file).
+    /// [default: none]
+    #[arg(long, env = "LLM_ROUTER_MODEL_FALLBACKS")]
+    pub model_fallbacks: Option<ModelFallbacks>,
 }
 
 impl Settings {
@@ -251,6 +263,8 @@ impl Settings {
                 tls_cert,
                 tls_key,
                 node_ca,
+                model_aliases,
+                model_fallbacks,
             ]
         )
     }
@@ -306,6 +320,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Extra roots trusted for nodes' HTTPS.
     pub node_ca: Option<PathBuf>,
+    /// Model aliases and fallbacks of the configuration (the admin API's are in the store).
+    pub models: ModelTable,
 }
 
 /// `$XDG_DATA_HOME/llm-router` (or `~/.local/share/llm-router`).
@@ -357,6 +373,7 @@ impl Default for Config {
             bundle_dir: None,
             tls: None,
             node_ca: None,
+            models: ModelTable::default(),
         }
     }
 }
@@ -414,6 +431,8 @@ impl TryFrom<Settings> for Config {
             bundle_dir: s.bundle_dir,
             tls: TlsFiles::pair(s.tls_cert, s.tls_key).map_err(ConfigError::Invalid)?,
             node_ca: s.node_ca,
+            models: ModelTable::from_settings(s.model_aliases, s.model_fallbacks)
+                .map_err(|e| ConfigError::Invalid(format!("model aliases: {e}")))?,
         };
         if config
             .auth

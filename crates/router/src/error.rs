@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use llm_router_common::text::{MAX_ERROR, MAX_NAME, bounded, capped};
 use llm_router_protocol::openai::ErrorResponse;
 
+use crate::aliases::AliasError;
 use crate::auth::AuthError;
+use crate::quota::OverLimit;
 use crate::registry::NodeAuthError;
 use crate::tasks::TaskError;
 
@@ -63,6 +65,10 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Task(#[from] TaskError),
+    #[error(transparent)]
+    Alias(#[from] AliasError),
+    #[error(transparent)]
+    OverLimit(#[from] OverLimit),
 }
 
 impl ApiError {
@@ -110,6 +116,8 @@ impl ApiError {
             Self::Internal(_) => return (S::INTERNAL_SERVER_ERROR, None),
             Self::Auth(e) => return auth_class(e),
             Self::Task(e) => task_class(e),
+            Self::Alias(e) => alias_class(e),
+            Self::OverLimit(e) => (S::TOO_MANY_REQUESTS, e.limit.as_str()),
         };
         (status, Some(code))
     }
@@ -140,6 +148,16 @@ fn auth_class(e: &AuthError) -> (StatusCode, Option<&'static str>) {
         AuthError::Store(_) | AuthError::Hashing(_) => return (S::INTERNAL_SERVER_ERROR, None),
     };
     (status, Some(code))
+}
+
+fn alias_class(e: &AliasError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        AliasError::Invalid(_) => (S::BAD_REQUEST, "invalid_request"),
+        AliasError::FromConfig(_) => (S::CONFLICT, "set_in_config"),
+        AliasError::NotFound(_) => (S::NOT_FOUND, "alias_not_found"),
+        AliasError::Store(_) => (S::SERVICE_UNAVAILABLE, "not_stored"),
+    }
 }
 
 fn task_class(e: &TaskError) -> (StatusCode, &'static str) {
@@ -200,6 +218,12 @@ impl ApiError {
             }
             Self::KeyQueueShare(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(KEY_SHARE_RETRY_AFTER_SECS));
+            }
+            Self::OverLimit(e) => {
+                headers.insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(e.retry_after.as_secs().max(1)),
+                );
             }
             _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

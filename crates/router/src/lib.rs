@@ -6,6 +6,7 @@
 //! the rule between them are in README.md ("Architecture") and checked by `tests/layers.rs`.
 
 pub mod affinity;
+pub mod aliases;
 mod api;
 mod app;
 mod auth;
@@ -19,6 +20,7 @@ mod history;
 mod live;
 mod metrics;
 pub mod proxy;
+pub mod quota;
 mod registry;
 mod secrets;
 mod state;

@@ -7,6 +7,7 @@ use llm_router_common::tls::TlsError;
 use llm_router_logs::LogFile;
 
 use crate::affinity::Affinity;
+use crate::aliases::ModelMap;
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -14,6 +15,7 @@ use crate::dispatch::{Dispatcher, Forwarder, HttpNodeClient};
 use crate::history::Recorder;
 use crate::live::Feed;
 use crate::metrics::Metrics;
+use crate::quota::Quotas;
 use crate::registry::HealthPolicy;
 use crate::registry::Registry;
 use crate::store::{FleetLog, HistorySink, Store};
@@ -29,6 +31,13 @@ pub enum StateError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Http(#[from] reqwest::Error),
+}
+
+/// What the router makes of the names and keys of requests: model aliases and fallbacks, per-key
+/// limits (both read from the store at start).
+pub struct Tenancy {
+    pub models: Arc<ModelMap>,
+    pub quotas: Arc<Quotas>,
 }
 
 #[derive(Clone)]
@@ -50,6 +59,10 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Models the router can distribute, and where they go.
     pub catalog: Arc<Catalog>,
+    /// Model aliases and fallbacks.
+    pub models: Arc<ModelMap>,
+    /// Per-key limits and budget spend.
+    pub quotas: Arc<Quotas>,
     /// Model downloads ordered from nodes.
     pub tasks: Arc<Tasks>,
     /// Orders downloads from nodes (by hand, or placing a node as it registers).
@@ -77,6 +90,9 @@ impl AppState {
         // the node points it at (another port of this host, a metadata service). A 3xx comes back
         // as the node's own answer, which each caller treats as a failed one.
         // Nodes serving HTTPS are verified (certificate chain and name); never turned off.
+        let config_models = config.models.clone();
+        let store_for_models = Arc::clone(&store);
+        let quota_sink = sink.clone();
         let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
@@ -142,11 +158,21 @@ impl AppState {
             metrics,
             auth,
             catalog,
+            models: Arc::new(ModelMap::new(config_models, store_for_models, &[])),
+            quotas: Arc::new(Quotas::new(quota_sink, Vec::new())),
             tasks,
             distributor,
             events,
             log,
             started_at: SystemTime::now(),
         })
+    }
+
+    /// The state with the aliases and key limits read from the store (those [`AppState::new`]
+    /// starts with know only the configuration).
+    pub fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.models = tenancy.models;
+        self.quotas = tenancy.quotas;
+        self
     }
 }

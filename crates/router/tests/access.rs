@@ -64,6 +64,9 @@ const OPEN: [u16; 6] = [200; 6];
 const KEY_200: [u16; 6] = [401, 401, 401, 200, 401, 401];
 const VIEWER_200: [u16; 6] = [401, 200, 200, 401, 401, 401];
 const HEARTBEAT: &str = r#"{"node_id":"{node}","metrics":{"cpu_percent":1.0,"memory_percent":1.0,"memory_used_bytes":1,"memory_total_bytes":2,"gpus":[],"active_requests":0,"requests_total":0,"avg_response_ms":null},"models":[{"name":"m","state":"ready","slots_total":1,"slots_free":1,"error":null}]}"#;
+const RESPONSES: &str = r#"{"model":"m","input":"hi"}"#;
+const MESSAGES: &str =
+    r#"{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
 const METRICS: &str = r#"{"cpu_percent":1.0,"memory_percent":1.0,"memory_used_bytes":1,"memory_total_bytes":2,"gpus":[],"active_requests":0,"requests_total":0,"avg_response_ms":null}"#;
 
 /// Every route of the router.
@@ -91,6 +94,20 @@ const TABLE: &[Row] = &[
         "POST",
         "/v1/embeddings",
         Some(r#"{"model":"m","input":"hi"}"#),
+        KEY_200,
+    ),
+    row("POST", "/v1/responses", Some(RESPONSES), KEY_200),
+    row(
+        "POST",
+        "/v1/responses/input_tokens",
+        Some(RESPONSES),
+        KEY_200,
+    ),
+    row("POST", "/v1/messages", Some(MESSAGES), KEY_200),
+    row(
+        "POST",
+        "/v1/messages/count_tokens",
+        Some(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
         KEY_200,
     ),
     row("GET", "/api/tags", None, KEY_200),
@@ -197,6 +214,31 @@ const TABLE: &[Row] = &[
         "/api/keys/{key}",
         None,
         [401, 403, 200, 401, 401, 401],
+    ),
+    row("GET", "/api/aliases", None, VIEWER_200),
+    row(
+        "PUT",
+        "/api/aliases/{unique}",
+        Some(r#"{"model":"m"}"#),
+        [401, 403, 200, 401, 401, 401],
+    ),
+    row(
+        "DELETE",
+        "/api/aliases/{alias}",
+        None,
+        [401, 403, 204, 401, 401, 401],
+    ),
+    row(
+        "PUT",
+        "/api/fallbacks/{unique}",
+        Some(r#"{"fallbacks":["m"]}"#),
+        [401, 403, 200, 401, 401, 401],
+    ),
+    row(
+        "DELETE",
+        "/api/fallbacks/{fallback}",
+        None,
+        [401, 403, 204, 401, 401, 401],
     ),
     row("GET", "/api/agents", None, VIEWER_200),
     row("GET", "/api/agents/{node}", None, VIEWER_200),
@@ -349,31 +391,63 @@ async fn world() -> World {
 async fn call_row(w: &World, r: &Row, credential: Credential, n: usize) -> StatusCode {
     let registration = w.fake.register(&w.router.base_url()).await.unwrap();
     let node_id = registration.node_id.clone();
-    let user = as_json(
-        &w.router,
-        &w.setup,
-        "POST",
-        "/api/users",
-        json!({"username": format!("throwaway-{n}"), "password": PASSWORD, "role": "viewer"}),
-    )
-    .await;
-    let key = as_json(
-        &w.router,
-        &w.setup,
-        "POST",
-        "/api/keys",
-        json!({"name": format!("throwaway-{n}")}),
-    )
-    .await;
-    let task = as_json(
-        &w.router,
-        &w.setup,
-        "POST",
-        &format!("/api/agents/{node_id}/models/pull"),
-        json!({"model": "gemma3-270m"}),
-    )
-    .await;
-    let task_id = task["task_ids"][0].as_str().unwrap().to_owned();
+    // Only the targets the row names are made (a user costs a password hash).
+    let names = |placeholder: &str| {
+        r.path.contains(placeholder) || r.body.is_some_and(|b| b.contains(placeholder))
+    };
+    let user = if names("{user}") {
+        as_json(
+            &w.router,
+            &w.setup,
+            "POST",
+            "/api/users",
+            json!({"username": format!("throwaway-{n}"), "password": PASSWORD, "role": "viewer"}),
+        )
+        .await
+    } else {
+        json!({"id": ""})
+    };
+    let key = if names("{key}") {
+        as_json(
+            &w.router,
+            &w.setup,
+            "POST",
+            "/api/keys",
+            json!({"name": format!("throwaway-{n}")}),
+        )
+        .await
+    } else {
+        json!({"id": ""})
+    };
+    let task_id = if names("{task}") {
+        let task = as_json(
+            &w.router,
+            &w.setup,
+            "POST",
+            &format!("/api/agents/{node_id}/models/pull"),
+            json!({"model": "gemma3-270m"}),
+        )
+        .await;
+        task["task_ids"][0].as_str().unwrap().to_owned()
+    } else {
+        String::new()
+    };
+    let (alias, fallback) = (format!("alias-{n}"), format!("fallback-{n}"));
+    if r.path.contains("{alias}") {
+        let path = format!("/api/aliases/{alias}");
+        as_json(&w.router, &w.setup, "PUT", &path, json!({"model": "m"})).await;
+    }
+    if r.path.contains("{fallback}") {
+        let path = format!("/api/fallbacks/{fallback}");
+        as_json(
+            &w.router,
+            &w.setup,
+            "PUT",
+            &path,
+            json!({"fallbacks": ["m"]}),
+        )
+        .await;
+    }
     let fill = |s: &str| {
         s.replace("{node}", &node_id)
             .replace("{task}", &task_id)
@@ -381,6 +455,8 @@ async fn call_row(w: &World, r: &Row, credential: Credential, n: usize) -> Statu
             .replace("{key}", key["id"].as_str().unwrap())
             .replace("{request}", &w.request_id)
             .replace("{unique}", &format!("unique-{n}"))
+            .replace("{alias}", &alias)
+            .replace("{fallback}", &fallback)
     };
     let body = r.body.map(|b| {
         if b == "{registration}" {

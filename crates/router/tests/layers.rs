@@ -5,7 +5,7 @@
 //! |-------|----------------------------------------------------------------|
 //! | edge  | `api`, `dashboard`, `app`, `state`, `config`                   |
 //! | path  | `dispatch`, `proxy`, `error` (the HTTP error the edge and the relay render) |
-//! | domain| `auth`, `tasks`, `history`, `catalog`, `health`, `live`, `stats`, `metrics`, `affinity` |
+//! | domain| `auth`, `tasks`, `history`, `catalog`, `health`, `live`, `stats`, `metrics`, `affinity`, `aliases`, `quota` |
 //! | base  | `store`, `registry`, `secrets`                                 |
 //!
 //! A new module must be given a layer here (the test fails until it is).
@@ -20,7 +20,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "domain",
         &[
-            "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics", "affinity",
+            "auth", "tasks", "history", "catalog", "health", "live", "stats", "metrics",
+            "affinity", "aliases", "quota",
         ],
     ),
     ("path", &["dispatch", "proxy", "error"]),

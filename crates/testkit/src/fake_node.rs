@@ -34,8 +34,15 @@ use crate::tls::CertFiles;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The inference routes a fake node answers with its [`Reply`].
-pub const INFERENCE_PATHS: [&str; 3] =
-    ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
+pub const INFERENCE_PATHS: [&str; 7] = [
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/responses/input_tokens",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+];
 
 /// One request a fake node received on an inference route.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,12 @@ pub enum NodeApiError {
     Runtime(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error("node '{node}': its runtime ({runtime}) does not serve {path}; a newer version does")]
+    ApiNotServed {
+        node: String,
+        runtime: &'static str,
+        path: String,
+    },
     #[error(
         "this node serves its router only: send the API token it registered with as 'Authorization: Bearer <token>'"
     )]
@@ -33,7 +39,9 @@ impl NodeApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) | Self::NotCapable { .. } => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) | Self::ApiNotServed { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Self::ModelNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Runtime(_) => StatusCode::BAD_GATEWAY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -50,6 +58,7 @@ impl NodeApiError {
             Self::NotCapable { .. } => "model_not_capable",
             Self::Runtime(_) => "runtime_error",
             Self::RouteNotFound(_) => "not_found",
+            Self::ApiNotServed { .. } => "api_not_served",
             Self::Unauthorized => "unauthorized",
             Self::DiskFull { .. } => "insufficient_storage",
             Self::Storage(_) => "storage_error",

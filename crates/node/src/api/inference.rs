@@ -1,6 +1,10 @@
 //! Inference routes: forwarded by `model` to the runtime serving it, streamed back unbuffered.
 //! OpenAI routes (`/v1/...`) work on every runtime; Ollama routes (`/api/chat`, ...) only on an
 //! Ollama runtime, which gets them untouched (the router sends them only to Ollama nodes).
+//! The agent APIs — OpenAI's Responses API and Anthropic's Messages API — are served by the
+//! runtimes themselves (llama-server; Ollama from 0.13.3 and 0.14): forwarded like the OpenAI
+//! routes. A runtime that does not know the route (an older Ollama answers a plain-text 404) gets
+//! the client a 404 naming this node, its runtime and the API.
 
 use std::sync::Arc;
 
@@ -36,6 +40,34 @@ pub async fn embeddings(
     body: Bytes,
 ) -> Result<Response, NodeApiError> {
     forward(&state, "/v1/embeddings", body).await
+}
+
+pub async fn responses(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward(&state, "/v1/responses", body).await
+}
+
+pub async fn responses_input_tokens(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward(&state, "/v1/responses/input_tokens", body).await
+}
+
+pub async fn messages(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward(&state, "/v1/messages", body).await
+}
+
+pub async fn count_tokens(
+    State(state): State<NodeState>,
+    body: Bytes,
+) -> Result<Response, NodeApiError> {
+    forward(&state, "/v1/messages/count_tokens", body).await
 }
 
 pub async fn ollama_chat(
@@ -164,6 +196,13 @@ async fn relay(
         .send()
         .await
         .map_err(|e| NodeApiError::Runtime(e.to_string()))?;
+    if unknown_route(&upstream) {
+        return Err(NodeApiError::ApiNotServed {
+            node: state.machine_name.to_string(),
+            runtime: state.backend.name(),
+            path: path.to_owned(),
+        });
+    }
 
     let mut response = Response::builder().status(upstream.status());
     for name in [CONTENT_TYPE, CACHE_CONTROL] {
@@ -178,6 +217,17 @@ async fn relay(
     response
         .body(Body::from_stream(stream))
         .map_err(|e| NodeApiError::Runtime(e.to_string()))
+}
+
+/// True when the runtime answered 404 without a JSON body: it has no such route (a model it does
+/// not know gets a JSON error).
+fn unknown_route(upstream: &reqwest::Response) -> bool {
+    upstream.status() == reqwest::StatusCode::NOT_FOUND
+        && !upstream
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"))
 }
 
 #[cfg(test)]

@@ -30,6 +30,13 @@ pub fn router(state: NodeState) -> Router {
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/completions", post(inference::completions))
         .route("/v1/embeddings", post(inference::embeddings))
+        .route("/v1/responses", post(inference::responses))
+        .route(
+            "/v1/responses/input_tokens",
+            post(inference::responses_input_tokens),
+        )
+        .route("/v1/messages", post(inference::messages))
+        .route("/v1/messages/count_tokens", post(inference::count_tokens))
         .route("/api/tags", get(tags::tags))
         .route("/api/chat", post(inference::ollama_chat))
         .route("/api/generate", post(inference::ollama_generate))

@@ -1,4 +1,5 @@
-//! The parts of a request that make its prompt, read straight from the body's bytes (or from a
+//! The parts of a request that make its prompt (OpenAI chat and completions, the Responses API,
+//! Anthropic's messages, Ollama's chat and generate), read straight from the body's bytes (or from a
 //! parsed [`Value`], through the same types) and rendered into a [`BlockWriter`].
 //!
 //! Strings are borrowed from the body where it has no escapes and everything else is skipped
@@ -27,29 +28,56 @@ pub(super) const UNIT: &[u8] = b"\x1f";
 /// Ends a message (or one prompt of a list).
 pub(super) const RECORD: &[u8] = b"\x1e";
 
-/// The prompt fields of an inference body: OpenAI chat and completions, Ollama chat and generate.
+/// The prompt fields of an inference body: OpenAI chat and completions, the Responses API,
+/// Anthropic's messages, Ollama chat and generate.
 #[derive(Deserialize)]
 pub(super) struct PromptFields<'a> {
     #[serde(default, borrow)]
     pub messages: Option<Messages<'a>>,
     #[serde(default, borrow)]
     pub prompt: Option<PromptPart<'a>>,
-    /// Ollama's `/api/generate` system prompt, rendered before its prompt as a system message.
+    /// Ollama's `/api/generate` system prompt, rendered before its prompt; Anthropic's (text or
+    /// blocks), before its messages.
     #[serde(default, borrow)]
-    pub system: Text<'a>,
+    pub system: Content<'a>,
+    /// The Responses API's input: text, or items (messages).
+    #[serde(default, borrow)]
+    pub input: Option<Input<'a>>,
+    /// The Responses API's system prompt.
+    #[serde(default, borrow)]
+    pub instructions: Text<'a>,
 }
 
 impl PromptFields<'_> {
-    /// Renders the prompt; `false` when the body has none.
+    /// Renders the prompt as the chat it is (the Responses API's `instructions` and Anthropic's
+    /// `system` as a first system message); `false` when the body has none.
     pub fn render(&self, w: &mut BlockWriter) -> bool {
+        if let Some(input) = &self.input {
+            if let Some(instructions) = &self.instructions.0 {
+                render_message(
+                    w,
+                    "system",
+                    &Content::Text(Cow::Borrowed(instructions)),
+                    &[],
+                );
+            }
+            match input {
+                Input::Text(text) => {
+                    render_message(w, "user", &Content::Text(Cow::Borrowed(text)), &[]);
+                }
+                Input::Items(Messages(items)) => items.iter().for_each(|m| m.render(w)),
+            }
+            return true;
+        }
         match (&self.messages, &self.prompt) {
             (Some(Messages(messages)), _) => {
-                for m in messages {
-                    m.render(w);
+                if !matches!(self.system, Content::None) {
+                    render_message(w, "system", &self.system, &[]);
                 }
+                messages.iter().for_each(|m| m.render(w));
             }
-            (None, Some(prompt)) => match &self.system.0 {
-                Some(system) => {
+            (None, Some(prompt)) => match &self.system {
+                Content::Text(system) => {
                     render_role_and_text(w, "system", system);
                     w.write(RECORD);
                     w.write(b"user");
@@ -57,7 +85,7 @@ impl PromptFields<'_> {
                     prompt.render(w);
                     w.write(RECORD);
                 }
-                None => prompt.render(w),
+                _ => prompt.render(w),
             },
             (None, None) => return false,
         }
@@ -69,6 +97,18 @@ fn render_role_and_text(w: &mut BlockWriter, role: &str, text: &str) {
     w.write(role.as_bytes());
     w.write(UNIT);
     w.write(text.as_bytes());
+}
+
+/// The Responses API's `input`.
+pub(super) enum Input<'a> {
+    Text(Cow<'a, str>),
+    Items(Messages<'a>),
+}
+
+impl Default for Input<'_> {
+    fn default() -> Self {
+        Input::Items(Messages::default())
+    }
 }
 
 /// A list of messages; anything else is no messages.
@@ -93,30 +133,35 @@ struct MessageFields<'a> {
 impl Message<'_> {
     pub fn render(&self, w: &mut BlockWriter) {
         let Message(m) = self;
-        w.write(m.role.as_str().as_bytes());
-        w.write(UNIT);
-        match &m.content {
-            Content::Text(text) => w.write(text.as_bytes()),
-            Content::Parts(parts) => {
-                for part in parts {
-                    part.render(w);
-                    w.write(UNIT);
-                }
-            }
-            Content::None => {}
-        }
-        for ToolCall(call) in &m.tool_calls.0 {
-            let (name, arguments) = match &call.function.0 {
-                Some(f) => (&f.name, &f.arguments),
-                None => (&call.name, &call.arguments),
-            };
-            for field in [name.as_str(), arguments.as_str()] {
-                w.write(UNIT);
-                w.write(field.as_bytes());
-            }
-        }
-        w.write(RECORD);
+        render_message(w, m.role.as_str(), &m.content, &m.tool_calls.0);
     }
+}
+
+/// A message: its role, its content, its tool calls, the end of the record.
+fn render_message(w: &mut BlockWriter, role: &str, content: &Content, tool_calls: &[ToolCall]) {
+    w.write(role.as_bytes());
+    w.write(UNIT);
+    match content {
+        Content::Text(text) => w.write(text.as_bytes()),
+        Content::Parts(parts) => {
+            for part in parts {
+                part.render(w);
+                w.write(UNIT);
+            }
+        }
+        Content::None => {}
+    }
+    for ToolCall(call) in tool_calls {
+        let (name, arguments) = match &call.function.0 {
+            Some(f) => (&f.name, &f.arguments),
+            None => (&call.name, &call.arguments),
+        };
+        for field in [name.as_str(), arguments.as_str()] {
+            w.write(UNIT);
+            w.write(field.as_bytes());
+        }
+    }
+    w.write(RECORD);
 }
 
 /// A string, or nothing for a value of any other type.
@@ -131,7 +176,7 @@ impl Text<'_> {
 
 /// A message's content: a string, a list of parts, or nothing.
 #[derive(Default)]
-enum Content<'a> {
+pub(super) enum Content<'a> {
     Text(Cow<'a, str>),
     Parts(Vec<Part<'a>>),
     #[default]
@@ -140,7 +185,7 @@ enum Content<'a> {
 
 /// A content part: a string, or an object whose text or media reference is rendered.
 #[derive(Default)]
-enum Part<'a> {
+pub(super) enum Part<'a> {
     Text(Cow<'a, str>),
     Fields(Box<PartFields<'a>>),
     #[default]
@@ -168,7 +213,7 @@ impl Part<'_> {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct PartFields<'a> {
+pub(super) struct PartFields<'a> {
     #[serde(borrow)]
     text: Text<'a>,
     #[serde(rename = "type", borrow)]
@@ -179,7 +224,7 @@ struct PartFields<'a> {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ImageUrl<'a> {
+pub(super) struct ImageUrl<'a> {
     #[serde(borrow)]
     url: Text<'a>,
 }
@@ -251,7 +296,7 @@ impl PromptPart<'_> {
 }
 
 /// An object read as `T`; a value of any other type is `None`.
-struct Object<T>(Option<T>);
+pub(super) struct Object<T>(Option<T>);
 
 impl<T> Default for Object<T> {
     fn default() -> Self {
@@ -352,6 +397,7 @@ macro_rules! lenient {
 
 lenient!(
     Text<'a>,
+    Input<'a>,
     Messages<'a>,
     Message<'a>,
     Content<'a>,
@@ -379,6 +425,16 @@ fn fields<'de, T: Deserialize<'de>, M: MapAccess<'de>>(map: M) -> Result<T, M::E
 impl<'de: 'a, 'a> Lenient<'de> for Text<'a> {
     fn text(text: Cow<'de, str>) -> Self {
         Text(Some(text))
+    }
+}
+
+impl<'de: 'a, 'a> Lenient<'de> for Input<'a> {
+    fn text(text: Cow<'de, str>) -> Self {
+        Input::Text(text)
+    }
+
+    fn seq<S: SeqAccess<'de>>(seq: S) -> Result<Self, S::Error> {
+        elements(seq).map(|items| Input::Items(Messages(items)))
     }
 }
 

@@ -39,13 +39,19 @@ impl Affinity {
     }
 
     /// The prompt key of a body about to be sent to `path` on a node: chat messages (OpenAI, and
-    /// Ollama's `/api/chat`), or a completion prompt (`/v1/completions`, Ollama's `/api/generate`
+    /// Ollama's `/api/chat`; the Responses API's and Anthropic's prompts read as chats), or a
+    /// completion prompt (`/v1/completions`, Ollama's `/api/generate`
     /// with its `system`). `None` for other paths, bodies without a prompt, or unparsable bodies
     /// (which the node will refuse anyway).
     pub fn key(&self, path: &str, body: &[u8]) -> Option<PromptKey> {
         if !matches!(
             path,
-            "/v1/chat/completions" | "/v1/completions" | "/api/chat" | "/api/generate"
+            "/v1/chat/completions"
+                | "/v1/completions"
+                | "/api/chat"
+                | "/api/generate"
+                | "/v1/responses"
+                | "/v1/messages"
         ) {
             return None;
         }
@@ -219,6 +225,45 @@ mod tests {
         ]})
         .to_string()
         .into_bytes()
+    }
+
+    #[test]
+    fn responses_and_anthropic_bodies_are_keyed_like_the_same_chat() {
+        let a = affinity();
+        let system = "You are a coding agent. ".repeat(40);
+        let question = "What does this repository do?";
+        let body = chat(&system, question);
+        let chat = a.key("/v1/chat/completions", &body).unwrap();
+        let responses = json!({"model": "m", "instructions": system, "input": question});
+        let responses = a
+            .key("/v1/responses", responses.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(responses, chat);
+        let items = json!({"model": "m", "instructions": system, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": question}]}]});
+        let items = a
+            .key("/v1/responses", items.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(
+            items.blocks[..2],
+            chat.blocks[..2],
+            "the same system prompt"
+        );
+        let messages = json!({"model": "m", "max_tokens": 8, "system": system,
+            "messages": [{"role": "user", "content": question}]});
+        let messages = a
+            .key("/v1/messages", messages.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(messages, chat);
+        let blocks = json!({"model": "m", "max_tokens": 8,
+            "system": [{"type": "text", "text": system}],
+            "messages": [{"role": "user", "content": question}]});
+        assert!(
+            a.key("/v1/messages", blocks.to_string().as_bytes())
+                .is_some()
+        );
+        assert!(a.key("/v1/responses", b"{\"model\":\"m\"}").is_none());
+        assert!(a.key("/v1/messages/count_tokens", &body).is_none());
     }
 
     #[test]

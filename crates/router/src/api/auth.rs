@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiJson, ApiResult, ClientAddr};
 use crate::auth::{
-    ApiKeyView, AuthError, NewApiKey, NewUser, SESSION_COOKIE, Staff, UserPatch, UserView,
+    ApiKeyView, AuthError, NewApiKey, NewUser, SESSION_COOKIE, Spend, Staff, UserPatch, UserView,
 };
 use crate::state::AppState;
+use crate::store::unix_ms;
+use std::time::SystemTime;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,7 +178,19 @@ pub async fn delete_user(
 
 /// `GET /api/keys`: every key, without the keys themselves.
 pub async fn list_keys(State(state): State<AppState>) -> Json<Vec<ApiKeyView>> {
-    Json(state.auth.api_keys())
+    let now_ms = unix_ms(SystemTime::now());
+    let mut keys = state.auth.api_keys();
+    for key in &mut keys {
+        if let Some((budget, period)) = key.limits.budget() {
+            let (period, tokens) = state.quotas.spent(&key.id, period, now_ms);
+            key.spend = Some(Spend {
+                period,
+                tokens,
+                budget,
+            });
+        }
+    }
+    Json(keys)
 }
 
 /// `POST /api/keys` → 201 with the key, shown this once.

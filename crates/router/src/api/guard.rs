@@ -7,6 +7,7 @@
 //! | [`admin`]        | a session of an admin                     | OpenAI      |
 //! | [`openai_key`]   | an API key (or none, if anonymous allowed) | OpenAI      |
 //! | [`ollama_key`]   | the same                                  | Ollama      |
+//! | [`anthropic_key`] | the same (`x-api-key` is what its SDKs send) | Anthropic |
 //! | [`metrics`]      | a session or an API key                   | text        |
 //!
 //! Node routes take their credential as an extractor placed before the body's, so it is checked
@@ -27,6 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::SMALL_BODY_BYTES;
+use crate::api::anthropic::AnthropicError;
 use crate::api::ollama::OllamaError;
 use crate::auth::{AuthError, KeyScope, Staff, bearer};
 use crate::auth::{cookie_write, same_origin};
@@ -123,6 +125,22 @@ pub async fn ollama_key(State(state): State<AppState>, mut req: Request, next: N
             next.run(req).await
         }
         Err(e) => OllamaError(e.into()).into_response(),
+    }
+}
+
+/// An API key on Anthropic's routes (`x-api-key` or `Authorization: Bearer`); errors in
+/// Anthropic's shape.
+pub async fn anthropic_key(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match state.auth.inference_scope(req.headers()) {
+        Ok(scope) => {
+            req.extensions_mut().insert(scope);
+            next.run(req).await
+        }
+        Err(e) => AnthropicError(e.into()).into_response(),
     }
 }
 

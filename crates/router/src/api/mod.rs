@@ -4,6 +4,7 @@
 //! |-----------------------------------------------------|------------------------------------|
 //! | `/health`, `/api/version`, `/`, `/api/auth/login`, `/dashboard/*` | none                 |
 //! | `/v1/*`, Ollama's `/api/*`                           | API key (unless anonymous allowed) |
+//! | `/v1/messages*` (Anthropic)                          | the same, errors in Anthropic's shape |
 //! | `/api/agents/register`, `/api/bundle/{file}`        | enrolment token                    |
 //! | `/join.sh`                                          | none (holds no secret)             |
 //! | `/api/health`, `POST /api/agents/{id}/metrics`, task progress | the node's own token     |
@@ -18,6 +19,8 @@
 //! [`SMALL_BODY_BYTES`]. Beyond, 413 before the handler runs.
 
 pub mod agents;
+mod aliases;
+pub mod anthropic;
 pub mod auth;
 mod bundle;
 pub(crate) mod extract;
@@ -28,6 +31,7 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 mod ops;
+pub mod responses;
 mod tenant;
 
 use axum::Router;
@@ -36,7 +40,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub use extract::{ApiJson, ClientAddr};
-pub use tenant::tenant;
+pub use tenant::{admit, tenant};
 
 use crate::dashboard;
 use crate::error::ApiError;
@@ -64,7 +68,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/v1/completions", post(openai::inference::completions))
         .route("/v1/embeddings", post(openai::inference::embeddings))
+        .route(responses::RESPONSES, post(responses::create))
+        .route(responses::INPUT_TOKENS, post(responses::input_tokens))
         .route_layer(from_fn_with_state(state.clone(), guard::openai_key))
+        .layer(inference_limit);
+    let anthropic = Router::new()
+        .route(anthropic::MESSAGES, post(anthropic::messages))
+        .route(anthropic::COUNT_TOKENS, post(anthropic::count_tokens))
+        .route_layer(from_fn_with_state(state.clone(), guard::anthropic_key))
         .layer(inference_limit);
     let ollama = ollama::inference_routes()
         .route_layer(from_fn_with_state(state.clone(), guard::ollama_key))
@@ -92,6 +103,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/tasks/{id}/progress", post(models::progress))
         // Inference: API keys.
         .merge(openai)
+        .merge(anthropic)
         .merge(ollama)
         // Operators.
         .route(
@@ -120,6 +132,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             admin(get(auth::list_keys).post(auth::create_key)),
         )
         .route("/api/keys/{id}", admin(delete(auth::revoke_key)))
+        .route("/api/aliases", viewer(get(aliases::list)))
+        .route(
+            "/api/aliases/{name}",
+            admin(put(aliases::set_alias).delete(aliases::remove_alias)),
+        )
+        .route(
+            "/api/fallbacks/{model}",
+            admin(put(aliases::set_fallbacks).delete(aliases::remove_fallbacks)),
+        )
         .route("/api/agents", viewer(get(agents::fleet::list)))
         .route(
             "/api/agents/{id}",

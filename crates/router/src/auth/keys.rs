@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Auth;
 use super::AuthError;
+use crate::quota::KeyLimits;
 use crate::secrets::{API_KEY_PREFIX, Digest, digest, new_token};
 use crate::store::{ApiKeyRow, StoreOp, unix_ms};
 
@@ -26,6 +27,8 @@ pub struct ApiKey {
     pub prefix: String,
     /// Allowed models; `None` allows every model.
     pub models: Option<Vec<String>>,
+    /// Rate, concurrency and budget limits.
+    pub limits: KeyLimits,
     pub created_by: Option<String>,
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
@@ -43,6 +46,11 @@ pub struct ApiKeyView {
     pub name: String,
     pub prefix: String,
     pub models: Option<Vec<String>>,
+    /// Its limits (empty: none).
+    pub limits: KeyLimits,
+    /// Tokens spent in the current budget period, when the key has a budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<Spend>,
     pub created_by: Option<String>,
     pub created_at_ms: u64,
     pub expires_at_ms: Option<u64>,
@@ -53,6 +61,14 @@ pub struct ApiKeyView {
     /// The key itself: only in the answer to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Secret>,
+}
+
+/// What a key with a budget spent in the current period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spend {
+    pub period: String,
+    pub tokens: u64,
+    pub budget: u64,
 }
 
 /// `POST /api/keys` body.
@@ -66,6 +82,9 @@ pub struct NewApiKey {
     pub expires_in_secs: Option<u64>,
     /// Models the key may use; absent = all.
     pub models: Option<Vec<String>>,
+    /// Rate, concurrency and budget limits; absent = none.
+    #[serde(default)]
+    pub limits: KeyLimits,
 }
 
 impl ApiKey {
@@ -107,6 +126,8 @@ impl ApiKey {
             name: self.name.clone(),
             prefix: self.prefix.clone(),
             models: self.models.clone(),
+            limits: self.limits,
+            spend: None,
             created_by: self.created_by.clone(),
             created_at_ms: self.created_ms,
             expires_at_ms: self.expires_ms,
@@ -133,6 +154,9 @@ impl ApiKey {
             expires_ms: self.expires_ms,
             revoked_ms: self.revoked_ms,
             last_used_ms: self.last_used(),
+            limits: (!self.limits.is_empty())
+                .then(|| serde_json::to_string(&self.limits).ok())
+                .flatten(),
         }
     }
 
@@ -143,6 +167,7 @@ impl ApiKey {
             name: self.name.clone(),
             prefix: self.prefix.clone(),
             models: self.models.clone(),
+            limits: self.limits,
             created_by: self.created_by.clone(),
             created_ms: self.created_ms,
             expires_ms: self.expires_ms,
@@ -160,6 +185,11 @@ impl ApiKey {
         hex::decode_to_slice(&row.key_hash, &mut d)
             .map_err(|e| format!("API key '{}' has a bad hash: {e}", row.id))?;
         let used = row.last_used_ms.unwrap_or(0);
+        let limits = match &row.limits {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| format!("API key '{}' has bad limits: {e}", row.id))?,
+            None => KeyLimits::default(),
+        };
         Ok((
             d,
             ApiKey {
@@ -167,6 +197,7 @@ impl ApiKey {
                 name: row.name,
                 prefix: row.prefix,
                 models: row.models,
+                limits,
                 created_by: row.created_by,
                 created_ms: row.created_ms,
                 expires_ms: row.expires_ms,
@@ -226,6 +257,7 @@ impl Auth {
             }
             other => other,
         };
+        new.limits.validate().map_err(AuthError::Invalid)?;
         let secret = new_token(API_KEY_PREFIX);
         let d = digest(&secret);
         let key = ApiKey {
@@ -233,6 +265,7 @@ impl Auth {
             name,
             prefix: secret.chars().take(SHOWN_PREFIX_LEN).collect(),
             models,
+            limits: new.limits,
             created_by: Some(created_by.to_owned()),
             created_ms: now_ms,
             expires_ms,

@@ -26,7 +26,7 @@ use llm_router_protocol::Secret;
 
 pub use error::AuthError;
 pub use headers::{SESSION_COOKIE, bearer};
-pub use keys::{ApiKey, ApiKeyView, NewApiKey};
+pub use keys::{ApiKey, ApiKeyView, NewApiKey, Spend};
 pub use limiter::LoginLimiter;
 pub use origin::{cookie_write, same_origin};
 pub use principal::{KeyScope, Staff};
@@ -127,6 +127,7 @@ impl Auth {
             sessions,
             api_keys,
             settings,
+            key_spend: _,
         } = store.credentials(now_ms).await?;
         let mut generated = Generated::default();
         let mut users = restore_users(users);

@@ -16,6 +16,7 @@ pub use usage::UsageTap;
 use crate::affinity::{Affinity, PromptKey};
 use crate::live::Feed;
 use crate::metrics::{Metrics, RequestLabels};
+use crate::quota::Ticket;
 use crate::registry::{AnswerFigures, Node, Registry};
 use crate::store::{Api, HistorySink, RequestRecord, Routing, StoreOp, unix_ms};
 
@@ -75,6 +76,7 @@ impl Recorder {
             started: Instant::now(),
             started_at: SystemTime::now(),
             model: String::new(),
+            requested_model: None,
             streamed: false,
             request_body: None,
             node: None,
@@ -87,6 +89,7 @@ impl Recorder {
             node_usage: None,
             error: None,
             completed: false,
+            ticket: None,
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct Recording {
     started: Instant,
     started_at: SystemTime,
     model: String,
+    /// The name asked for, when an alias or a fallback made `model` serve it.
+    requested_model: Option<String>,
     streamed: bool,
     request_body: Option<String>,
     node: Option<(String, String)>,
@@ -115,6 +120,8 @@ pub struct Recording {
     node_usage: Option<NodeUsage>,
     error: Option<String>,
     completed: bool,
+    /// The key's admission (per-key limits): told the tokens used when the request ends.
+    ticket: Option<Ticket>,
 }
 
 /// What the node itself said of an answer the client got translated.
@@ -137,6 +144,18 @@ impl Recording {
         if self.recorder.store_bodies {
             self.request_body = Some(truncated(body));
         }
+    }
+
+    /// The request asked for `requested`, which an alias or a fallback made `model` (given to
+    /// [`request`](Self::request)) serve.
+    pub fn requested_as(&mut self, requested: &str) {
+        self.requested_model = Some(capped(requested, MAX_NAME).into_owned());
+    }
+
+    /// The request was admitted under its key's limits: `ticket` is held until the answer ends,
+    /// then told the tokens the answer used.
+    pub fn admitted(&mut self, ticket: Ticket) {
+        self.ticket = Some(ticket);
     }
 
     /// The request was refused or failed before an answer started.
@@ -227,6 +246,11 @@ impl Drop for Recording {
             Some(NodeUsage::Whole(node)) => self.tap.usage().or_node(node),
             Some(NodeUsage::Stream(tap)) => self.tap.usage().or_node(tap.usage()),
         };
+        if let Some(mut ticket) = self.ticket.take() {
+            let tokens = u64::from(usage.prompt_tokens.unwrap_or(0))
+                + u64::from(usage.completion_tokens.unwrap_or(0));
+            ticket.spent(tokens);
+        }
         let recorder = &self.recorder;
         let snapshot = recorder.registry.snapshot();
         let (node_id, node_name) = self.node.take().unzip();
@@ -254,6 +278,7 @@ impl Drop for Recording {
             api: self.api,
             endpoint: self.endpoint.to_owned(),
             model: std::mem::take(&mut self.model),
+            requested_model: self.requested_model.take(),
             node_id,
             node_name,
             status: self.status,

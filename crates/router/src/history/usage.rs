@@ -2,8 +2,10 @@
 //!
 //! The tap keeps the first bytes (for the opt-in body capture and for non-streamed JSON answers,
 //! which are small) and the last bytes (where streams put their usage). At the end the counts are
-//! read from whichever shape the answer had: OpenAI `usage`, llama.cpp `timings`, or Ollama's
-//! `prompt_eval_count` / `eval_count`.
+//! read from whichever shape the answer had: OpenAI `usage`, llama.cpp `timings`, Ollama's
+//! `prompt_eval_count` / `eval_count`, the Responses API's `usage.input_tokens/output_tokens`
+//! (in its final `response.completed` event when streamed), or Anthropic's `usage` (split over
+//! `message_start`, which has the input tokens, and `message_delta`, the output tokens).
 
 use serde::Deserialize;
 
@@ -100,19 +102,37 @@ impl UsageTap {
             joined = [self.head.as_slice(), self.tail.as_slice()].concat();
             &joined
         };
-        bytes
-            .split(|&b| b == b'\n')
-            .rev()
-            .filter_map(|line| {
-                let line = line.strip_prefix(b"data:").unwrap_or(line).trim_ascii();
-                line.starts_with(b"{")
-                    .then(|| serde_json::from_slice::<Counts>(line).ok())
-                    .flatten()
-            })
-            .map(|c| c.usage())
-            .find(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some())
-            .unwrap_or_default()
+        let mut usage = last_counts(bytes, |u| {
+            u.prompt_tokens.is_some() || u.completion_tokens.is_some()
+        })
+        .unwrap_or_default();
+        if usage.completion_tokens.is_some() && usage.prompt_tokens.is_none() {
+            // Anthropic's stream: the output tokens at its end, the input tokens in its first
+            // event (in the kept tail, or in the head when the tail was trimmed).
+            let prompt = last_counts(bytes, |u| u.prompt_tokens.is_some())
+                .or_else(|| last_counts(&self.head, |u| u.prompt_tokens.is_some()));
+            if let Some(prompt) = prompt {
+                usage.prompt_tokens = prompt.prompt_tokens;
+                usage.cached_tokens = usage.cached_tokens.or(prompt.cached_tokens);
+            }
+        }
+        usage
     }
+}
+
+/// The counts of the last SSE event or NDJSON line of `bytes` whose counts pass `wanted`.
+fn last_counts(bytes: &[u8], wanted: impl Fn(&Usage) -> bool) -> Option<Usage> {
+    bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .filter_map(|line| {
+            let line = line.strip_prefix(b"data:").unwrap_or(line).trim_ascii();
+            line.starts_with(b"{")
+                .then(|| serde_json::from_slice::<Counts>(line).ok())
+                .flatten()
+        })
+        .map(|c| c.usage())
+        .find(wanted)
 }
 
 impl Usage {
@@ -146,14 +166,81 @@ struct Counts {
     prompt_eval_count: Option<u64>,
     #[serde(default)]
     eval_count: Option<u64>,
+    /// A Responses API event carrying the response (`response.completed`); Ollama's
+    /// `/api/generate` lines have a text `response`, skipped.
+    #[serde(default)]
+    response: Option<Nested>,
+    /// Anthropic's `message_start` event; Ollama's `/api/chat` lines have a `message` without
+    /// usage.
+    #[serde(default)]
+    message: Option<Nested>,
 }
 
+/// An object inside an event that may carry the usage; any other value is skipped.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Nested {
+    Object {
+        #[serde(default)]
+        usage: Option<OpenAiUsage>,
+    },
+    Other(serde::de::IgnoredAny),
+}
+
+impl Nested {
+    fn usage(&self) -> Option<&OpenAiUsage> {
+        match self {
+            Nested::Object { usage } => usage.as_ref(),
+            Nested::Other(_) => None,
+        }
+    }
+}
+
+/// `usage` in any of its shapes: OpenAI chat (`prompt_tokens`, `completion_tokens`), OpenAI
+/// Responses (`input_tokens` with the cached ones in `input_tokens_details`, `output_tokens`),
+/// Anthropic (`input_tokens` *without* the `cache_read_input_tokens` and
+/// `cache_creation_input_tokens`, `output_tokens`).
 #[derive(Debug, Default, Deserialize)]
 struct OpenAiUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    input_tokens_details: Option<PromptDetails>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+impl OpenAiUsage {
+    /// Prompt tokens (the cached ones included), completion tokens, cached tokens.
+    fn counts(&self) -> (Option<u64>, Option<u64>, Option<u64>) {
+        let anthropic =
+            self.cache_read_input_tokens.is_some() || self.cache_creation_input_tokens.is_some();
+        let prompt = self.prompt_tokens.or_else(|| {
+            self.input_tokens.map(|n| {
+                if anthropic {
+                    n.saturating_add(self.cache_read_input_tokens.unwrap_or(0))
+                        .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+                } else {
+                    n
+                }
+            })
+        });
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .or(self.input_tokens_details.as_ref())
+            .and_then(|d| d.cached_tokens)
+            .or(self.cache_read_input_tokens);
+        (
+            prompt,
+            self.completion_tokens.or(self.output_tokens),
+            cached,
+        )
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,14 +273,15 @@ impl Counts {
             generated: timings.and_then(|t| with(t.predicted_n, t.predicted_ms)),
             ..Usage::default()
         };
-        if let Some(u) = &self.usage {
-            usage.prompt_tokens = to_u32(u.prompt_tokens);
-            usage.completion_tokens = to_u32(u.completion_tokens);
-            if let Some(cached) = u
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-            {
+        let nested = [&self.response, &self.message]
+            .into_iter()
+            .flatten()
+            .find_map(Nested::usage);
+        if let Some(u) = self.usage.as_ref().or(nested) {
+            let (prompt, completion, cached) = u.counts();
+            usage.prompt_tokens = to_u32(prompt);
+            usage.completion_tokens = to_u32(completion);
+            if let Some(cached) = cached {
                 usage.cached_tokens = to_u32(Some(cached));
             }
         } else if let Some(t) = timings {
@@ -300,7 +388,76 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_responses_api_usage_whole_and_streamed() {
+        // llama-server's answers, as measured.
+        let whole = tap(&[
+            r#"{"object":"response","output":[],"status":"completed","usage":{"input_tokens":11,"#,
+            r#""output_tokens":8,"total_tokens":19,"input_tokens_details":{"cached_tokens":0}}}"#,
+        ]);
+        let u = whole.usage();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (Some(11), Some(8), Some(0))
+        );
+        let streamed = tap(&[
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\"}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":",
+            "{\"input_tokens\":11,\"output_tokens\":4,\"input_tokens_details\":{\"cached_tokens\":6}}},",
+            "\"timings\":{\"cache_n\":6,\"prompt_n\":5,\"prompt_ms\":70.0,\"predicted_n\":4,\"predicted_ms\":80.0}}\n\n",
+        ]);
+        assert_eq!(
+            streamed.usage(),
+            Usage {
+                prompt_tokens: Some(11),
+                completion_tokens: Some(4),
+                cached_tokens: Some(6),
+                prompt_computed: Some((5, 70.0)),
+                generated: Some((4, 80.0)),
+            }
+        );
+    }
+
+    #[test]
+    fn reads_anthropic_usage_whole_and_from_its_first_and_last_events() {
+        // Anthropic counts the cached input apart from `input_tokens`.
+        let whole = tap(&[
+            r#"{"type":"message","content":[],"usage":{"cache_read_input_tokens":6,"#,
+            r#""input_tokens":5,"output_tokens":6}}"#,
+        ]);
+        let u = whole.usage();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (Some(11), Some(6), Some(6))
+        );
+        let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"cache_read_input_tokens\":2,\"input_tokens\":12,\"output_tokens\":0}}}\n\n";
+        let delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"x\"}}\n\n";
+        let end = "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let short = tap(&[start, delta, end]);
+        let u = short.usage();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (Some(14), Some(3), Some(2))
+        );
+        // A long stream: `message_start` is only in the head.
+        let mut long = UsageTap::default();
+        long.observe(start.as_bytes());
+        for _ in 0..200 {
+            long.observe(format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(1000)).as_bytes());
+        }
+        long.observe(end.as_bytes());
+        assert!(long.tail_trimmed);
+        let u = long.usage();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(14), Some(3)));
+    }
+
+    #[test]
     fn reads_ollama_counts_from_ndjson() {
+        let generate = tap(&[
+            "{\"response\":\"a\",\"done\":false}\n",
+            "{\"response\":\"\",\"done\":true,\"prompt_eval_count\":6,\"eval_count\":12}\n",
+        ]);
+        assert_eq!(generate.usage().completion_tokens, Some(12));
         let t = tap(&[
             "{\"response\":\"a\",\"done\":false}\n",
             "{\"done\":true,\"prompt_eval_count\":6,\"eval_count\":12}\n",

@@ -8,7 +8,7 @@ pub mod ollama;
 mod relay;
 
 pub use forward::forward;
-pub use identity::Identity;
+pub use identity::{Dialect, Identity};
 pub use relay::{
     ErrorFrame, NODE_HEADER, QUEUE_MS_HEADER, Transform, answered, queue_ms, relay, router_headers,
 };

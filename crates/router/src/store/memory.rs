@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
     ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
-    RequestSummary, SessionRow, Store, StoreError, StoreOp, TaskRow, UserRow,
+    RequestSummary, SessionRow, SpendRow, Store, StoreError, StoreOp, TaskRow, UserRow,
 };
 
 #[derive(Default)]
@@ -23,6 +23,7 @@ struct Tables {
     api_keys: BTreeMap<String, ApiKeyRow>,
     settings: BTreeMap<String, String>,
     tasks: HashMap<String, TaskRow>,
+    key_spend: BTreeMap<(String, String), u64>,
 }
 
 #[derive(Default)]
@@ -73,6 +74,16 @@ impl Tables {
             }
             StoreOp::UpsertTask(task) => {
                 self.tasks.insert(task.id.clone(), (**task).clone());
+            }
+            StoreOp::AddSpend {
+                key_id,
+                period,
+                tokens,
+            } => {
+                *self
+                    .key_spend
+                    .entry((key_id.clone(), period.clone()))
+                    .or_default() += tokens;
             }
         }
     }
@@ -169,6 +180,15 @@ impl Store for MemoryStore {
                 .settings
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            key_spend: t
+                .key_spend
+                .iter()
+                .map(|((key_id, period), tokens)| SpendRow {
+                    key_id: key_id.clone(),
+                    period: period.clone(),
+                    tokens: *tokens,
+                })
                 .collect(),
         })
     }

@@ -19,7 +19,7 @@ pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     Api, ApiKeyRow, Credentials, MetricSample, NodeRow, Page, RequestQuery, RequestRecord,
-    RequestSummary, Routing, SessionRow, StoreOp, TaskRow, UserRow, unix_ms,
+    RequestSummary, Routing, SessionRow, SpendRow, StoreOp, TaskRow, UserRow, unix_ms,
 };
 pub use writer::{HistorySink, Queued, Retention, SinkCounters, WriteError, run_writer};
 

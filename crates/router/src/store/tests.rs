@@ -21,6 +21,7 @@ fn record(id: &str, at_ms: u64, model: &str, node: &str, status: u16) -> Request
         api: Api::Openai,
         endpoint: "/v1/chat/completions".into(),
         model: model.into(),
+        requested_model: None,
         node_id: Some(format!("id-{node}")),
         node_name: Some(node.into()),
         status,
@@ -369,6 +370,42 @@ fn key(id: &str, created_ms: u64) -> ApiKeyRow {
         expires_ms: None,
         revoked_ms: None,
         last_used_ms: None,
+        limits: Some(r#"{"requests_per_minute":3}"#.into()),
+    }
+}
+
+#[tokio::test]
+async fn key_spend_adds_up_per_key_and_period() {
+    for (name, store) in stores().await {
+        let add = |key: &str, period: &str, tokens| StoreOp::AddSpend {
+            key_id: key.into(),
+            period: period.into(),
+            tokens,
+        };
+        store
+            .apply(&[
+                add("a", "2026-12", 5),
+                add("a", "2026-12", 7),
+                add("a", "2026-11", 1),
+            ])
+            .await
+            .unwrap();
+        store.apply(&[add("b", "2026-12-03", 2)]).await.unwrap();
+        let mut spend = store.credentials(0).await.unwrap().key_spend;
+        spend.sort_by(|x, y| (&x.key_id, &x.period).cmp(&(&y.key_id, &y.period)));
+        let got: Vec<(&str, &str, u64)> = spend
+            .iter()
+            .map(|r| (r.key_id.as_str(), r.period.as_str(), r.tokens))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "2026-11", 1),
+                ("a", "2026-12", 12),
+                ("b", "2026-12-03", 2)
+            ],
+            "{name}"
+        );
     }
 }
 

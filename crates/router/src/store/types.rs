@@ -15,8 +15,11 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Api {
+    /// OpenAI's chat, completions, embeddings and Responses APIs.
     Openai,
     Ollama,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 impl Api {
@@ -24,6 +27,7 @@ impl Api {
         match self {
             Api::Openai => "openai",
             Api::Ollama => "ollama",
+            Api::Anthropic => "anthropic",
         }
     }
 
@@ -31,6 +35,7 @@ impl Api {
         match s {
             "openai" => Some(Api::Openai),
             "ollama" => Some(Api::Ollama),
+            "anthropic" => Some(Api::Anthropic),
             _ => None,
         }
     }
@@ -58,7 +63,11 @@ pub struct RequestRecord {
     pub at_ms: u64,
     pub api: Api,
     pub endpoint: String,
+    /// The model that served the request.
     pub model: String,
+    /// The name the request asked for, when an alias or a fallback made another model serve it.
+    #[serde(default)]
+    pub requested_model: Option<String>,
     pub node_id: Option<String>,
     pub node_name: Option<String>,
     pub status: u16,
@@ -172,6 +181,8 @@ pub struct ApiKeyRow {
     pub expires_ms: Option<u64>,
     pub revoked_ms: Option<u64>,
     pub last_used_ms: Option<u64>,
+    /// The key's limits as JSON; `None`: no limits.
+    pub limits: Option<String>,
 }
 
 /// A model download task as persisted.
@@ -201,6 +212,16 @@ pub struct Credentials {
     pub sessions: Vec<SessionRow>,
     pub api_keys: Vec<ApiKeyRow>,
     pub settings: Vec<(String, String)>,
+    /// Tokens spent per key and budget period.
+    pub key_spend: Vec<SpendRow>,
+}
+
+/// Tokens a key spent in one budget period (`2026-12-03`, `2026-12`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRow {
+    pub key_id: String,
+    pub period: String,
+    pub tokens: u64,
 }
 
 /// A write for the store. History and metrics go through the writer task in batches; credential
@@ -233,6 +254,12 @@ pub enum StoreOp {
     },
     /// Inserts or replaces a download task (by id).
     UpsertTask(Box<TaskRow>),
+    /// Adds `tokens` to what a key spent in a budget period.
+    AddSpend {
+        key_id: String,
+        period: String,
+        tokens: u64,
+    },
 }
 
 /// Filters and paging of `GET /api/requests`.
@@ -268,7 +295,9 @@ impl RequestQuery {
 
     /// Whether `r` passes the filters (the in-memory store's WHERE clause).
     pub(super) fn matches(&self, r: &RequestRecord) -> bool {
-        self.model.as_ref().is_none_or(|m| &r.model == m)
+        self.model
+            .as_ref()
+            .is_none_or(|m| &r.model == m || r.requested_model.as_ref() == Some(m))
             && self
                 .node
                 .as_ref()

@@ -37,6 +37,13 @@ pub struct Queued {
     done: Option<oneshot::Sender<bool>>,
 }
 
+impl Queued {
+    /// The operation (for tests that read a sink's channel).
+    pub fn op(&self) -> &StoreOp {
+        &self.op
+    }
+}
+
 /// Why a durable write ([`HistorySink::store`]) did not land.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

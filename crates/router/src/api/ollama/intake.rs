@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use super::answer::{Rec, note};
 use super::error::OllamaResult;
 use super::target::{Target, parse, required_model};
+use crate::api::admit;
+use crate::api::aliases::choose;
 use crate::api::extract::body_rejection;
 use crate::auth::KeyScope;
 use crate::dispatch::Tenant;
@@ -92,11 +94,20 @@ pub fn accept<R: ModelRequest>(
     let request: R = parse(&body)?;
     let body = body.map_err(|e| body_rejection(&e))?;
     let requested = required_model(request.model())?;
-    scope.check(&requested)?;
     let stream = request.stream();
     let snapshot = state.registry.snapshot();
-    let target = Target::of(&snapshot, &requested);
+    let resolved = choose(state, scope, &snapshot, &requested)?;
+    let ticket = admit(&state.quotas, scope)?;
+    let target = Target::of(&snapshot, &resolved.model);
     note(recording, &target.model, stream, &body);
+    if let Some(recording) = recording.as_mut() {
+        if resolved.via.is_some() {
+            recording.requested_as(&requested);
+        }
+        if let Some(ticket) = ticket {
+            recording.admitted(ticket);
+        }
+    }
     Ok(Accepted {
         request,
         body,

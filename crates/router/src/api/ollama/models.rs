@@ -16,6 +16,7 @@ use serde_json::json;
 use super::error::OllamaResult;
 use super::node_info;
 use super::target::{Target, parse, required_model};
+use crate::api::aliases::choose;
 use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::proxy::ollama::clock;
@@ -39,7 +40,23 @@ pub async fn tags(State(state): State<AppState>, scope: KeyScope) -> Json<ListRe
             model.model_info.clear();
             model
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Aliases that a ready model would serve now, listed as that model under the alias's name.
+    let mut models = models;
+    for alias in state.models.aliases() {
+        if models.iter().any(|m| m.name == alias.name) {
+            continue;
+        }
+        let Ok(resolved) = choose(&state, &scope, &snapshot, &alias.name) else {
+            continue;
+        };
+        if let Some(served) = models.iter().find(|m| m.name == resolved.model) {
+            let mut listed = served.clone();
+            listed.name.clone_from(&alias.name);
+            listed.model = alias.name;
+            models.push(listed);
+        }
+    }
     Json(ListResponse { models })
 }
 

@@ -9,11 +9,14 @@ use llm_router_protocol::openai::{
     ChatCompletionView, CompletionView, EmbeddingView, RequestEnvelope, RequestView,
 };
 
+use axum::http::{HeaderName, HeaderValue};
+
+use crate::api::aliases::{choose, with_model};
 use crate::api::extract::body_rejection;
-use crate::api::{ApiResult, ClientAddr, tenant};
+use crate::api::{ApiResult, ClientAddr, admit, tenant};
 use crate::auth::KeyScope;
 use crate::error::ApiError;
-use crate::proxy;
+use crate::proxy::{self, Dialect};
 use crate::state::AppState;
 use crate::store::Api;
 
@@ -24,7 +27,14 @@ pub async fn chat_completions(
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<ChatCompletionView>(&state, "/v1/chat/completions", &scope, client, body).await
+    forward::<ChatCompletionView>(
+        &state,
+        Route::openai("/v1/chat/completions"),
+        &scope,
+        client,
+        body,
+    )
+    .await
 }
 
 #[tracing::instrument(skip_all, name = "completions")]
@@ -34,7 +44,14 @@ pub async fn completions(
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<CompletionView>(&state, "/v1/completions", &scope, client, body).await
+    forward::<CompletionView>(
+        &state,
+        Route::openai("/v1/completions"),
+        &scope,
+        client,
+        body,
+    )
+    .await
 }
 
 #[tracing::instrument(skip_all, name = "embeddings")]
@@ -44,36 +61,97 @@ pub async fn embeddings(
     client: ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    forward::<EmbeddingView>(&state, "/v1/embeddings", &scope, client, body).await
+    forward::<EmbeddingView>(
+        &state,
+        Route::openai("/v1/embeddings"),
+        &scope,
+        client,
+        body,
+    )
+    .await
 }
 
-async fn forward<V: RequestView>(
+/// Response header naming the model that served the request, when an alias or a fallback chose
+/// it.
+pub const MODEL_HEADER: HeaderName = HeaderName::from_static("x-llm-router-model");
+
+/// Where a request forwarded as it is goes, and which API it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
+    pub path: &'static str,
+    /// The API the history records.
+    pub api: Api,
+    /// How the answer ends and how its errors look.
+    pub dialect: Dialect,
+}
+
+impl Route {
+    pub fn openai(path: &'static str) -> Self {
+        Route {
+            path,
+            api: Api::Openai,
+            dialect: Dialect::OpenAi,
+        }
+    }
+}
+
+/// Checks a body against the view `V`, the key's scope, and forwards it whole to a node with
+/// the model ready; its answer is relayed as the node sent it.
+pub(crate) async fn forward<V: RequestView>(
     state: &AppState,
-    path: &'static str,
+    route: Route,
     scope: &KeyScope,
     ClientAddr(client): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let Route { path, api, dialect } = route;
     let tenant = tenant(scope, client.as_deref());
-    let mut recording = state.recorder.start(Api::Openai, path, client);
+    let mut recording = state.recorder.start(api, path, client);
     let checked = body
         .map_err(|e| body_rejection(&e))
         .and_then(|body| parse_view::<V>(&body).map(|envelope| (body, envelope)))
         .and_then(|(body, envelope)| {
-            scope
-                .check(&envelope.model)
-                .map(|()| (body, envelope))
-                .map_err(ApiError::from)
-        });
-    let (body, envelope) = match checked {
+            let snapshot = state.registry.snapshot();
+            choose(state, scope, &snapshot, &envelope.model)
+                .map(|resolved| (body, envelope, resolved))
+        })
+        .and_then(|checked| admit(&state.quotas, scope).map(|ticket| (checked, ticket)));
+    let ((body, mut envelope, resolved), ticket) = match checked {
         Ok(checked) => checked,
         Err(e) => {
             recording.failed(&e);
             return Err(e);
         }
     };
+    if let Some(ticket) = ticket {
+        recording.admitted(ticket);
+    }
+    let requested = std::mem::replace(&mut envelope.model, resolved.model);
     recording.request(&envelope.model, envelope.stream, &body);
-    proxy::forward(&state.forwarder, path, &envelope, &tenant, body, recording).await
+    let body = match resolved.via {
+        Some(via) => {
+            recording.requested_as(&requested);
+            tracing::debug!(requested = %requested, model = %envelope.model, via = via.as_str(), "model resolved");
+            with_model(body, &envelope.model)
+        }
+        None => body,
+    };
+    let mut response = proxy::forward(
+        &state.forwarder,
+        dialect,
+        path,
+        &envelope,
+        &tenant,
+        body,
+        recording,
+    )
+    .await?;
+    if requested != envelope.model
+        && let Ok(value) = HeaderValue::from_str(&envelope.model)
+    {
+        response.headers_mut().insert(MODEL_HEADER, value);
+    }
+    Ok(response)
 }
 
 /// Checks a body against a request view and returns its envelope.

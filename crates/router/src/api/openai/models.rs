@@ -5,21 +5,33 @@ use axum::extract::{Path, State};
 use llm_router_protocol::openai::{ModelList, ModelObject};
 
 use crate::api::ApiResult;
+use crate::api::aliases::choose;
 use crate::auth::KeyScope;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const OWNER: &str = "llm-router";
 
-/// Each model ready on at least one online node, listed once (only those the API key may use).
+/// Each model ready on at least one online node, listed once (only those the API key may use),
+/// then each alias that a ready model would serve now.
 pub async fn list(State(state): State<AppState>, scope: KeyScope) -> Json<ModelList> {
     let snapshot = state.registry.snapshot();
-    let data = snapshot
+    let mut data: Vec<ModelObject> = snapshot
         .ready_models()
         .into_iter()
         .filter(|name| scope.permits(name))
         .map(|name| ModelObject::new(name, OWNER))
         .collect();
+    for alias in state.models.aliases() {
+        if data.iter().any(|m| m.id == alias.name) {
+            continue;
+        }
+        if let Ok(resolved) = choose(&state, &scope, &snapshot, &alias.name)
+            && snapshot.candidates(&resolved.model).is_ok()
+        {
+            data.push(ModelObject::new(alias.name, OWNER));
+        }
+    }
     Json(ModelList::new(data))
 }
 
@@ -28,9 +40,9 @@ pub async fn get(
     scope: KeyScope,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ModelObject>> {
-    scope.check(&id)?;
     let snapshot = state.registry.snapshot();
-    if snapshot.candidates(&id).is_ok() {
+    let resolved = choose(&state, &scope, &snapshot, &id)?;
+    if snapshot.candidates(&resolved.model).is_ok() {
         Ok(Json(ModelObject::new(id, OWNER)))
     } else {
         Err(ApiError::ModelNotFound(id))

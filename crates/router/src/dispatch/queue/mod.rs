@@ -7,6 +7,10 @@
 //! New requests never overtake waiters of the same model. A waiter whose client goes away is
 //! removed at once (its future is dropped) and is never given a node.
 //!
+//! Within a model's queue, waiters of a higher-priority tenant (an API key's `priority`) are
+//! placed ahead of lower ones, FIFO within a priority; a waiter's priority rises every
+//! [`PRIORITY_AGEING`] it waits, so low priorities are delayed, never starved.
+//!
 //! Each request counts against its [`Tenant`] (`shares.rs`): a tenant with its share of the queue
 //! waiting is refused, and a tenant holding its share of a model's slots waits while the waiters
 //! of other tenants behind it are served first.
@@ -68,6 +72,35 @@ struct Waiter {
     tenant: Tenant,
     /// The tenant's slot count for the model.
     share: SlotShare,
+    /// When it joined the queue (its priority rises as it waits).
+    since: Instant,
+}
+
+/// A waiter's priority rises by one each time it has waited this long, so a request of low
+/// priority is overtaken by later ones of higher priority for a bounded time only (at most
+/// `PRIORITY_AGEING` × the difference of priorities): none starves.
+pub const PRIORITY_AGEING: Duration = Duration::from_secs(2);
+
+/// A waiter's rank at `now`: its tenant's priority, raised by the time it has waited.
+fn rank(priority: u8, since: Instant, now: Instant) -> u64 {
+    let steps = now.saturating_duration_since(since).as_millis() / PRIORITY_AGEING.as_millis();
+    u64::from(priority).saturating_add(u64::try_from(steps).unwrap_or(u64::MAX))
+}
+
+/// Where a new waiter of `priority` joins a queue whose waiters have `ranks` (priority, since):
+/// behind every waiter ranking as high or higher now, ahead of the others. With one priority the
+/// queue is FIFO; within a priority too.
+fn place(
+    ranks: impl DoubleEndedIterator<Item = (u8, Instant)> + ExactSizeIterator,
+    priority: u8,
+    now: Instant,
+) -> usize {
+    let wanted = u64::from(priority);
+    let len = ranks.len();
+    ranks
+        .rev()
+        .position(|(p, since)| rank(p, since, now) >= wanted)
+        .map_or(0, |from_end| len - from_end)
 }
 
 /// The waiters of every model, and every tenant's counts: one lock.
@@ -234,9 +267,14 @@ impl Dispatcher {
                 prompt,
                 tenant: tenant.clone(),
                 share,
+                since: started,
             };
             match waiting {
-                Waiting::Allowed => queue.push_back(waiter),
+                Waiting::Allowed => {
+                    let ranks = queue.iter().map(|w| (w.tenant.priority(), w.since));
+                    let at = place(ranks, tenant.priority(), started);
+                    queue.insert(at, waiter);
+                }
                 Waiting::Retry => queue.push_front(waiter),
             }
             shares.queued(tenant);

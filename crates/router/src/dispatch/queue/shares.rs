@@ -17,24 +17,56 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::registry::Candidate;
 
-/// Who a request counts against for the per-key shares.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tenant(Arc<str>);
+/// Who a request counts against for the per-key shares, and the priority its waiters get in the
+/// queue (equal tenants are the same key or address, whatever the priority).
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    id: Arc<str>,
+    priority: u8,
+}
+
+impl PartialEq for Tenant {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Tenant {}
+
+impl std::hash::Hash for Tenant {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
 
 impl Tenant {
+    fn new(id: Arc<str>) -> Tenant {
+        Tenant { id, priority: 0 }
+    }
+
     /// Requests made with the API key of id `id`.
     pub fn key(id: &str) -> Tenant {
-        Tenant(Arc::from(format!("key:{id}")))
+        Tenant::new(Arc::from(format!("key:{id}")))
     }
 
     /// Requests without a key (anonymous inference) from `ip`.
     pub fn address(ip: IpAddr) -> Tenant {
-        Tenant(Arc::from(format!("addr:{ip}")))
+        Tenant::new(Arc::from(format!("addr:{ip}")))
     }
 
     /// Requests without a key and without a known address: one bucket for all of them.
     pub fn anonymous() -> Tenant {
-        Tenant(Arc::from("anonymous"))
+        Tenant::new(Arc::from("anonymous"))
+    }
+
+    /// The tenant whose waiters rank `priority` in the queue (0, the default, is the lowest).
+    pub fn with_priority(mut self, priority: u8) -> Tenant {
+        self.priority = priority;
+        self
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.priority
     }
 }
 

@@ -287,3 +287,65 @@ async fn per_key_counts_return_to_zero_after_abandoned_and_timed_out_waiters() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn waiters_are_placed_by_priority_fifo_within_one_and_aged() {
+    let now = Instant::now();
+    let ago = |secs: u64| now.checked_sub(Duration::from_secs(secs)).unwrap_or(now);
+    // One priority: always at the end (FIFO).
+    let flat = [(0, ago(1)), (0, now)];
+    assert_eq!(place(flat.into_iter(), 0, now), 2);
+    // A higher priority goes ahead of lower ones that have not waited long.
+    let low = [(0, now), (0, now)];
+    assert_eq!(place(low.into_iter(), 3, now), 0);
+    // ...behind the higher or equal ones, in arrival order.
+    let mixed = [(5, now), (3, now), (0, now)];
+    assert_eq!(place(mixed.into_iter(), 3, now), 2);
+    // A low-priority waiter that has waited 3 ageing steps ranks as priority 3: a new request
+    // of priority 3 queues behind it.
+    let aged = [
+        (0, now.checked_sub(3 * PRIORITY_AGEING).unwrap_or(now)),
+        (0, now),
+    ];
+    assert_eq!(place(aged.into_iter(), 3, now), 1);
+    assert_eq!(place([].into_iter(), 9, now), 0);
+}
+
+#[tokio::test]
+async fn a_released_slot_goes_to_the_higher_priority_waiter_first() {
+    let d = dispatcher(1, 10);
+    let held = d
+        .acquire("m", &Tenant::key("low"), Waiting::Allowed)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (i, tenant) in [
+        Tenant::key("low"),
+        Tenant::key("low"),
+        Tenant::key("high").with_priority(5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let shared = Arc::clone(&d);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let lease = shared
+                .acquire("m", &tenant, Waiting::Allowed)
+                .await
+                .unwrap();
+            tx.send(i).unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(lease);
+        });
+        while d.depth() < i + 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(held);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(rx.recv().await.unwrap());
+    }
+    assert_eq!(order, [2, 0, 1], "the priority-5 waiter first, then FIFO");
+}

@@ -4,7 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::columns::{i64_of, u64_of};
-use crate::store::{ApiKeyRow, Credentials, SessionRow, StoreError, UserRow};
+use crate::store::{ApiKeyRow, Credentials, SessionRow, SpendRow, StoreError, UserRow};
 
 /// `StoreOp::UpsertUser`: inserts or replaces the user (by id), keeping its creation time.
 pub(super) async fn upsert_user(
@@ -93,8 +93,10 @@ pub(super) async fn upsert_api_key(
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO api_keys (id, name, key_hash, prefix, models, created_by, created_ms,
-                 expires_ms, revoked_ms, last_used_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 expires_ms, revoked_ms, last_used_ms, limits)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, models = excluded.models,
+                 limits = excluded.limits,
                  expires_ms = excluded.expires_ms, revoked_ms = excluded.revoked_ms,
                  last_used_ms = COALESCE(MAX(api_keys.last_used_ms, excluded.last_used_ms),
                                          api_keys.last_used_ms, excluded.last_used_ms)",
@@ -109,6 +111,7 @@ pub(super) async fn upsert_api_key(
     .bind(k.expires_ms.map(i64_of))
     .bind(k.revoked_ms.map(i64_of))
     .bind(k.last_used_ms.map(i64_of))
+    .bind(&k.limits)
     .execute(conn)
     .await?;
     Ok(())
@@ -174,11 +177,24 @@ pub(super) async fn load(pool: &SqlitePool, now_ms: u64) -> Result<Credentials, 
         .iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
+    let key_spend = sqlx::query("SELECT key_id, period, tokens FROM key_spend")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(SpendRow {
+                key_id: row.try_get("key_id")?,
+                period: row.try_get("period")?,
+                tokens: u64_of(row.try_get("tokens")?),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Credentials {
         users,
         sessions,
         api_keys,
         settings,
+        key_spend,
     })
 }
 
@@ -218,5 +234,25 @@ fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
         expires_ms: row.try_get::<Option<i64>, _>("expires_ms")?.map(u64_of),
         revoked_ms: row.try_get::<Option<i64>, _>("revoked_ms")?.map(u64_of),
         last_used_ms: row.try_get::<Option<i64>, _>("last_used_ms")?.map(u64_of),
+        limits: row.try_get("limits")?,
     })
+}
+
+/// `StoreOp::AddSpend`: adds to the key's spend in the period.
+pub(super) async fn add_spend(
+    conn: &mut SqliteConnection,
+    key_id: &str,
+    period: &str,
+    tokens: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO key_spend (key_id, period, tokens) VALUES (?, ?, ?)
+         ON CONFLICT (key_id, period) DO UPDATE SET tokens = key_spend.tokens + excluded.tokens",
+    )
+    .bind(key_id)
+    .bind(period)
+    .bind(i64_of(tokens))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

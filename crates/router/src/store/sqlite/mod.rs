@@ -63,6 +63,11 @@ async fn apply_op(conn: &mut SqliteConnection, op: &StoreOp) -> Result<(), Store
         StoreOp::TouchApiKey { id, at_ms } => credentials::touch_api_key(conn, id, *at_ms).await,
         StoreOp::SetSetting { key, value } => credentials::set_setting(conn, key, value).await,
         StoreOp::UpsertTask(t) => tasks::upsert(conn, t).await,
+        StoreOp::AddSpend {
+            key_id,
+            period,
+            tokens,
+        } => credentials::add_spend(conn, key_id, period, *tokens).await,
     }
 }
 

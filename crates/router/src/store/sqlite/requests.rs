@@ -16,9 +16,9 @@ pub(super) async fn insert(
                          node_name, status, latency_ms, ttfb_ms, queue_ms, prompt_tokens,
                          completion_tokens, streamed, error, client, request_body, response_body,
                          cached_tokens, policy, route_reason, candidates, attempts,
-                         predicted_cached_tokens)
+                         predicted_cached_tokens, requested_model)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                                 ?, ?, ?, ?, ?, ?)",
+                                 ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&r.id)
     .bind(i64_of(r.at_ms))
@@ -49,6 +49,7 @@ pub(super) async fn insert(
             .and_then(|x| x.predicted_cached_tokens)
             .map(i64_of),
     )
+    .bind(&r.requested_model)
     .execute(conn)
     .await?;
     Ok(())
@@ -122,6 +123,7 @@ fn request_from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         api: Api::parse(&api).ok_or_else(|| StoreError::Corrupt(format!("api '{api}'")))?,
         endpoint: row.try_get("endpoint")?,
         model: row.try_get("model")?,
+        requested_model: row.try_get("requested_model")?,
         node_id: row.try_get("node_id")?,
         node_name: row.try_get("node_name")?,
         status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
@@ -184,7 +186,11 @@ fn summary_from_row(row: &SqliteRow) -> Result<RequestSummary, StoreError> {
 fn push_filters<'a>(qb: &mut QueryBuilder<'a, Sqlite>, query: &'a RequestQuery) {
     qb.push(" WHERE 1 = 1");
     if let Some(model) = &query.model {
-        qb.push(" AND model = ").push_bind(model);
+        qb.push(" AND (model = ")
+            .push_bind(model)
+            .push(" OR requested_model = ")
+            .push_bind(model)
+            .push(")");
     }
     if let Some(node) = &query.node {
         qb.push(" AND node_name = ").push_bind(node);
