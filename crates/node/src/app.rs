@@ -100,6 +100,8 @@ impl Node {
         let address = advertised_address(&config, local);
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
+        let metrics = MetricsCollector::new(config.sysfs_root.clone());
+        settle_offload(&mut config, &metrics);
         // Everything that can fail comes before the first runtime starts.
         let background = Background::default();
         let changed = Arc::new(Notify::new());
@@ -118,7 +120,7 @@ impl Node {
             heartbeat_interval: config.heartbeat_interval,
             state: state.clone(),
             changed,
-            metrics: MetricsCollector::new(),
+            metrics,
             http: router_http,
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
@@ -130,6 +132,17 @@ impl Node {
         tracing::info!("llm-node stopped; all runtimes stopped");
         served
     }
+}
+
+/// Decides the GPU offload of every model left unset, from the GPUs the node found, and says so.
+fn settle_offload(config: &mut Config, metrics: &MetricsCollector) {
+    let gpus = metrics.hardware().gpus;
+    let layers = config.settle_gpu_layers(!gpus.is_empty());
+    let names: Vec<String> = gpus
+        .iter()
+        .map(|g| format!("GPU {}: {}", g.index, g.name))
+        .collect();
+    tracing::info!(gpu_layers = %layers, gpus = ?names, "GPU offload per runtime");
 }
 
 /// The client to the router. Redirects from the router's address are not followed: registration

@@ -5,6 +5,7 @@
 //! [`Node`], its configuration and [`pull`]; everything else is the crate's own.
 
 mod agent;
+mod amd_gpu;
 mod api;
 mod app;
 mod config;

@@ -147,6 +147,26 @@ pub struct GpuDevice {
     pub index: u32,
     pub name: String,
     pub memory_total_bytes: u64,
+    /// Who made it, when the node knows (NVML: NVIDIA; sysfs: AMD). Absent from older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<GpuVendor>,
+}
+
+/// A GPU maker the node can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuVendor {
+    Nvidia,
+    Amd,
+}
+
+impl GpuVendor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "NVIDIA",
+            GpuVendor::Amd => "AMD",
+        }
+    }
 }
 
 /// Live figures of a node, sent with every heartbeat.
@@ -157,7 +177,7 @@ pub struct NodeMetrics {
     pub memory_percent: f32,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
-    /// Empty when the node has no (NVIDIA) GPU.
+    /// Empty when the node has no GPU it can read (NVIDIA through NVML, AMD through sysfs).
     pub gpus: Vec<GpuMetrics>,
     /// Requests the node is serving right now.
     pub active_requests: u32,

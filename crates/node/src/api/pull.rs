@@ -174,6 +174,7 @@ async fn follow_pull(state: NodeState, req: PullRequest, handle: PullHandle) {
         embeddings: None,
         swa_full: None,
         cache_ram_mib: None,
+        gpu_layers: None,
         args: req.args.clone(),
     }
     .or(&state.model_defaults);

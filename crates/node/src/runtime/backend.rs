@@ -150,7 +150,7 @@ impl Backend {
                     .await?;
                     runtime.update(|s| s.state = ModelState::Loading);
                 }
-                ollama::load(http, port, &model).await?;
+                ollama::load(http, port, &model, spec.gpu_layers).await?;
                 Ok(Prepared {
                     slots: spec.parallel,
                     cache_tokens: None,

@@ -48,6 +48,13 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
     {
         cmd.args(["--cache-ram", &mib.to_string()]);
     }
+    // Offload decided by the node (every layer with a GPU, none without), not by the build's own
+    // default; `-ngl` in the model's args wins.
+    if let Some(layers) = spec.gpu_layers
+        && !user_args::has(&spec.args, GPU_LAYERS_FLAGS)
+    {
+        cmd.args(["--n-gpu-layers", &layers.llama_server_value()]);
+    }
     if spec.embeddings == Some(true) {
         cmd.arg("--embeddings");
         // A model not made for embeddings has no pooling type, and llama-server then refuses
@@ -63,6 +70,9 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
         .stderr(Stdio::piped());
     cmd
 }
+
+/// Every spelling of llama-server's offload flag.
+const GPU_LAYERS_FLAGS: &[&str] = &["-ngl", "--gpu-layers", "--n-gpu-layers"];
 
 /// Whether the runtime gets `--swa-full`: as configured, else when the model has sliding-window
 /// attention. Without it, llama-server keeps only the last window of those layers, and a cached
@@ -245,6 +255,7 @@ mod tests {
             embeddings: Some(embeddings),
             swa_full: None,
             cache_ram_mib: None,
+            gpu_layers: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
         }
     }
@@ -397,6 +408,55 @@ mod tests {
         for (name, _) in cmd.as_std().get_envs() {
             assert!(environment::passed(name), "{name:?}");
             assert!(!name.to_string_lossy().starts_with("LLM_"), "{name:?}");
+        }
+    }
+
+    fn ngl(args: &[String]) -> Vec<&str> {
+        args.windows(2)
+            .filter(|w| w[0] == "--n-gpu-layers")
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_node_with_a_gpu_offloads_every_layer_and_one_without_none() {
+        use crate::config::GpuLayers;
+        for (has_gpu, value) in [(true, "all"), (false, "0")] {
+            let settled = ModelSpec {
+                gpu_layers: Some(GpuLayers::default_for(has_gpu)),
+                ..spec(false, &[])
+            };
+            let cmd = command(Path::new("ls"), &settled, 9, None);
+            assert_eq!(ngl(&args(&cmd)), [value], "{:?}", args(&cmd));
+        }
+        let some = ModelSpec {
+            gpu_layers: Some(GpuLayers::Layers(20)),
+            ..spec(false, &[])
+        };
+        assert_eq!(
+            ngl(&args(&command(Path::new("ls"), &some, 9, None))),
+            ["20"]
+        );
+        // Unsettled (never the case once the node started): the runtime's own default.
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, None);
+        assert!(ngl(&args(&cmd)).is_empty());
+    }
+
+    #[test]
+    fn the_models_own_offload_flag_wins() {
+        use crate::config::GpuLayers;
+        for given in [
+            &["-ngl", "12"][..],
+            &["--gpu-layers=12"],
+            &["--n-gpu-layers", "12"],
+        ] {
+            let own = ModelSpec {
+                gpu_layers: Some(GpuLayers::All),
+                ..spec(false, given)
+            };
+            let a = args(&command(Path::new("ls"), &own, 9, None));
+            assert!(!a.contains(&"all".to_owned()), "{a:?}");
+            assert!(a.ends_with(&given.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()));
         }
     }
 
