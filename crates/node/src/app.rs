@@ -257,6 +257,7 @@ fn node_state(
         pulls: Pulls::new(downloader, background.cancel.clone()),
         models_dir: config.models_dir.clone(),
         model_defaults: Arc::new(config.model_defaults.clone()),
+        progress_interval: config.progress_interval,
         router: Arc::default(),
         log: LogFile::new(&config.log_dir, crate::LOG_FILE_PREFIX),
     })

@@ -288,6 +288,25 @@ pub struct PullRequest {
     /// A llama-server built-in chat template name (`gemma`, `chatml`); never a path.
     pub chat_template: Option<String>,
     pub ctx_size: Option<u32>,
+    /// Every file of a model split into parts (`<stem>-0000i-of-0000n.gguf`), in order; `url`,
+    /// `file_name` and `sha256` then name the first part, the one the runtime is started on.
+    /// Empty (and left out) for a single file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PullPart>,
+    /// For a node running Ollama: the Ollama model to pull through Ollama's own `/api/pull`
+    /// (e.g. `gpt-oss:20b`); `url`, `file_name` and the GGUF fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ollama: Option<String>,
+}
+
+/// One file of a split model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullPart {
+    pub url: String,
+    pub file_name: String,
+    /// Hex SHA-256 of this part, when the catalog has it.
+    pub sha256: Option<String>,
 }
 
 /// Where a download task is.

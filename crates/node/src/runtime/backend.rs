@@ -136,7 +136,11 @@ impl Backend {
                     tracing::info!(model = %spec.name, ollama_model = %model, "pulling the model");
                     runtime.update(|s| s.state = ModelState::Downloading);
                     let mut reported = 0;
+                    let mut layers = ollama::PullLayers::default();
                     ollama::pull(http, port, &model, |step| {
+                        if let Some(progress) = layers.add(step) {
+                            runtime.set_download(progress);
+                        }
                         if let (Some(done), Some(total)) = (step.completed, step.total)
                             && total > 0
                         {

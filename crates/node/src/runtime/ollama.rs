@@ -142,6 +142,38 @@ fn load_body(model: &str, gpu_layers: Option<GpuLayers>) -> Value {
     body
 }
 
+/// Ollama reports a pull per layer (one blob after the other, each with its own `total` and
+/// `completed`): the bytes of every layer seen so far, added up, are the model's.
+#[derive(Debug, Default)]
+pub struct PullLayers {
+    layers: Vec<(String, u64, u64)>,
+}
+
+impl PullLayers {
+    /// Takes one progress line; the model's progress when the line carries a layer's bytes.
+    pub fn add(&mut self, step: &PullProgress) -> Option<super::RuntimeDownload> {
+        let (digest, done) = (step.digest.as_ref()?, step.completed.or(Some(0))?);
+        let total = step.total.unwrap_or(done);
+        match self.layers.iter().position(|(d, _, _)| d == digest) {
+            Some(at) => {
+                let layer = &mut self.layers[at];
+                layer.1 = done.max(layer.1);
+                layer.2 = total;
+            }
+            // Bounded: a model has a handful of layers, a hostile stand-in gets no more than 64.
+            None if self.layers.len() < 64 => self.layers.push((digest.clone(), done, total)),
+            None => return None,
+        }
+        let sum = |f: fn(&(String, u64, u64)) -> u64| {
+            self.layers.iter().map(f).fold(0u64, u64::saturating_add)
+        };
+        Some(super::RuntimeDownload {
+            bytes_done: sum(|l| l.1),
+            bytes_total: Some(sum(|l| l.2)),
+        })
+    }
+}
+
 /// Loads `model` into memory and keeps it there (`POST /api/generate` without a prompt).
 pub async fn load(
     http: &reqwest::Client,
@@ -302,6 +334,25 @@ mod tests {
                 .is_none()
         );
         assert!(load_body("m", None).get("options").is_none());
+    }
+
+    #[test]
+    fn pull_progress_adds_up_the_layers() {
+        let step = |digest: &str, done: u64, total: u64| PullProgress {
+            status: Some(format!("pulling {digest}")),
+            digest: Some(digest.into()),
+            total: Some(total),
+            completed: Some(done),
+            error: None,
+        };
+        let mut layers = PullLayers::default();
+        let at =
+            |p: Option<super::super::RuntimeDownload>| p.map(|p| (p.bytes_done, p.bytes_total));
+        assert_eq!(at(layers.add(&step("a", 50, 100))), Some((50, Some(100))));
+        assert_eq!(at(layers.add(&step("a", 100, 100))), Some((100, Some(100))));
+        assert_eq!(at(layers.add(&step("b", 5, 10))), Some((105, Some(110))));
+        // A status line without bytes changes nothing.
+        assert_eq!(at(layers.add(&PullProgress::default())), None);
     }
 
     #[test]
