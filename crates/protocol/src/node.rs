@@ -124,6 +124,24 @@ impl NodeStatus {
 pub struct RuntimeInfo {
     pub kind: RuntimeKind,
     pub version: Option<String>,
+    /// What the runtime computes on, as it says itself (llama-server `--list-devices`); absent
+    /// when the node cannot tell (Ollama picks its libraries at run time) or is older.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<RuntimeBackend>,
+}
+
+/// The compute backend a runtime was built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeBackend {
+    /// No GPU device: the build has no GPU backend, or it finds no GPU.
+    Cpu,
+    Cuda,
+    Rocm,
+    Vulkan,
+    Metal,
+    /// A GPU backend the node does not name (SYCL, OpenCL, ...).
+    Other,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,6 +415,7 @@ mod tests {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: None,
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,
@@ -424,6 +443,7 @@ mod tests {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: None,
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,

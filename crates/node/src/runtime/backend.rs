@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use llm_router_protocol::node::{ModelState, RuntimeKind};
+use llm_router_protocol::node::{ModelState, RuntimeBackend, RuntimeKind};
 use llm_router_protocol::ollama::ListModel;
 use tokio::process::Command;
 
@@ -79,6 +79,17 @@ impl Backend {
             Backend::Ollama { .. } => ollama::parse_version,
         };
         super::version(self.binary(), parse).await
+    }
+
+    /// What the runtime computes on (llama-server `--list-devices`); `None` for Ollama, which
+    /// picks its libraries at run time, or when the runtime does not say.
+    pub async fn compute_backend(&self) -> Option<RuntimeBackend> {
+        match self {
+            Backend::LlamaServer { binary } => {
+                super::ask(binary, "--list-devices", llama_server::parse_devices).await
+            }
+            Backend::Ollama { .. } => None,
+        }
     }
 
     /// What the runtime needs to know of the model file before it starts (llama-server only).

@@ -29,10 +29,16 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs `binary --version` and reads the version from its output (stdout, then stderr) with
 /// `parse`; `None` when the binary cannot be run in time or `parse` finds none.
 async fn version(binary: &Path, parse: fn(&str) -> Option<String>) -> Option<String> {
+    ask(binary, "--version", parse).await
+}
+
+/// Runs `binary flag` and reads its output (stdout, then stderr) with `parse`; `None` when the
+/// binary cannot be run in [`VERSION_TIMEOUT`] or `parse` finds nothing.
+async fn ask<T>(binary: &Path, flag: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
     let output = tokio::time::timeout(
         VERSION_TIMEOUT,
         environment::command(binary)
-            .arg("--version")
+            .arg(flag)
             .kill_on_drop(true)
             .output(),
     )

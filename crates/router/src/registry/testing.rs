@@ -19,6 +19,7 @@ pub fn node(name: &str, cpu: f32) -> Node {
         runtime: RuntimeInfo {
             kind: RuntimeKind::LlamaServer,
             version: None,
+            backend: None,
         },
         hardware: Hardware {
             cpu_cores: 8,

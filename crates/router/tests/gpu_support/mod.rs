@@ -108,6 +108,7 @@ impl FakeGpuNode {
             runtime: RuntimeInfo {
                 kind: self.runtime,
                 version: Some("fake".to_owned()),
+                backend: None,
             },
             hardware: self.hardware.clone(),
             models: Vec::new(),
