@@ -4,6 +4,10 @@
 //! model on a real node with no model; the node downloads both parts (resuming each), checks each
 //! part's sha256, starts the real `llama-server` on the first part and serves a chat completion
 //! through the router. Then a split model whose second part has a wrong digest fails its task.
+//!
+//! The node reads its GPUs from a fixture sysfs holding one AMD card of 24 GiB: it registers that
+//! GPU, is placed by it, and starts llama-server with every layer offloaded (`--n-gpu-layers all`),
+//! which this CPU build of llama-server accepts and ignores; it reports its runtime as `cpu`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -91,11 +95,17 @@ size_bytes = {total}
 parts = 2
 part_sha256 = ["{d1}", "{zeros}"]
 
-# Placement of this test's nodes, whatever the machine's RAM: the split model.
+# Placement of this test's nodes: the split model for a GPU of 16 GB and more (the fixture's AMD
+# card), nothing without.
 [[placement.tiers]]
-label = "test"
-min_gpu_memory_bytes = 0
+label = "≥ 16 GB"
+min_gpu_memory_bytes = 16_000_000_000
 models = ["{SPLIT}"]
+
+[[placement.tiers]]
+label = "no GPU"
+min_gpu_memory_bytes = 0
+models = []
 "#,
         first = server.url("gemma-00001-of-00002.gguf"),
         bad_first = server.url("bad-00001-of-00002.gguf"),
@@ -130,6 +140,23 @@ async fn follow(router: &RouterProcess, id: &str, timeout: Duration) -> (Value, 
     }
 }
 
+/// A sysfs with one AMD card of 24 GiB, as the amdgpu driver shows it.
+fn amd_sysfs(root: &Path) {
+    let device = root.join("class/drm/card0/device");
+    std::fs::create_dir_all(&device).unwrap();
+    for (file, text) in [
+        ("vendor", "0x1002\n"),
+        ("mem_info_vram_total", "25753026560\n"),
+        ("mem_info_vram_used", "1048576\n"),
+        ("gpu_busy_percent", "0\n"),
+        ("product_name", "Radeon RX 7900 XTX\n"),
+    ] {
+        std::fs::write(device.join(file), text).unwrap();
+    }
+    // A connector beside the card, as on a real machine.
+    std::fs::create_dir_all(root.join("class/drm/card0-DP-1")).unwrap();
+}
+
 /// The command line of the node's runtime process.
 fn runtime_command_line(node: &NodeProcess) -> Vec<String> {
     let pid = node.process.pid().unwrap();
@@ -150,6 +177,8 @@ async fn a_split_model_is_pulled_part_by_part_checked_and_served_from_its_first_
     let runtime = Runtime::from_env().unwrap();
     let served = TempDir::new("split-mirror").unwrap();
     let models = TempDir::new("split-node-models").unwrap();
+    let sysfs = TempDir::new("split-node-sysfs").unwrap();
+    amd_sysfs(sysfs.path());
     let parts = split_in_two(&runtime, served.path());
     let digests: Vec<String> = parts
         .iter()
@@ -194,6 +223,8 @@ async fn a_split_model_is_pulled_part_by_part_checked_and_served_from_its_first_
             models.path().to_str().unwrap(),
             "--progress-interval",
             "200ms",
+            "--sysfs-root",
+            sysfs.path().to_str().unwrap(),
         ],
     )
     .unwrap();
@@ -243,7 +274,19 @@ async fn a_split_model_is_pulled_part_by_part_checked_and_served_from_its_first_
         .wait_node_status("node-split", "online", Duration::from_secs(60))
         .await
         .unwrap();
-    // llama-server runs on the first part, and without a GPU the node offloads no layer.
+    // The router shows the node's AMD GPU and its runtime's backend.
+    let agents = router.agents().await.unwrap();
+    let entry = agents
+        .iter()
+        .find(|n| n["machine_name"] == "node-split")
+        .unwrap();
+    assert_eq!(entry["hardware"]["gpus"][0]["vendor"], "amd", "{entry}");
+    assert_eq!(
+        entry["hardware"]["gpus"][0]["memory_total_bytes"],
+        25_753_026_560u64
+    );
+    assert_eq!(entry["runtime"]["backend"], "cpu", "{entry}");
+    // llama-server runs on the first part, with every layer offloaded (the node has a GPU).
     let args = runtime_command_line(&node);
     let model_arg = args
         .windows(2)
@@ -252,7 +295,7 @@ async fn a_split_model_is_pulled_part_by_part_checked_and_served_from_its_first_
         .unwrap_or_else(|| panic!("no --model in {args:?}"));
     assert!(model_arg.ends_with("gemma-00001-of-00002.gguf"), "{args:?}");
     assert!(
-        args.windows(2).any(|w| w == ["--n-gpu-layers", "0"]),
+        args.windows(2).any(|w| w == ["--n-gpu-layers", "all"]),
         "{args:?}"
     );
     let client = router.client().await.unwrap();
