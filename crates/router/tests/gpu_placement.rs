@@ -145,8 +145,9 @@ async fn nodes_reporting_gpus_get_their_tiers_models_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distribution_to_all_to_a_list_and_to_an_offline_node() {
     let router = spawn_router(Config {
-        heartbeat_interval: Duration::from_millis(100),
-        node_timeout: Duration::from_millis(400),
+        heartbeat_interval: Duration::from_millis(200),
+        // Long enough that the beating fakes stay online on a loaded machine.
+        node_timeout: Duration::from_millis(1500),
         ..test_config()
     })
     .await
@@ -174,6 +175,10 @@ async fn distribution_to_all_to_a_list_and_to_an_offline_node() {
         common::agent(&router, "fake-gone").await["status"] == "offline"
     })
     .await;
+    for name in ["fake-a", "fake-b"] {
+        let status = common::agent(&router, name).await["status"].clone();
+        assert_ne!(status, "offline", "{name} heartbeats");
+    }
 
     let distribute = |target: Value| {
         let router = &router;
