@@ -141,6 +141,8 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         "3s",
         "--heartbeat-interval",
         "1s",
+        "--auto-distribute",
+        "true",
     ])
     .await
     .unwrap();

@@ -209,6 +209,8 @@ async fn a_split_model_is_pulled_part_by_part_checked_and_served_from_its_first_
         "3s",
         "--heartbeat-interval",
         "1s",
+        "--auto-distribute",
+        "true",
     ])
     .await
     .unwrap();
