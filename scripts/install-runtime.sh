@@ -44,13 +44,14 @@ log() { printf '[install-runtime] %s\n' "$*" >&2; }
 apt_missing=()
 # GPU backends build against Debian's own packages. CUDA: `nvidia-cuda-toolkit` is in Debian's
 # non-free component (enable it in /etc/apt/sources.list first) and needs NVIDIA's driver to run.
-# Vulkan: headers, loader and the glslc shader compiler are in main; the GPU's Vulkan driver
+# Vulkan: headers, loader, SPIR-V headers and the glslc shader compiler are in main; the GPU's Vulkan driver
 # (mesa-vulkan-drivers for AMD/Intel, NVIDIA's own driver) is what the runtime uses at run time.
 case "$backend" in
   cuda) command -v nvcc >/dev/null || apt_missing+=(nvidia-cuda-toolkit) ;;
   vulkan)
     dpkg -s libvulkan-dev >/dev/null 2>&1 || apt_missing+=(libvulkan-dev)
-    command -v glslc >/dev/null || apt_missing+=(glslc) ;;
+    command -v glslc >/dev/null || apt_missing+=(glslc)
+    dpkg -s spirv-headers >/dev/null 2>&1 || apt_missing+=(spirv-headers) ;;
 esac
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
 command -v curl >/dev/null || apt_missing+=(curl)
