@@ -56,6 +56,13 @@ recommended_gpu_memory_bytes = 0
 url = "{small}"
 size_bytes = 1000000000000000
 file_name = "huge.gguf"
+
+# This test's placement, whatever the machine's RAM (the built-in CPU tiers would give a node
+# with 32 GB of RAM gpt-oss:20b): the small model.
+[[placement.tiers]]
+label = "no GPU"
+min_gpu_memory_bytes = 0
+models = ["{MODEL}"]
 "#,
         gemma = server.url("gemma.gguf"),
         small = server.url("small.bin"),
@@ -134,6 +141,8 @@ async fn a_node_without_models_is_placed_pulls_with_progress_and_serves_the_mode
         "3s",
         "--heartbeat-interval",
         "1s",
+        "--auto-distribute",
+        "true",
     ])
     .await
     .unwrap();

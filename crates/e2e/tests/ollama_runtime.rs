@@ -72,9 +72,18 @@ async fn node_runs_one_fake_ollama_per_model_pulls_the_absent_one_and_forwards_r
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("fake-ollama.log");
     let _ = std::fs::remove_file(&log);
-    let router = RouterProcess::start(&["--heartbeat-interval", "1s", "--node-timeout", "5s"])
-        .await
-        .unwrap();
+    // Placement off: Ollama nodes are placed like others now (tests/ollama_pull.rs); this test is
+    // about the node's own models.
+    let router = RouterProcess::start(&[
+        "--heartbeat-interval",
+        "1s",
+        "--node-timeout",
+        "5s",
+        "--auto-distribute",
+        "false",
+    ])
+    .await
+    .unwrap();
     let mut node = start_node(&router, &log);
     let http = router.client().await.unwrap();
 

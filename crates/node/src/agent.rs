@@ -7,7 +7,7 @@ use std::time::Duration;
 use llm_router_protocol::Secret;
 use llm_router_protocol::node::{
     Heartbeat, HeartbeatResponse, ModelState, ModelStatus, NodeMetrics, RegisterRequest,
-    RegisterResponse, RuntimeInfo, Scheme,
+    RegisterResponse, RuntimeBackend, RuntimeInfo, Scheme,
 };
 use reqwest::StatusCode;
 use tokio::sync::Notify;
@@ -29,6 +29,8 @@ pub struct Agent {
     /// Whether the node API serves HTTPS.
     pub scheme: Scheme,
     pub runtime_version: Option<String>,
+    /// What the runtime computes on, as it says (reported to the router).
+    pub runtime_backend: Option<RuntimeBackend>,
     /// Configured interval; `None` takes the router's.
     pub heartbeat_interval: Option<Duration>,
     pub state: NodeState,
@@ -118,6 +120,7 @@ impl Agent {
             runtime: RuntimeInfo {
                 kind: self.state.backend.kind(),
                 version: self.runtime_version.clone(),
+                backend: self.runtime_backend,
             },
             hardware: self.metrics.hardware(),
             models: self.model_statuses().await,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use llm_router_common::serve::Limits;
 use llm_router_common::tls::{self, TlsAcceptor, TlsError};
 use llm_router_logs::LogFile;
-use llm_router_protocol::node::Scheme;
+use llm_router_protocol::node::{RuntimeBackend, Scheme};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -101,6 +101,9 @@ impl Node {
         let address = advertised_address(&config, local).await;
         let backend = Arc::new(installed_runtime(&mut config).await?);
         let runtime_version = backend.version().await;
+        let runtime_backend = backend.compute_backend().await;
+        let metrics = MetricsCollector::new(config.sysfs_root.clone());
+        settle_offload(&mut config, &metrics, runtime_backend);
         // Everything that can fail comes before the first runtime starts.
         let background = Background::default();
         let changed = Arc::new(Notify::new());
@@ -116,10 +119,11 @@ impl Node {
                 Scheme::Http
             },
             runtime_version: runtime_version.clone(),
+            runtime_backend,
             heartbeat_interval: config.heartbeat_interval,
             state: state.clone(),
             changed,
-            metrics: MetricsCollector::new(),
+            metrics,
             http: router_http,
         };
         background.tasks.spawn(agent.run(background.cancel.clone()));
@@ -130,6 +134,28 @@ impl Node {
         background.stop().await;
         tracing::info!("llm-node stopped; all runtimes stopped");
         served
+    }
+}
+
+/// Decides the GPU offload of every model left unset, from the GPUs the node found, and says so.
+fn settle_offload(
+    config: &mut Config,
+    metrics: &MetricsCollector,
+    runtime_backend: Option<RuntimeBackend>,
+) {
+    let gpus = metrics.hardware().gpus;
+    let layers = config.settle_gpu_layers(!gpus.is_empty());
+    let names: Vec<String> = gpus
+        .iter()
+        .map(|g| format!("GPU {}: {}", g.index, g.name))
+        .collect();
+    tracing::info!(gpu_layers = %layers, gpus = ?names, runtime_backend = ?runtime_backend, "GPU offload per runtime");
+    if !gpus.is_empty() && runtime_backend == Some(RuntimeBackend::Cpu) {
+        tracing::warn!(
+            "this node has GPUs but its runtime sees none (a CPU build, or a driver it cannot \
+             use): models run on the CPU; install a GPU runtime (scripts/install-runtime.sh \
+             --backend cuda|vulkan)"
+        );
     }
 }
 
@@ -269,6 +295,7 @@ fn node_state(
         pulls: Pulls::new(downloader, background.cancel.clone()),
         models_dir: config.models_dir.clone(),
         model_defaults: Arc::new(config.model_defaults.clone()),
+        progress_interval: config.progress_interval,
         router: Arc::default(),
         log: LogFile::new(&config.log_dir, crate::LOG_FILE_PREFIX),
     })

@@ -6,6 +6,7 @@
 
 mod advertise;
 mod agent;
+mod amd_gpu;
 mod api;
 mod app;
 mod config;

@@ -1,7 +1,10 @@
-//! Real machine figures for registration and heartbeats: CPU and memory from sysinfo, GPUs from
-//! NVML when an NVIDIA driver is present (absent: no GPUs, not an error).
+//! Real machine figures for registration and heartbeats: CPU and memory from sysinfo, NVIDIA GPUs
+//! from NVML when an NVIDIA driver is present, AMD GPUs from the amdgpu driver's sysfs files
+//! ([`crate::amd_gpu`]). Neither present: no GPUs, not an error.
 
-use llm_router_protocol::node::{GpuDevice, GpuMetrics, Hardware};
+use std::path::PathBuf;
+
+use llm_router_protocol::node::{GpuDevice, GpuMetrics, GpuVendor, Hardware};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
@@ -18,10 +21,16 @@ pub struct SystemSample {
 pub struct MetricsCollector {
     system: System,
     nvml: Option<Nvml>,
+    /// Where AMD cards are read (`/sys`).
+    sysfs_root: PathBuf,
 }
 
+/// The real sysfs.
+pub const SYSFS_ROOT: &str = "/sys";
+
 impl MetricsCollector {
-    pub fn new() -> Self {
+    /// Reads AMD cards under `sysfs_root` (`/sys`, or a fixture directory in tests).
+    pub fn new(sysfs_root: PathBuf) -> Self {
         let mut system = System::new_with_specifics(
             RefreshKind::nothing()
                 .with_cpu(CpuRefreshKind::nothing().with_cpu_usage())
@@ -36,7 +45,11 @@ impl MetricsCollector {
                 None
             }
         };
-        MetricsCollector { system, nvml }
+        MetricsCollector {
+            system,
+            nvml,
+            sysfs_root,
+        }
     }
 
     pub fn hardware(&self) -> Hardware {
@@ -44,12 +57,13 @@ impl MetricsCollector {
             cpu_cores: u32::try_from(self.system.cpus().len()).unwrap_or(u32::MAX),
             memory_total_bytes: self.system.total_memory(),
             gpus: self
-                .gpu_metrics()
+                .gpus()
                 .into_iter()
-                .map(|g| GpuDevice {
+                .map(|(vendor, g)| GpuDevice {
                     index: g.index,
                     name: g.name,
                     memory_total_bytes: g.memory_total_bytes,
+                    vendor: Some(vendor),
                 })
                 .collect(),
         }
@@ -73,8 +87,38 @@ impl MetricsCollector {
         }
     }
 
-    /// One entry per NVIDIA GPU; empty without NVML. A device that fails to answer is skipped.
+    /// One entry per GPU: NVIDIA ones first (NVML's order), then AMD ones (card order), numbered
+    /// on from the NVIDIA ones.
     pub fn gpu_metrics(&self) -> Vec<GpuMetrics> {
+        self.gpus().into_iter().map(|(_, g)| g).collect()
+    }
+
+    fn gpus(&self) -> Vec<(GpuVendor, GpuMetrics)> {
+        let mut gpus: Vec<(GpuVendor, GpuMetrics)> = self
+            .nvidia()
+            .into_iter()
+            .map(|g| (GpuVendor::Nvidia, g))
+            .collect();
+        let first = u32::try_from(gpus.len()).unwrap_or(u32::MAX);
+        let amd = crate::amd_gpu::read(&self.sysfs_root);
+        gpus.extend(amd.into_iter().zip(first..).map(|(g, index)| {
+            (
+                GpuVendor::Amd,
+                GpuMetrics {
+                    index,
+                    name: g.name,
+                    utilization_percent: g.utilization_percent,
+                    memory_used_bytes: g.memory_used_bytes,
+                    memory_total_bytes: g.memory_total_bytes,
+                    temperature_celsius: g.temperature_celsius,
+                },
+            )
+        }));
+        gpus
+    }
+
+    /// One entry per NVIDIA GPU; empty without NVML. A device that fails to answer is skipped.
+    fn nvidia(&self) -> Vec<GpuMetrics> {
         let Some(nvml) = &self.nvml else {
             return Vec::new();
         };
@@ -102,24 +146,50 @@ impl MetricsCollector {
     }
 }
 
-impl Default for MetricsCollector {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sample_reports_real_memory() {
-        let mut collector = MetricsCollector::new();
+        let mut collector = MetricsCollector::new(PathBuf::from(SYSFS_ROOT));
         let s = collector.sample();
         assert!(s.memory_total_bytes > 0);
         assert!(s.memory_used_bytes > 0 && s.memory_used_bytes <= s.memory_total_bytes);
         assert!((0.0..=100.0).contains(&s.memory_percent));
         assert!((0.0..=100.0).contains(&s.cpu_percent));
         assert!(collector.hardware().cpu_cores > 0);
+    }
+
+    #[test]
+    fn amd_cards_of_the_sysfs_root_are_reported_as_amd_gpus() {
+        let root =
+            std::env::temp_dir().join(format!("llm-node-metrics-amd-{}", std::process::id()));
+        let device = root.join("class/drm/card0/device");
+        std::fs::create_dir_all(&device).unwrap();
+        for (file, text) in [
+            ("vendor", "0x1002"),
+            ("mem_info_vram_total", "68702699520"),
+            ("mem_info_vram_used", "1073741824"),
+            ("gpu_busy_percent", "12"),
+        ] {
+            std::fs::write(device.join(file), text).unwrap();
+        }
+        let collector = MetricsCollector::new(root.clone());
+        let hardware = collector.hardware();
+        let amd: Vec<&GpuDevice> = hardware
+            .gpus
+            .iter()
+            .filter(|g| g.vendor == Some(GpuVendor::Amd))
+            .collect();
+        assert_eq!(amd.len(), 1, "{hardware:?}");
+        assert_eq!(amd[0].memory_total_bytes, 68_702_699_520);
+        let metrics = collector.gpu_metrics();
+        let live = metrics.iter().find(|g| g.index == amd[0].index).unwrap();
+        assert_eq!(
+            (live.memory_used_bytes, live.utilization_percent),
+            (1_073_741_824, 12.0)
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -34,6 +34,8 @@ pub struct NodeState {
     pub models_dir: PathBuf,
     /// Node-wide settings for pulled models.
     pub model_defaults: Arc<ModelSpec>,
+    /// Least time between two progress reports of a pull.
+    pub progress_interval: Duration,
     /// The router this node is registered with (for progress reports).
     pub router: Arc<RouterLink>,
     /// The node's own log, served by `GET /api/logs`.

@@ -34,6 +34,7 @@ impl Node {
             format!(
                 "#!/bin/sh\n\
                  if [ \"$1\" = \"--version\" ]; then echo 'version: 1 (fake)'; exit 0; fi\n\
+                 if [ \"$1\" = \"--list-devices\" ]; then printf 'Available devices:\\n  (none)\\n'; exit 0; fi\n\
                  env > '{dir}/runtime-env.txt'\n\
                  printf '%s\\n' \"$@\" > '{dir}/runtime-args.txt'\n\
                  exit 3\n",
@@ -257,4 +258,61 @@ async fn a_crafted_gguf_gets_a_clear_error_and_its_runtime_none_of_the_node_secr
         "{args:?}"
     );
     assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn split_parts_that_would_leave_the_models_directory_are_refused_before_any_download() {
+    let files = TempDir::new("hostile-pull-parts").unwrap();
+    let server = FileServer::spawn(files.path(), 1 << 30, None)
+        .await
+        .unwrap();
+    let node = Node::start().ready().await;
+    let part = |name: &str| json!({"url": server.url(name), "file_name": name, "sha256": null});
+    let split = |parts: Vec<Value>| {
+        let mut body = pull_body(
+            "m-00001-of-00002",
+            &server.url("m-00001-of-00002.gguf"),
+            &[],
+            None,
+        );
+        body["parts"] = Value::Array(parts);
+        body
+    };
+    let first = part("m-00001-of-00002.gguf");
+    let many: Vec<Value> = (1..=65)
+        .map(|i| part(&format!("m-{i:05}-of-00065.gguf")))
+        .collect();
+    for (what, body) in [
+        (
+            "a part outside the directory",
+            split(vec![
+                first.clone(),
+                json!({"url": server.url("x"), "file_name": "../../m-00002-of-00002.gguf", "sha256": null}),
+            ]),
+        ),
+        (
+            "a part under another name, which llama-server would not find",
+            split(vec![first.clone(), part("evil.gguf")]),
+        ),
+        (
+            "a part from a file: URL",
+            split(vec![
+                first.clone(),
+                json!({"url": "file:///etc/passwd", "file_name": "m-00002-of-00002.gguf", "sha256": null}),
+            ]),
+        ),
+        ("one part only", split(vec![first.clone()])),
+        ("65 parts", split(many)),
+        ("an Ollama model sent to a llama-server node", {
+            let mut body = pull_body("m", &server.url("m.gguf"), &[], None);
+            body["ollama"] = json!("gpt-oss:20b");
+            body
+        }),
+    ] {
+        let (status, body) = node.pull(&body).await;
+        assert_eq!(status, 400, "{what}: {body}");
+    }
+    assert_eq!(server.requests(), 0, "a refused pull downloaded");
+    assert!(!node.file("m-00002-of-00002.gguf").exists());
+    assert!(node.health().await.unwrap().models.is_empty());
 }

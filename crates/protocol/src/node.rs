@@ -124,6 +124,24 @@ impl NodeStatus {
 pub struct RuntimeInfo {
     pub kind: RuntimeKind,
     pub version: Option<String>,
+    /// What the runtime computes on, as it says itself (llama-server `--list-devices`); absent
+    /// when the node cannot tell (Ollama picks its libraries at run time) or is older.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<RuntimeBackend>,
+}
+
+/// The compute backend a runtime was built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeBackend {
+    /// No GPU device: the build has no GPU backend, or it finds no GPU.
+    Cpu,
+    Cuda,
+    Rocm,
+    Vulkan,
+    Metal,
+    /// A GPU backend the node does not name (SYCL, OpenCL, ...).
+    Other,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +165,26 @@ pub struct GpuDevice {
     pub index: u32,
     pub name: String,
     pub memory_total_bytes: u64,
+    /// Who made it, when the node knows (NVML: NVIDIA; sysfs: AMD). Absent from older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<GpuVendor>,
+}
+
+/// A GPU maker the node can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuVendor {
+    Nvidia,
+    Amd,
+}
+
+impl GpuVendor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "NVIDIA",
+            GpuVendor::Amd => "AMD",
+        }
+    }
 }
 
 /// Live figures of a node, sent with every heartbeat.
@@ -157,7 +195,7 @@ pub struct NodeMetrics {
     pub memory_percent: f32,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
-    /// Empty when the node has no (NVIDIA) GPU.
+    /// Empty when the node has no GPU it can read (NVIDIA through NVML, AMD through sysfs).
     pub gpus: Vec<GpuMetrics>,
     /// Requests the node is serving right now.
     pub active_requests: u32,
@@ -268,6 +306,25 @@ pub struct PullRequest {
     /// A llama-server built-in chat template name (`gemma`, `chatml`); never a path.
     pub chat_template: Option<String>,
     pub ctx_size: Option<u32>,
+    /// Every file of a model split into parts (`<stem>-0000i-of-0000n.gguf`), in order; `url`,
+    /// `file_name` and `sha256` then name the first part, the one the runtime is started on.
+    /// Empty (and left out) for a single file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PullPart>,
+    /// For a node running Ollama: the Ollama model to pull through Ollama's own `/api/pull`
+    /// (e.g. `gpt-oss:20b`); `url`, `file_name` and the GGUF fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ollama: Option<String>,
+}
+
+/// One file of a split model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullPart {
+    pub url: String,
+    pub file_name: String,
+    /// Hex SHA-256 of this part, when the catalog has it.
+    pub sha256: Option<String>,
 }
 
 /// Where a download task is.
@@ -358,6 +415,7 @@ mod tests {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: None,
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,
@@ -385,6 +443,7 @@ mod tests {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: None,
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,

@@ -184,7 +184,8 @@ pub struct Settings {
     #[arg(long, env = "LLM_ROUTER_CATALOG")]
     pub catalog: Option<PathBuf>,
 
-    /// Send each registering node the catalog models its GPU memory tier calls for.
+    /// Send each registering node the catalog models its tier calls for (by GPU memory, or by
+    /// RAM for a node without GPU).
     /// [default: true]
     #[arg(long, env = "LLM_ROUTER_AUTO_DISTRIBUTE")]
     pub auto_distribute: Option<bool>,

@@ -83,6 +83,7 @@ impl FakeOllamaNode {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::Ollama,
                 version: Some("0.12.0".into()),
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,

@@ -28,6 +28,7 @@ impl FakeNode {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: Some("fake".to_owned()),
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,

@@ -215,6 +215,10 @@ impl RouterProcess {
             .args(args)
             .env("LLM_ROUTER_ADMIN_PASSWORD", TEST_ADMIN_PASSWORD)
             .env("LLM_ROUTER_ENROLLMENT_TOKEN", TEST_ENROLLMENT_TOKEN)
+            // No placement unless a test asks for it (`--auto-distribute true` wins over this):
+            // the built-in CPU tiers give a node with 32 GB of RAM or more gpt-oss:20b, a 12 GB
+            // download from the internet, whatever the test is about.
+            .env("LLM_ROUTER_AUTO_DISTRIBUTE", "false")
             .env("RUST_LOG", "info");
         let process = ChildProcess::spawn("llm-router", cmd)?;
         let client = reqwest::Client::new();

@@ -9,6 +9,7 @@ mod health;
 mod inference;
 mod logs;
 mod pull;
+mod pull_ollama;
 mod tags;
 
 use axum::Router;

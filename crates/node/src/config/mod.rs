@@ -1,6 +1,7 @@
 //! Node configuration: a TOML file, flags and environment variables (flag/env > file > default),
 //! validated into [`Config`].
 
+mod gpu_layers;
 mod model_spec;
 mod settings;
 
@@ -13,6 +14,7 @@ use llm_router_common::serve::Limits;
 pub use llm_router_common::tls::TlsFiles;
 use llm_router_protocol::Secret;
 
+pub use gpu_layers::GpuLayers;
 pub use model_spec::{ModelSpec, RuntimeChoice};
 pub use settings::Settings;
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Extra roots trusted for the router's HTTPS.
     pub router_ca: Option<PathBuf>,
+    /// Where AMD GPUs are read (`/sys`).
+    pub sysfs_root: PathBuf,
 }
 
 impl TryFrom<Settings> for Config {
@@ -96,7 +100,26 @@ impl TryFrom<Settings> for Config {
             limits,
             tls,
             router_ca: s.router_ca,
+            sysfs_root: s
+                .sysfs_root
+                .unwrap_or_else(|| PathBuf::from(crate::metrics::SYSFS_ROOT)),
         })
+    }
+}
+
+impl Config {
+    /// Gives every model without a `gpu_layers` of its own, and the defaults of models pulled
+    /// later, the node's default for its hardware: every layer when it has a GPU, none without.
+    /// Returns the node-wide value.
+    pub fn settle_gpu_layers(&mut self, has_gpu: bool) -> GpuLayers {
+        let layers = *self
+            .model_defaults
+            .gpu_layers
+            .get_or_insert(GpuLayers::default_for(has_gpu));
+        for model in &mut self.models {
+            model.gpu_layers.get_or_insert(layers);
+        }
+        layers
     }
 }
 
@@ -119,6 +142,8 @@ fn model_defaults(s: &Settings) -> ModelSpec {
             let models = s.models.as_ref().map_or(0, Vec::len);
             default_cache_ram_mib(total_ram_bytes(), models)
         }),
+        // Unset: decided once the node knows whether it has a GPU (Config::settle_gpu_layers).
+        gpu_layers: s.gpu_layers,
         args: Vec::new(),
     }
 }
@@ -423,6 +448,36 @@ mod tests {
             config.models[0].cache_ram_mib,
             default_cache_ram_mib(total_ram_bytes(), 1)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gpu_layers_default_to_the_hardware_unless_set_node_wide_or_per_model() {
+        let dir = std::env::temp_dir().join(format!("llm-node-ngl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"x").unwrap();
+        let text = |node_wide: &str| {
+            format!(
+                "{node_wide}enrollment_token = \"e\"\n\
+                 [[models]]\nname = \"a\"\npath = \"{0}\"\n\
+                 [[models]]\nname = \"b\"\npath = \"{0}\"\ngpu_layers = 7\n",
+                gguf.display()
+            )
+        };
+        let load = |t: &str| Config::try_from(toml::from_str::<Settings>(t).unwrap()).unwrap();
+        for (has_gpu, expected) in [(true, GpuLayers::All), (false, GpuLayers::Layers(0))] {
+            let mut config = load(&text(""));
+            assert_eq!(config.settle_gpu_layers(has_gpu), expected);
+            assert_eq!(config.models[0].gpu_layers, Some(expected));
+            assert_eq!(config.models[1].gpu_layers, Some(GpuLayers::Layers(7)));
+            assert_eq!(config.model_defaults.gpu_layers, Some(expected));
+        }
+        // Node-wide setting: wins over the hardware's default, not over the model's own.
+        let mut config = load(&text("gpu_layers = \"auto\"\n"));
+        assert_eq!(config.settle_gpu_layers(true), GpuLayers::Auto);
+        assert_eq!(config.models[0].gpu_layers, Some(GpuLayers::Auto));
+        assert_eq!(config.models[1].gpu_layers, Some(GpuLayers::Layers(7)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

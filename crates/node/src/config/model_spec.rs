@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use super::GpuLayers;
+
 /// One model the node serves: a name clients ask for and what is behind it — for llama-server the
 /// GGUF file, for Ollama the model to serve (e.g. `gemma3:270m`, pulled when absent) — plus
 /// optional per-model runtime settings (unset ones take the node-wide defaults).
@@ -32,6 +34,10 @@ pub struct ModelSpec {
     /// llama-server `--cache-ram`: MiB of host RAM for cached prompts; 0 turns it off.
     #[serde(default)]
     pub cache_ram_mib: Option<u32>,
+    /// Layers kept in GPU memory (llama-server `--n-gpu-layers`, Ollama `num_gpu`): `all`,
+    /// `auto` or a number. Unset everywhere: every layer when the node found a GPU, else 0.
+    #[serde(default)]
+    pub gpu_layers: Option<GpuLayers>,
     /// Extra runtime arguments, appended last (llama-server only).
     #[serde(default)]
     pub args: Vec<String>,
@@ -50,6 +56,7 @@ impl ModelSpec {
             embeddings: self.embeddings.or(defaults.embeddings),
             swa_full: self.swa_full.or(defaults.swa_full),
             cache_ram_mib: self.cache_ram_mib.or(defaults.cache_ram_mib),
+            gpu_layers: self.gpu_layers.or(defaults.gpu_layers),
             ..self
         }
     }
@@ -76,6 +83,7 @@ impl FromStr for ModelSpec {
             embeddings: None,
             swa_full: None,
             cache_ram_mib: None,
+            gpu_layers: None,
             args: Vec::new(),
         })
     }

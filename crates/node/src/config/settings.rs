@@ -8,7 +8,7 @@ use llm_router_common::config::ConfigError;
 use llm_router_protocol::Secret;
 use serde::Deserialize;
 
-use super::{ModelSpec, RuntimeChoice};
+use super::{GpuLayers, ModelSpec, RuntimeChoice};
 
 /// Every setting, each optional; parsed by clap (flags + env) and by serde (TOML file).
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
@@ -99,6 +99,19 @@ pub struct Settings {
     /// models, at most 8192 (llama-server's own default)]
     #[arg(long, env = "LLM_NODE_CACHE_RAM_MIB")]
     pub cache_ram_mib: Option<u32>,
+
+    /// Model layers kept in GPU memory, per runtime: `all`, `auto` (the runtime's own estimate)
+    /// or a number; 0 keeps models on the CPU. Passed as llama-server `--n-gpu-layers` and Ollama
+    /// `num_gpu`; a model's own `gpu_layers` (config file) or `-ngl` in its args win.
+    /// [default: all when the node finds a GPU, else 0]
+    #[arg(long, env = "LLM_NODE_GPU_LAYERS")]
+    pub gpu_layers: Option<GpuLayers>,
+
+    /// Where AMD GPUs are read (`<root>/class/drm/card*/device/mem_info_vram_total`...): the real
+    /// sysfs, or a copy of it (a container that mounts the host's /sys elsewhere, a test's
+    /// fixture). [default: /sys]
+    #[arg(long, env = "LLM_NODE_SYSFS_ROOT")]
+    pub sysfs_root: Option<PathBuf>,
 
     /// How long a runtime may take to load its model and answer /health. [default: 300s]
     #[arg(long, env = "LLM_NODE_READY_TIMEOUT", value_parser = humantime::parse_duration)]
@@ -202,6 +215,8 @@ impl Settings {
                 embeddings,
                 swa_full,
                 cache_ram_mib,
+                gpu_layers,
+                sysfs_root,
                 ready_timeout,
                 enrollment_token,
                 api_token,
@@ -264,6 +279,22 @@ mod tests {
         assert_eq!(
             (merged.swa_full, merged.cache_ram_mib),
             (Some(true), Some(2048))
+        );
+    }
+
+    #[test]
+    fn gpu_layers_are_a_flag_and_a_file_setting() {
+        use clap::Parser;
+        let flags = Cli::try_parse_from(["llm-node", "--gpu-layers", "all"])
+            .unwrap()
+            .settings;
+        assert_eq!(flags.gpu_layers, Some(GpuLayers::All));
+        assert!(Cli::try_parse_from(["llm-node", "--gpu-layers", "many"]).is_err());
+        let file: Settings = toml::from_str("gpu_layers = 0\n").unwrap();
+        assert_eq!(flags.or(file.clone()).gpu_layers, Some(GpuLayers::All));
+        assert_eq!(
+            Settings::default().or(file).gpu_layers,
+            Some(GpuLayers::Layers(0))
         );
     }
 }

@@ -53,6 +53,16 @@ impl Pulls {
     /// Starts pulling `spec` as `model`, or joins the pull of `model` already running (whose spec
     /// then applies; see [`PullHandle::joined`]). Spawns on the current tokio runtime.
     pub fn pull(&self, model: &str, spec: PullSpec) -> PullHandle {
+        let total = spec.size;
+        self.pull_parts(model, vec![spec], total)
+    }
+
+    /// Like [`Pulls::pull`], for a model in several files (a split GGUF): downloaded one after
+    /// the other, each resumed and verified on its own; progress counts the bytes of all of them
+    /// against `total` (the whole model, when known). The outcome names the first file, with the
+    /// bytes of all; a failed part fails the pull (parts already in place stay, and a later pull
+    /// with digests finds them verified instead of downloading them again).
+    pub fn pull_parts(&self, model: &str, specs: Vec<PullSpec>, total: Option<u64>) -> PullHandle {
         let mut running = self.lock();
         if let Some(handle) = running.by_model.get(model) {
             tracing::info!(model, "joining the running pull");
@@ -78,7 +88,7 @@ impl Pulls {
             let report = |progress: &Progress| {
                 state_tx.send_modify(|state| state.progress = Some(*progress));
             };
-            let outcome = pulls.downloader.download(&spec, report, &cancel).await;
+            let outcome = download_all(&pulls.downloader, &specs, total, report, &cancel).await;
             if let Err(error) = &outcome {
                 tracing::warn!(model, %error, "pull failed");
             }
@@ -102,6 +112,49 @@ impl Pulls {
     fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Downloads `specs` in order, reporting progress over all of them.
+async fn download_all(
+    downloader: &Downloader,
+    specs: &[PullSpec],
+    total: Option<u64>,
+    mut report: impl FnMut(&Progress) + Send,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Pulled, PullError> {
+    let mut done = 0u64;
+    let mut first: Option<Pulled> = None;
+    let mut attempts = 0;
+    for (index, spec) in specs.iter().enumerate() {
+        let before = done;
+        let on_part = |p: &Progress| {
+            report(&Progress {
+                bytes_done: before.saturating_add(p.bytes_done),
+                bytes_total: total.or_else(|| p.bytes_total.map(|t| before.saturating_add(t))),
+                ..*p
+            });
+        };
+        let pulled = downloader.download(spec, on_part, cancel).await?;
+        if specs.len() > 1 {
+            tracing::info!(
+                part = index + 1,
+                parts = specs.len(),
+                file = %pulled.path.display(),
+                bytes = pulled.bytes,
+                sha256 = %pulled.sha256,
+                "part in place"
+            );
+        }
+        done = done.saturating_add(pulled.bytes);
+        attempts += pulled.attempts;
+        first.get_or_insert(pulled);
+    }
+    let first = first.ok_or_else(|| PullError::Invalid("nothing to download".to_owned()))?;
+    Ok(Pulled {
+        bytes: done,
+        attempts,
+        ..first
+    })
 }
 
 impl PullHandle {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use llm_router_protocol::node::{ModelState, RuntimeKind};
+use llm_router_protocol::node::{ModelState, RuntimeBackend, RuntimeKind};
 use llm_router_protocol::ollama::ListModel;
 use tokio::process::Command;
 
@@ -81,6 +81,17 @@ impl Backend {
         super::version(self.binary(), parse).await
     }
 
+    /// What the runtime computes on (llama-server `--list-devices`); `None` for Ollama, which
+    /// picks its libraries at run time, or when the runtime does not say.
+    pub async fn compute_backend(&self) -> Option<RuntimeBackend> {
+        match self {
+            Backend::LlamaServer { binary } => {
+                super::ask(binary, "--list-devices", llama_server::parse_devices).await
+            }
+            Backend::Ollama { .. } => None,
+        }
+    }
+
     /// What the runtime needs to know of the model file before it starts (llama-server only).
     pub async fn inspect(&self, spec: &ModelSpec) -> Option<GgufInfo> {
         let Backend::LlamaServer { .. } = self else {
@@ -136,7 +147,11 @@ impl Backend {
                     tracing::info!(model = %spec.name, ollama_model = %model, "pulling the model");
                     runtime.update(|s| s.state = ModelState::Downloading);
                     let mut reported = 0;
+                    let mut layers = ollama::PullLayers::default();
                     ollama::pull(http, port, &model, |step| {
+                        if let Some(progress) = layers.add(step) {
+                            runtime.set_download(progress);
+                        }
                         if let (Some(done), Some(total)) = (step.completed, step.total)
                             && total > 0
                         {
@@ -150,7 +165,7 @@ impl Backend {
                     .await?;
                     runtime.update(|s| s.state = ModelState::Loading);
                 }
-                ollama::load(http, port, &model).await?;
+                ollama::load(http, port, &model, spec.gpu_layers).await?;
                 Ok(Prepared {
                     slots: spec.parallel,
                     cache_tokens: None,

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
+use llm_router_protocol::node::RuntimeBackend;
 use llm_router_protocol::ollama::{ListModel, ModelDetails};
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,6 +49,13 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
     {
         cmd.args(["--cache-ram", &mib.to_string()]);
     }
+    // Offload decided by the node (every layer with a GPU, none without), not by the build's own
+    // default; `-ngl` in the model's args wins.
+    if let Some(layers) = spec.gpu_layers
+        && !user_args::has(&spec.args, GPU_LAYERS_FLAGS)
+    {
+        cmd.args(["--n-gpu-layers", &layers.llama_server_value()]);
+    }
     if spec.embeddings == Some(true) {
         cmd.arg("--embeddings");
         // A model not made for embeddings has no pooling type, and llama-server then refuses
@@ -64,6 +72,9 @@ pub fn command(binary: &Path, spec: &ModelSpec, port: u16, gguf: Option<&GgufInf
     cmd
 }
 
+/// Every spelling of llama-server's offload flag.
+const GPU_LAYERS_FLAGS: &[&str] = &["-ngl", "--gpu-layers", "--n-gpu-layers"];
+
 /// Whether the runtime gets `--swa-full`: as configured, else when the model has sliding-window
 /// attention. Without it, llama-server keeps only the last window of those layers, and a cached
 /// prefix cannot be reused by a conversation that did not just compute it.
@@ -79,6 +90,40 @@ pub fn parse_version(text: &str) -> Option<String> {
             .strip_prefix("version:")
             .map(|v| v.trim().to_owned())
     })
+}
+
+/// The backend `llama-server --list-devices` shows: its devices (`CUDA0: NVIDIA ...`,
+/// `Vulkan0: ...`, `ROCm0: ...`, `Metal: ...`) after `Available devices:`, none (`(none)`) for a
+/// CPU build or a GPU build that finds no GPU. `None` when the output has no device list.
+pub fn parse_devices(text: &str) -> Option<RuntimeBackend> {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.trim().starts_with("Available devices"));
+    lines.next()?;
+    let mut found: Option<RuntimeBackend> = None;
+    for line in lines.map(str::trim).filter(|l| !l.is_empty()) {
+        if line == "(none)" {
+            break;
+        }
+        let Some((device, _)) = line.split_once(':') else {
+            continue;
+        };
+        let name = device
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_ascii_lowercase();
+        let backend = match name.as_str() {
+            "cuda" => RuntimeBackend::Cuda,
+            "rocm" | "hip" => RuntimeBackend::Rocm,
+            "vulkan" => RuntimeBackend::Vulkan,
+            "metal" | "mtl" => RuntimeBackend::Metal,
+            _ => RuntimeBackend::Other,
+        };
+        // The first named GPU backend decides; another one only when the first was unnamed.
+        if found.is_none_or(|f| f == RuntimeBackend::Other) {
+            found = Some(backend);
+        }
+    }
+    Some(found.unwrap_or(RuntimeBackend::Cpu))
 }
 
 /// True when the runtime answers `GET /health` with 200 (503 while loading).
@@ -245,6 +290,7 @@ mod tests {
             embeddings: Some(embeddings),
             swa_full: None,
             cache_ram_mib: None,
+            gpu_layers: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
         }
     }
@@ -398,6 +444,79 @@ mod tests {
             assert!(environment::passed(name), "{name:?}");
             assert!(!name.to_string_lossy().starts_with("LLM_"), "{name:?}");
         }
+    }
+
+    fn ngl(args: &[String]) -> Vec<&str> {
+        args.windows(2)
+            .filter(|w| w[0] == "--n-gpu-layers")
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_node_with_a_gpu_offloads_every_layer_and_one_without_none() {
+        use crate::config::GpuLayers;
+        for (has_gpu, value) in [(true, "all"), (false, "0")] {
+            let settled = ModelSpec {
+                gpu_layers: Some(GpuLayers::default_for(has_gpu)),
+                ..spec(false, &[])
+            };
+            let cmd = command(Path::new("ls"), &settled, 9, None);
+            assert_eq!(ngl(&args(&cmd)), [value], "{:?}", args(&cmd));
+        }
+        let some = ModelSpec {
+            gpu_layers: Some(GpuLayers::Layers(20)),
+            ..spec(false, &[])
+        };
+        assert_eq!(
+            ngl(&args(&command(Path::new("ls"), &some, 9, None))),
+            ["20"]
+        );
+        // Unsettled (never the case once the node started): the runtime's own default.
+        let cmd = command(Path::new("ls"), &spec(false, &[]), 9, None);
+        assert!(ngl(&args(&cmd)).is_empty());
+    }
+
+    #[test]
+    fn the_models_own_offload_flag_wins() {
+        use crate::config::GpuLayers;
+        for given in [
+            &["-ngl", "12"][..],
+            &["--gpu-layers=12"],
+            &["--n-gpu-layers", "12"],
+        ] {
+            let own = ModelSpec {
+                gpu_layers: Some(GpuLayers::All),
+                ..spec(false, given)
+            };
+            let a = args(&command(Path::new("ls"), &own, 9, None));
+            assert!(!a.contains(&"all".to_owned()), "{a:?}");
+            assert!(a.ends_with(&given.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()));
+        }
+    }
+
+    #[test]
+    fn the_backend_is_read_from_the_device_list() {
+        // This project's CPU build.
+        let cpu = "Available devices:\n  (none)\n";
+        assert_eq!(parse_devices(cpu), Some(RuntimeBackend::Cpu));
+        // llama.cpp's formats for GPU builds (loader lines first).
+        let cuda = "ggml_cuda_init: found 2 CUDA devices:\n  Device 0: NVIDIA A100, compute capability 8.0\n\
+                    Available devices:\n  CUDA0: NVIDIA A100-SXM4-80GB (81037 MiB, 80500 MiB free)\n  \
+                    CUDA1: NVIDIA A100-SXM4-80GB (81037 MiB, 80500 MiB free)\n";
+        assert_eq!(parse_devices(cuda), Some(RuntimeBackend::Cuda));
+        let vulkan = "Available devices:\n  Vulkan0: AMD Radeon RX 7900 XTX (RADV NAVI31) (24560 MiB, 24000 MiB free)\n";
+        assert_eq!(parse_devices(vulkan), Some(RuntimeBackend::Vulkan));
+        let rocm =
+            "Available devices:\n  ROCm0: AMD Instinct MI300X (196592 MiB, 196000 MiB free)\n";
+        assert_eq!(parse_devices(rocm), Some(RuntimeBackend::Rocm));
+        let sycl =
+            "Available devices:\n  SYCL0: Intel(R) Arc(TM) A770 (16225 MiB, 16225 MiB free)\n";
+        assert_eq!(parse_devices(sycl), Some(RuntimeBackend::Other));
+        assert_eq!(
+            parse_devices("error: unknown argument: --list-devices"),
+            None
+        );
     }
 
     #[test]

@@ -29,10 +29,16 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs `binary --version` and reads the version from its output (stdout, then stderr) with
 /// `parse`; `None` when the binary cannot be run in time or `parse` finds none.
 async fn version(binary: &Path, parse: fn(&str) -> Option<String>) -> Option<String> {
+    ask(binary, "--version", parse).await
+}
+
+/// Runs `binary flag` and reads its output (stdout, then stderr) with `parse`; `None` when the
+/// binary cannot be run in [`VERSION_TIMEOUT`] or `parse` finds nothing.
+async fn ask<T>(binary: &Path, flag: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
     let output = tokio::time::timeout(
         VERSION_TIMEOUT,
         environment::command(binary)
-            .arg("--version")
+            .arg(flag)
             .kill_on_drop(true)
             .output(),
     )
@@ -59,11 +65,22 @@ pub struct RuntimeState {
     pub info: Option<ListModel>,
 }
 
+/// Bytes a runtime's own download of its model has done, and of how many when known (Ollama's
+/// `/api/pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeDownload {
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+}
+
 /// One model served by this node: its settings and its runtime's live state.
 #[derive(Debug)]
 pub struct ModelRuntime {
     pub spec: ModelSpec,
     state: watch::Sender<RuntimeState>,
+    /// The runtime's own download while the model is `downloading`; apart from `state` so that
+    /// its many changes do not each wake the heartbeat.
+    download: watch::Sender<Option<RuntimeDownload>>,
     /// Woken on every state change (the heartbeat task reports changes at once).
     changed: Arc<Notify>,
 }
@@ -79,11 +96,22 @@ impl ModelRuntime {
             starts: 0,
             info: None,
         });
+        let (download, _) = watch::channel(None);
         ModelRuntime {
             spec,
             state,
+            download,
             changed,
         }
+    }
+
+    /// Records the runtime's own download progress (followed by a `/pull` task).
+    pub fn set_download(&self, progress: RuntimeDownload) {
+        self.download.send_replace(Some(progress));
+    }
+
+    pub fn subscribe_download(&self) -> watch::Receiver<Option<RuntimeDownload>> {
+        self.download.subscribe()
     }
 
     pub fn name(&self) -> &str {

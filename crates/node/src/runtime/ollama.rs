@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use super::environment;
-use crate::config::ModelSpec;
+use crate::config::{GpuLayers, ModelSpec};
 
 /// How long a quick call to the server may take (a pull or a load may take much longer).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,11 +130,60 @@ pub async fn pull(
     }
 }
 
+/// The body that loads `model` and keeps it loaded, with `num_gpu` when the node decides the
+/// offload. Ollama keeps a loaded model's `num_gpu` for later requests that do not give their own
+/// (its scheduler reloads only when a request asks for a different non-negative value), so the
+/// load decides it for the clients' requests too.
+fn load_body(model: &str, gpu_layers: Option<GpuLayers>) -> Value {
+    let mut body = json!({ "model": model, "keep_alive": -1, "stream": false });
+    if let Some(num_gpu) = gpu_layers.and_then(GpuLayers::ollama_num_gpu) {
+        body["options"] = json!({ "num_gpu": num_gpu });
+    }
+    body
+}
+
+/// Ollama reports a pull per layer (one blob after the other, each with its own `total` and
+/// `completed`): the bytes of every layer seen so far, added up, are the model's.
+#[derive(Debug, Default)]
+pub struct PullLayers {
+    layers: Vec<(String, u64, u64)>,
+}
+
+impl PullLayers {
+    /// Takes one progress line; the model's progress when the line carries a layer's bytes.
+    pub fn add(&mut self, step: &PullProgress) -> Option<super::RuntimeDownload> {
+        let (digest, done) = (step.digest.as_ref()?, step.completed.or(Some(0))?);
+        let total = step.total.unwrap_or(done);
+        match self.layers.iter().position(|(d, _, _)| d == digest) {
+            Some(at) => {
+                let layer = &mut self.layers[at];
+                layer.1 = done.max(layer.1);
+                layer.2 = total;
+            }
+            // Bounded: a model has a handful of layers, a hostile stand-in gets no more than 64.
+            None if self.layers.len() < 64 => self.layers.push((digest.clone(), done, total)),
+            None => return None,
+        }
+        let sum = |f: fn(&(String, u64, u64)) -> u64| {
+            self.layers.iter().map(f).fold(0u64, u64::saturating_add)
+        };
+        Some(super::RuntimeDownload {
+            bytes_done: sum(|l| l.1),
+            bytes_total: Some(sum(|l| l.2)),
+        })
+    }
+}
+
 /// Loads `model` into memory and keeps it there (`POST /api/generate` without a prompt).
-pub async fn load(http: &reqwest::Client, port: u16, model: &str) -> Result<(), String> {
+pub async fn load(
+    http: &reqwest::Client,
+    port: u16,
+    model: &str,
+    gpu_layers: Option<GpuLayers>,
+) -> Result<(), String> {
     let response = http
         .post(url(port, "/api/generate"))
-        .json(&json!({ "model": model, "keep_alive": -1, "stream": false }))
+        .json(&load_body(model, gpu_layers))
         .send()
         .await
         .map_err(|e| format!("loading {model} failed: {e}"))?;
@@ -220,6 +269,7 @@ mod tests {
             embeddings: None,
             swa_full: None,
             cache_ram_mib: None,
+            gpu_layers: None,
             args: Vec::new(),
         }
     }
@@ -266,6 +316,43 @@ mod tests {
             Some("0.5.7")
         );
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn the_load_sets_num_gpu_for_the_node_with_or_without_a_gpu() {
+        let with_gpu = load_body("gpt-oss:20b", Some(GpuLayers::default_for(true)));
+        assert_eq!(with_gpu["options"]["num_gpu"], 999);
+        assert_eq!(with_gpu["keep_alive"], -1);
+        let without = load_body("gpt-oss:20b", Some(GpuLayers::default_for(false)));
+        assert_eq!(without["options"]["num_gpu"], 0);
+        let counted = load_body("gpt-oss:20b", Some(GpuLayers::Layers(12)));
+        assert_eq!(counted["options"]["num_gpu"], 12);
+        // auto: Ollama's own estimate, so no option at all.
+        assert!(
+            load_body("m", Some(GpuLayers::Auto))
+                .get("options")
+                .is_none()
+        );
+        assert!(load_body("m", None).get("options").is_none());
+    }
+
+    #[test]
+    fn pull_progress_adds_up_the_layers() {
+        let step = |digest: &str, done: u64, total: u64| PullProgress {
+            status: Some(format!("pulling {digest}")),
+            digest: Some(digest.into()),
+            total: Some(total),
+            completed: Some(done),
+            error: None,
+        };
+        let mut layers = PullLayers::default();
+        let at =
+            |p: Option<super::super::RuntimeDownload>| p.map(|p| (p.bytes_done, p.bytes_total));
+        assert_eq!(at(layers.add(&step("a", 50, 100))), Some((50, Some(100))));
+        assert_eq!(at(layers.add(&step("a", 100, 100))), Some((100, Some(100))));
+        assert_eq!(at(layers.add(&step("b", 5, 10))), Some((105, Some(110))));
+        // A status line without bytes changes nothing.
+        assert_eq!(at(layers.add(&PullProgress::default())), None);
     }
 
     #[test]

@@ -39,9 +39,18 @@ pub struct CatalogEntry {
 pub struct GgufSource {
     /// `http(s)://` URL of the file, or of its first part when it is split.
     pub url: String,
-    /// Lower-case hex SHA-256 of the file, when known (never for a split file).
+    /// Lower-case hex SHA-256 of the file, when known (never for a split file: see
+    /// `part_sha256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Lower-case hex SHA-256 of each part of a split file, in order, when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sha256: Vec<String>,
+    /// No digest is published for the file: nodes take what they download as it comes and only
+    /// report the digest they computed. Written in the catalog to say so; a file that gives no
+    /// digest and does not say it is taken as unverified all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
     /// Size of the file, of all parts together when it is split.
     pub size_bytes: u64,
     /// Name to store the file under (of the first part when it is split); a plain file name.
@@ -57,6 +66,8 @@ pub struct GgufSource {
 pub struct GgufPart {
     pub url: String,
     pub file_name: String,
+    /// Its SHA-256, when the catalog has it.
+    pub sha256: Option<String>,
 }
 
 fn one_part() -> u32 {
@@ -69,18 +80,12 @@ fn is_one_part(parts: &u32) -> bool {
 
 impl GgufSource {
     /// Every file to download, in order; one for an unsplit file.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "nodes pull single files until split models are distributable"
-        )
-    )]
     pub fn part_files(&self) -> Vec<GgufPart> {
         if self.parts <= 1 {
             return vec![GgufPart {
                 url: self.url.clone(),
                 file_name: self.file_name.clone(),
+                sha256: self.sha256.clone(),
             }];
         }
         let first = split_suffix(1, self.parts);
@@ -95,6 +100,10 @@ impl GgufSource {
                 GgufPart {
                     url: format!("{url_stem}{suffix}"),
                     file_name: format!("{name_stem}{suffix}"),
+                    sha256: usize::try_from(i - 1)
+                        .ok()
+                        .and_then(|at| self.part_sha256.get(at))
+                        .cloned(),
                 }
             })
             .collect()
@@ -131,15 +140,33 @@ impl GgufSource {
                 return Err(Problem::SplitWithSha256 { name: named() });
             }
         }
-        if let Some(sha256) = self.sha256.take() {
-            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Problem::BadSha256 {
-                    name: named(),
-                    sha256,
-                });
-            }
-            self.sha256 = Some(sha256.to_ascii_lowercase());
+        if self.parts == 1 && !self.part_sha256.is_empty() {
+            return Err(Problem::PartDigestsOfOneFile { name: named() });
         }
+        if self.parts > 1
+            && !self.part_sha256.is_empty()
+            && self.part_sha256.len() != self.parts as usize
+        {
+            return Err(Problem::PartDigestCount {
+                name: named(),
+                parts: self.parts,
+                digests: self.part_sha256.len(),
+            });
+        }
+        self.sha256 = self
+            .sha256
+            .take()
+            .map(|d| hex_digest(d, name))
+            .transpose()?;
+        self.part_sha256 = std::mem::take(&mut self.part_sha256)
+            .into_iter()
+            .map(|d| hex_digest(d, name))
+            .collect::<Result<_, _>>()?;
+        let has_digest = self.sha256.is_some() || !self.part_sha256.is_empty();
+        if has_digest && self.unverified {
+            return Err(Problem::UnverifiedWithDigest { name: named() });
+        }
+        self.unverified = !has_digest;
         Ok(self)
     }
 }
@@ -179,6 +206,17 @@ impl CatalogEntry {
         }
         Ok(self)
     }
+}
+
+/// `digest` made lower-case, when it is 64 hex digits.
+fn hex_digest(digest: String, name: &str) -> Result<String, Problem> {
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Problem::BadSha256 {
+            name: name.to_owned(),
+            sha256: digest,
+        });
+    }
+    Ok(digest.to_ascii_lowercase())
 }
 
 /// `-0000i-of-0000n.gguf`, the part suffix llama.cpp's `gguf-split` writes.

@@ -48,8 +48,21 @@ pub enum Problem {
         parts: u32,
         suffix: String,
     },
-    #[error("model {name:?}: sha256 cannot be given for a gguf in several parts")]
+    #[error(
+        "model {name:?}: sha256 cannot be given for a gguf in several parts (give part_sha256, \
+         one per part)"
+    )]
     SplitWithSha256 { name: String },
+    #[error("model {name:?}: part_sha256 is for a gguf in several parts; give sha256")]
+    PartDigestsOfOneFile { name: String },
+    #[error("model {name:?}: a gguf in {parts} parts needs {parts} part_sha256, got {digests}")]
+    PartDigestCount {
+        name: String,
+        parts: u32,
+        digests: usize,
+    },
+    #[error("model {name:?}: unverified = true contradicts the digests given")]
+    UnverifiedWithDigest { name: String },
     #[error("model {name:?}: empty ollama tag")]
     EmptyOllamaTag { name: String },
     #[error("model {name:?}: empty chat_template")]
@@ -69,6 +82,12 @@ pub enum Problem {
         first: String,
         second: String,
         min_gpu_memory_bytes: u64,
+    },
+    #[error("CPU placement tiers {first:?} and {second:?} both start at {min_ram_bytes} bytes")]
+    DuplicateCpuTierThreshold {
+        first: String,
+        second: String,
+        min_ram_bytes: u64,
     },
     #[error(
         "[placement] needs a tier with min_gpu_memory_bytes = 0, so that a node without GPU gets one"

@@ -1,5 +1,5 @@
 //! The model catalog: which models the fleet runs, where nodes fetch them, how they start them,
-//! and which of them a node gets for its GPU memory ([`Placement`]).
+//! and which of them a node gets for the memory it can serve from ([`Placement`]).
 //!
 //! The built-in catalog (`default.toml`, compiled in) holds the seeds' models and a small CPU
 //! model. A catalog file given by the user is applied on top: its entries replace built-in ones
@@ -10,6 +10,7 @@
 mod entry;
 mod error;
 mod placement;
+mod serving_memory;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -22,7 +23,7 @@ use entry::GgufPart;
 pub use error::{CatalogError, Problem};
 pub use placement::Placement;
 #[cfg(test)]
-use placement::{Choice, Tier, largest_gpu};
+use placement::{Choice, CpuTier, Tier};
 
 use placement::PlacementFile;
 
@@ -102,9 +103,7 @@ impl Catalog {
     pub fn unknown_tier_models(&self) -> Vec<&str> {
         let mut seen = HashSet::new();
         self.placement
-            .tiers()
-            .iter()
-            .flat_map(|t| t.models.iter())
+            .models()
             .map(String::as_str)
             .filter(|name| self.get(name).is_none() && seen.insert(*name))
             .collect()
@@ -136,7 +135,7 @@ fn read_file(
     }
     let placement = file
         .placement
-        .map(|p| Placement::new(p.tiers))
+        .map(|p| Placement::new(p.tiers, p.cpu_tiers))
         .transpose()
         .map_err(|p| invalid(origin, p))?;
     Ok((entries, placement))

@@ -95,11 +95,13 @@ fn builtin_120b_names_all_three_parts() {
             GgufPart {
                 url: format!("{base}{file_name}"),
                 file_name,
+                sha256: None,
             }
         })
         .collect();
     assert_eq!(gguf.part_files(), expected);
     assert_eq!(gguf.sha256, None);
+    assert!(gguf.unverified);
 }
 
 #[test]
@@ -110,7 +112,8 @@ fn single_file_gguf_is_its_own_only_part() {
         gguf.part_files(),
         vec![GgufPart {
             url: gguf.url.clone(),
-            file_name: gguf.file_name.clone()
+            file_name: gguf.file_name.clone(),
+            sha256: None,
         }]
     );
 }
@@ -451,4 +454,86 @@ fn entries_serialize_for_the_available_models_api() {
     let json = serde_json::to_value(catalog.get("gpt-oss:20b").unwrap()).unwrap();
     assert!(json["gguf"].get("parts").is_none());
     assert!(json["gguf"].get("sha256").is_none());
+}
+
+#[test]
+fn every_builtin_gguf_has_its_digests_or_says_it_is_unverified() {
+    let text = include_str!("default.toml");
+    let file: toml::Value = toml::from_str(text).unwrap();
+    for model in file["models"].as_array().unwrap() {
+        let gguf = &model["gguf"];
+        let digests = gguf.get("sha256").is_some() || gguf.get("part_sha256").is_some();
+        let unverified = gguf.get("unverified").and_then(toml::Value::as_bool) == Some(true);
+        assert!(
+            digests != unverified,
+            "{:?}: digests or unverified = true",
+            model["name"]
+        );
+    }
+    let catalog = builtin();
+    let verified: Vec<&str> = catalog
+        .entries()
+        .iter()
+        .filter(|e| !e.gguf.as_ref().unwrap().unverified)
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(
+        verified,
+        ["gpt-oss-safeguard:20b", "qwen3-coder:30b", "gemma3-270m"]
+    );
+}
+
+#[test]
+fn split_parts_carry_their_own_digests() {
+    let first = "url = \"https://h/m-00001-of-00002.gguf\"\nfile_name = \"m-00001-of-00002.gguf\"";
+    let gguf = format!(
+        "{first}\nparts = 2\npart_sha256 = [\"{}\", \"{}\"]",
+        "A".repeat(64),
+        "b".repeat(64)
+    );
+    let catalog = load_text(&model("name = \"m\"", &gguf)).unwrap();
+    let source = catalog.get("m").unwrap().gguf.clone().unwrap();
+    assert!(!source.unverified);
+    let parts = source.part_files();
+    assert_eq!(parts[0].sha256, Some("a".repeat(64)), "made lower-case");
+    assert_eq!(parts[1].sha256, Some("b".repeat(64)));
+    // One digest too few, a bad one, digests of a single file, digests with unverified.
+    let short = format!("{first}\nparts = 2\npart_sha256 = [\"{}\"]", "a".repeat(64));
+    assert!(matches!(
+        problem(load_text(&model("name = \"m\"", &short))),
+        Problem::PartDigestCount {
+            parts: 2,
+            digests: 1,
+            ..
+        }
+    ));
+    let bad = format!(
+        "{first}\nparts = 2\npart_sha256 = [\"{}\", \"xyz\"]",
+        "a".repeat(64)
+    );
+    assert!(matches!(
+        problem(load_text(&model("name = \"m\"", &bad))),
+        Problem::BadSha256 { .. }
+    ));
+    let single = format!("{GOOD_GGUF}\npart_sha256 = [\"{}\"]", "a".repeat(64));
+    assert!(matches!(
+        problem(load_text(&model("name = \"m\"", &single))),
+        Problem::PartDigestsOfOneFile { .. }
+    ));
+    let both = format!(
+        "{GOOD_GGUF}\nsha256 = \"{}\"\nunverified = true",
+        "a".repeat(64)
+    );
+    assert!(matches!(
+        problem(load_text(&model("name = \"m\"", &both))),
+        Problem::UnverifiedWithDigest { .. }
+    ));
+    // No digest, not said: unverified all the same, and shown so.
+    let catalog = load_text(&model("name = \"m\"", GOOD_GGUF)).unwrap();
+    let entry = catalog.get("m").unwrap();
+    assert!(entry.gguf.as_ref().unwrap().unverified);
+    assert_eq!(
+        serde_json::to_value(entry).unwrap()["gguf"]["unverified"],
+        true
+    );
 }

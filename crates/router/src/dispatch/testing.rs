@@ -17,6 +17,7 @@ pub fn register(registry: &Registry, name: &str, slots: u32) {
             runtime: RuntimeInfo {
                 kind: RuntimeKind::LlamaServer,
                 version: None,
+                backend: None,
             },
             hardware: Hardware {
                 cpu_cores: 1,

@@ -20,6 +20,7 @@ pub fn node(name: &str, cpu: f32) -> Node {
         runtime: RuntimeInfo {
             kind: RuntimeKind::LlamaServer,
             version: None,
+            backend: None,
         },
         hardware: Hardware {
             cpu_cores: 8,

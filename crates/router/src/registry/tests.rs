@@ -15,6 +15,7 @@ fn request(name: &str, models: &[(&str, ModelState)]) -> RegisterRequest {
         runtime: RuntimeInfo {
             kind: RuntimeKind::LlamaServer,
             version: None,
+            backend: None,
         },
         hardware: Hardware {
             cpu_cores: 2,

@@ -116,6 +116,8 @@ pub fn known_node(row: NodeRow) -> Result<KnownNode, StoreError> {
             kind: serde_json::from_value(serde_json::Value::String(row.runtime_kind.clone()))
                 .map_err(|e| corrupt("runtime", e))?,
             version: row.runtime_version.clone(),
+            // Not stored: the node says it again when it registers.
+            backend: None,
         },
         hardware: serde_json::from_str(&row.hardware).map_err(|e| corrupt("hardware", e))?,
         models: serde_json::from_str(&row.models).map_err(|e| corrupt("models", e))?,

@@ -1,14 +1,15 @@
-//! Sending models to nodes: a task per node, a `POST /pull` to each node (with its API token), and
-//! the placement of new nodes by GPU memory.
+//! Sending models to nodes: a task per node, a `POST /pull` to each node (with its API token): a
+//! GGUF (every part of a split one) to llama-server nodes, an Ollama model to Ollama nodes. And the
+//! placement of new nodes by the memory they can serve from.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use llm_router_protocol::node::{NodeStatus, PullRequest, RuntimeKind};
+use llm_router_protocol::node::{NodeStatus, PullPart, PullRequest, RuntimeKind};
 
 use super::{Task, TaskError, Tasks};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogEntry};
 use crate::registry::{MAX_SMALL_ANSWER_BYTES, Node, read_answer};
 use llm_router_common::text::{MAX_ERROR, capped, capped_lossy};
 
@@ -48,17 +49,22 @@ impl Distributor {
         nodes: &[Arc<Node>],
         reason: &str,
     ) -> Result<Vec<Task>, TaskError> {
-        let request = self.pull_request(model)?;
+        let entry = self
+            .catalog
+            .get(model)
+            .ok_or_else(|| TaskError::UnknownModel(model.to_owned()))?;
         let single = nodes.len() == 1;
         let mut tasks = Vec::with_capacity(nodes.len());
         for node in nodes {
-            if let Err(e) = can_pull(node) {
-                if single {
-                    return Err(e);
+            let request = can_pull(node).and_then(|()| pull_request(entry, node.runtime.kind));
+            let request = match request {
+                Ok(request) => request,
+                Err(e) if single => return Err(e),
+                Err(e) => {
+                    tracing::info!(node = %node.machine_name, %model, error = %e, "node skipped");
+                    continue;
                 }
-                tracing::info!(node = %node.machine_name, %model, error = %e, "node skipped");
-                continue;
-            }
+            };
             if let Some(task) = self.tasks.active(&node.id, model) {
                 tasks.push(task);
                 continue;
@@ -68,7 +74,7 @@ impl Distributor {
                 .create(&node.id, &node.machine_name, model, reason);
             let request = PullRequest {
                 task_id: task.id.clone(),
-                ..request.clone()
+                ..request
             };
             match self.send(node, &request).await {
                 Ok(()) => {
@@ -86,36 +92,6 @@ impl Distributor {
             }
         }
         Ok(tasks)
-    }
-
-    /// What every node is sent for `model` (the task id is filled in per node).
-    fn pull_request(&self, model: &str) -> Result<PullRequest, TaskError> {
-        let entry = self
-            .catalog
-            .get(model)
-            .ok_or_else(|| TaskError::UnknownModel(model.to_owned()))?;
-        let Some(gguf) = entry.gguf.as_ref() else {
-            return Err(TaskError::NotPullable(format!(
-                "the catalog has no GGUF download for '{model}'"
-            )));
-        };
-        if gguf.parts > 1 {
-            return Err(TaskError::NotPullable(format!(
-                "'{model}' is split into {} GGUF files; nodes pull single files only (yet)",
-                gguf.parts
-            )));
-        }
-        Ok(PullRequest {
-            task_id: String::new(),
-            model: model.to_owned(),
-            url: gguf.url.clone(),
-            sha256: gguf.sha256.clone(),
-            size_bytes: Some(gguf.size_bytes),
-            file_name: gguf.file_name.clone(),
-            args: entry.args.clone(),
-            chat_template: entry.chat_template.clone(),
-            ctx_size: entry.ctx_size,
-        })
     }
 
     /// `POST /pull` to the node; its refusal as a [`TaskError`].
@@ -163,7 +139,7 @@ impl Distributor {
     /// not have yet are distributed to it in the background, with the placement's reason on each
     /// task.
     pub fn place(self: &Arc<Self>, node: Arc<Node>) {
-        if !self.auto_distribute || node.runtime.kind != RuntimeKind::LlamaServer {
+        if !self.auto_distribute {
             return;
         }
         let choice = self
@@ -206,12 +182,70 @@ impl Distributor {
 fn can_pull(node: &Node) -> Result<(), TaskError> {
     if node.status == NodeStatus::Offline {
         Err(TaskError::NodeOffline(node.machine_name.clone()))
-    } else if node.runtime.kind != RuntimeKind::LlamaServer {
-        Err(TaskError::NotPullable(format!(
-            "node '{}' runs {:?}: only llama-server nodes pull GGUF files",
-            node.machine_name, node.runtime.kind
-        )))
     } else {
         Ok(())
     }
+}
+
+/// What a node running `runtime` is sent for `entry` (the task id is filled in per node): the
+/// GGUF file, or every part of a split one, for llama-server; the Ollama model for Ollama, which
+/// pulls it through its own API.
+fn pull_request(entry: &CatalogEntry, runtime: RuntimeKind) -> Result<PullRequest, TaskError> {
+    let model = &entry.name;
+    let base = PullRequest {
+        task_id: String::new(),
+        model: model.clone(),
+        url: String::new(),
+        sha256: None,
+        size_bytes: Some(entry.size_bytes),
+        file_name: String::new(),
+        args: Vec::new(),
+        chat_template: entry.chat_template.clone(),
+        ctx_size: entry.ctx_size,
+        parts: Vec::new(),
+        ollama: None,
+    };
+    if runtime == RuntimeKind::Ollama {
+        let Some(tag) = entry.ollama.clone() else {
+            return Err(TaskError::NotPullable(format!(
+                "the catalog has no Ollama model for '{model}'"
+            )));
+        };
+        return Ok(PullRequest {
+            ollama: Some(tag),
+            // Ollama uses its own templates.
+            chat_template: None,
+            ..base
+        });
+    }
+    let Some(gguf) = entry.gguf.as_ref() else {
+        return Err(TaskError::NotPullable(format!(
+            "the catalog has no GGUF download for '{model}'"
+        )));
+    };
+    // A split model: every part, the first one also as the request's own file (what the runtime
+    // is started on).
+    let parts: Vec<PullPart> = if gguf.parts > 1 {
+        gguf.part_files()
+            .into_iter()
+            .map(|p| PullPart {
+                url: p.url,
+                file_name: p.file_name,
+                sha256: p.sha256,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(PullRequest {
+        url: gguf.url.clone(),
+        sha256: parts
+            .first()
+            .map_or_else(|| gguf.sha256.clone(), |p| p.sha256.clone()),
+        size_bytes: Some(gguf.size_bytes),
+        file_name: gguf.file_name.clone(),
+        args: entry.args.clone(),
+        parts,
+        ..base
+    })
 }
